@@ -1,0 +1,123 @@
+"""The ``hmas`` command line: one Typer app, one module per verb, errors handled once here."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer._click.exceptions import ClickException
+from typer.core import TyperGroup
+
+from hmas import __version__
+from hmas.errors import EXIT_ERROR, HmasError
+
+
+class CliError(ClickException):
+    """An ``HmasError`` on its way out: printed as one ``Error: …`` line with its exit code."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class HmasGroup(TyperGroup):
+    """The root group: translates library errors into a one-line message and an exit code."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except HmasError as exc:
+            raise CliError(str(exc), exc.exit_code) from None
+        except (ClickException, typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if (ctx.obj or {}).get("debug"):
+                raise
+            logging.getLogger("hmas").debug("unexpected error", exc_info=True)
+            raise CliError(
+                f"unexpected {type(exc).__name__}: {exc}; rerun with --debug for the traceback",
+                EXIT_ERROR,
+            ) from None
+
+
+app = typer.Typer(
+    cls=HmasGroup,
+    name="hmas",
+    help=(
+        "Hierarchical multi-agent trading signals: fetch candles, analyse, decide, paper-trade "
+        "and backtest, with every signal stored and replayable. Paper trading only.\n\n"
+        "Example: hmas fetch --source sample --symbols BTC-USD ETH-USD --timeframe 1h"
+    ),
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"hmas {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="TOML config file (default: ./hmas.toml if present). Example: --config prod.toml",
+            envvar="HMAS_CONFIG",
+            dir_okay=False,
+        ),
+    ] = None,
+    db_url: Annotated[
+        str | None,
+        typer.Option(
+            "--db-url",
+            help="Store URL, overriding HMAS_DB_URL. Example: --db-url sqlite:///hmas.db",
+        ),
+    ] = None,
+    log_level: Annotated[
+        str,
+        typer.Option("--log-level", help="Log level on stderr. Example: --log-level INFO"),
+    ] = "WARNING",
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks of unexpected errors.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Global options, shared by every command."""
+    level = "DEBUG" if debug else log_level.upper()
+    logging.basicConfig(
+        level=getattr(logging, level, logging.WARNING),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    ctx.obj = {"config": config, "db_url": db_url, "debug": debug}
+
+
+def _mount() -> None:
+    from hmas.cli import candles, config, db, fetch
+
+    for module in (fetch, candles):
+        app.add_typer(module.app)
+    app.add_typer(config.app, name="config", help=config.HELP)
+    app.add_typer(db.app, name="db", help=db.HELP)
+
+
+_mount()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

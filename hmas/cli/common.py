@@ -1,0 +1,33 @@
+"""Helpers shared by the command modules: settings from the context, the store, options."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from hmas.settings import Settings
+
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print machine-readable JSON on stdout (nothing else).")
+]
+
+
+def settings_from(ctx: typer.Context, **overrides: Any) -> Settings:
+    """Settings with the global flags (and any command flags) as the highest-precedence source."""
+    from hmas.settings import load_settings
+
+    obj = ctx.find_root().obj or {}
+    if obj.get("db_url"):
+        overrides.setdefault("db_url", obj["db_url"])
+    return load_settings(obj.get("config"), **overrides)
+
+
+def store_from(settings: Settings) -> Engine:
+    """The store's engine, migrated to head."""
+    from hmas.store import open_store
+
+    return open_store(settings)

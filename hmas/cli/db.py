@@ -1,0 +1,59 @@
+"""``hmas db upgrade`` and ``hmas db status``."""
+
+from __future__ import annotations
+
+import typer
+
+from hmas.cli.common import JsonOption, settings_from
+
+HELP = "Manage the store's schema. Example: hmas db status"
+
+app = typer.Typer(no_args_is_help=True)
+
+
+@app.command("upgrade")
+def upgrade(ctx: typer.Context, json_out: JsonOption = False) -> None:
+    """Apply pending migrations (every command that uses the store does this itself).
+
+    Example: hmas --db-url postgresql://hmas@localhost/hmas db upgrade
+    """
+    from hmas.cli import render
+    from hmas.store.engine import make_engine
+    from hmas.store.engine import upgrade as do_upgrade
+
+    settings = settings_from(ctx)
+    result = do_upgrade(make_engine(settings.resolved_db_url()))
+    data = {"from": result.before, "to": result.after, "applied": result.applied}
+    if json_out:
+        render.print_json(data)
+    elif result.applied:
+        typer.echo(f"Upgraded the store from {result.before or 'empty'} to {result.after}.")
+    else:
+        typer.echo(f"The store is up to date ({result.after}).")
+
+
+@app.command("status")
+def status(ctx: typer.Context, json_out: JsonOption = False) -> None:
+    """Show the store URL, its schema revision and the latest one shipped.
+
+    Example: hmas db status --json
+    """
+    from hmas.cli import render
+    from hmas.settings import mask_url
+    from hmas.store.engine import current_revision, head_revision, make_engine
+
+    settings = settings_from(ctx)
+    url = settings.resolved_db_url()
+    engine = make_engine(url)
+    current, head = current_revision(engine), head_revision()
+    data = {
+        "url": mask_url(url),
+        "backend": engine.dialect.name,
+        "current": current,
+        "head": head,
+        "up_to_date": current == head,
+    }
+    if json_out:
+        render.print_json(data)
+    else:
+        render.key_values("hmas store", data)

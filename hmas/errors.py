@@ -1,0 +1,107 @@
+"""The hmas error tree.
+
+Every failure a user can meet is one of these classes. Library code raises them (translating
+third-party errors at the boundary with ``raise ... from exc``); the CLI catches ``HmasError``
+once, prints ``Error: <message>`` on stderr and exits with the class's ``exit_code``.
+
+Exit codes (README "Exit codes"): 0 success; 1 error; 2 bad usage or configuration;
+3 nothing to do / refused by a guard.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_REFUSED = 3
+
+
+class HmasError(Exception):
+    """Base of every hmas error; exits 1 unless a subclass says otherwise."""
+
+    exit_code: int = EXIT_ERROR
+
+
+# --- configuration and usage -------------------------------------------------------------
+
+
+class ConfigError(HmasError):
+    """Raised when settings, a config file or an environment variable is invalid."""
+
+    exit_code = EXIT_USAGE
+
+
+class UsageError(HmasError):
+    """Raised when a command's arguments cannot be acted on (bad symbol, timeframe, date)."""
+
+    exit_code = EXIT_USAGE
+
+
+class UnsupportedTimeframeError(UsageError):
+    """Raised when a timeframe is not one hmas (or the chosen exchange) supports."""
+
+
+class InvalidSymbolError(UsageError):
+    """Raised when a symbol is not written as BASE-QUOTE (e.g. BTC-USD)."""
+
+
+# --- store -------------------------------------------------------------------------------
+
+
+class StoreError(HmasError):
+    """Raised when the database fails while reading or writing."""
+
+
+class StoreUnavailableError(StoreError):
+    """Raised when the database URL cannot be opened (bad URL, missing driver, server down)."""
+
+    exit_code = EXIT_USAGE
+
+
+class MigrationError(StoreError):
+    """Raised when the schema cannot be brought to the current migration head."""
+
+
+# --- market data -------------------------------------------------------------------------
+
+
+class DataSourceError(HmasError):
+    """Base for failures while getting candles from a source."""
+
+
+class UnknownExchangeError(DataSourceError):
+    """Raised when the exchange id is not one ccxt knows."""
+
+    exit_code = EXIT_USAGE
+
+
+class UnknownSymbolError(DataSourceError):
+    """Raised when the exchange (or the sample market) lists no such market."""
+
+    exit_code = EXIT_USAGE
+
+
+class ExchangeNetworkError(DataSourceError):
+    """Raised when the exchange cannot be reached after every retry (network down, 5xx)."""
+
+
+class ExchangeRateLimitError(ExchangeNetworkError):
+    """Raised when the exchange keeps answering 429 past the retry budget."""
+
+
+class ExchangeError(DataSourceError):
+    """Raised for any other error the exchange reports."""
+
+
+class DataFileError(DataSourceError):
+    """Raised when an OHLCV file cannot be imported (empty, wrong columns, invalid values)."""
+
+
+class DataFileNotFoundError(DataFileError):
+    """Raised when the file to import does not exist."""
+
+    exit_code = EXIT_USAGE
+
+
+class CandleDataError(DataSourceError):
+    """Raised when candles fail validation (non-numeric, negative, high < low, duplicates)."""
