@@ -80,3 +80,20 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'store.db'}"
     else:
         yield from _postgres_database()
+
+
+@pytest.fixture
+def engine_factory() -> Iterator[object]:
+    """``make(url)`` -> an engine that is disposed after the test (no connection left open)."""
+    from hmas.store.engine import make_engine
+
+    made = []
+
+    def make(url: str) -> object:
+        engine = make_engine(url)
+        made.append(engine)
+        return engine
+
+    yield make
+    for engine in made:
+        engine.dispose()

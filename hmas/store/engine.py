@@ -77,6 +77,7 @@ def make_engine(url: str) -> Engine:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
     except (OperationalError, SQLAlchemyError) as exc:
+        engine.dispose()
         reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
         raise StoreUnavailableError(
             f"cannot open database {shown}: {reason}; check HMAS_DB_URL"

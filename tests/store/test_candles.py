@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import pytest
 
 from hmas.store.candles import CandleStore
-from hmas.store.engine import make_engine, upgrade
+from hmas.store.engine import upgrade
 
 HOUR = 3_600_000
 T0 = 1_710_000_000_000 // HOUR * HOUR
@@ -19,8 +21,8 @@ def rows(n: int, start: int = T0, step: int = HOUR) -> list[list[float]]:
 
 
 @pytest.fixture
-def store(db_url: str) -> CandleStore:
-    engine = make_engine(db_url)
+def store(db_url: str, engine_factory: Any) -> CandleStore:
+    engine = engine_factory(db_url)
     upgrade(engine)
     return CandleStore(engine)
 

@@ -8,6 +8,8 @@ import pytest
 from sqlalchemy import inspect
 
 from hmas.errors import StoreUnavailableError
+from typing import Any
+
 from hmas.store.engine import current_revision, head_revision, make_engine, normalize_url, upgrade
 
 EXPECTED = {
@@ -24,8 +26,8 @@ EXPECTED = {
 }
 
 
-def test_empty_database_upgrades_to_exactly_the_expected_schema(db_url: str) -> None:
-    engine = make_engine(db_url)
+def test_empty_database_upgrades_to_exactly_the_expected_schema(db_url: str, engine_factory: Any) -> None:
+    engine = engine_factory(db_url)
     assert current_revision(engine) is None
     result = upgrade(engine)
     assert result.before is None
@@ -38,15 +40,15 @@ def test_empty_database_upgrades_to_exactly_the_expected_schema(db_url: str) -> 
     assert pk == ["exchange", "symbol", "timeframe", "ts"]
 
 
-def test_second_upgrade_is_a_no_op(db_url: str) -> None:
-    engine = make_engine(db_url)
+def test_second_upgrade_is_a_no_op(db_url: str, engine_factory: Any) -> None:
+    engine = engine_factory(db_url)
     upgrade(engine)
     again = upgrade(engine)
     assert again.applied == []
     assert again.before == again.after == head_revision()
 
 
-def test_models_match_the_migrations(db_url: str) -> None:
+def test_models_match_the_migrations(db_url: str, engine_factory: Any) -> None:
     """The SQLModel tables and the migrated schema agree (no drift for autogenerate to find)."""
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
@@ -54,7 +56,7 @@ def test_models_match_the_migrations(db_url: str) -> None:
 
     import hmas.store.models  # noqa: F401 - registers the tables
 
-    engine = make_engine(db_url)
+    engine = engine_factory(db_url)
     upgrade(engine)
     with engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"compare_type": False})
@@ -62,8 +64,8 @@ def test_models_match_the_migrations(db_url: str) -> None:
     assert diff == []
 
 
-def test_sqlite_uses_wal(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+def test_sqlite_uses_wal(tmp_path: Path, engine_factory: Any) -> None:
+    engine = engine_factory(f"sqlite:///{tmp_path / 'x.db'}")
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 10_000

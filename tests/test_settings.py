@@ -1,0 +1,104 @@
+"""Settings: sources and their precedence, validation messages, masking of secrets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hmas.errors import ConfigError
+from hmas.settings import load_settings
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults() -> None:
+    s = load_settings()
+    assert s.fetch.exchange == "coinbase"
+    assert s.fetch.timeframe == "1h"
+    assert s.resolved_db_url().endswith("/hmas.db")
+    assert s.resolved_db_url().startswith("sqlite:///")
+
+
+def test_precedence_flags_env_dotenv_file_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = write(
+        tmp_path / "hmas.toml",
+        '[fetch]\nexchange = "file-ex"\ntimeframe = "4h"\nretries = 1\ndefault_limit = 11\n',
+    )
+    write(tmp_path / ".env", "HMAS_FETCH__TIMEFRAME=15m\nHMAS_FETCH__RETRIES=2\n")
+    monkeypatch.setenv("HMAS_FETCH__RETRIES", "3")
+    s = load_settings(cfg, fetch={"exchange": "flag-ex"})
+    assert s.fetch.exchange == "flag-ex"  # flag beats file
+    assert s.fetch.retries == 3  # env beats .env and file
+    assert s.fetch.timeframe == "15m"  # .env beats file
+    assert s.fetch.default_limit == 11  # file beats default
+    assert s.fetch.backoff_seconds == 1.0  # default
+
+
+def test_hmas_toml_in_working_directory_is_read(tmp_path: Path) -> None:
+    write(tmp_path / "hmas.toml", '[fetch]\nexchange = "kraken"\n')
+    assert load_settings().fetch.exchange == "kraken"
+
+
+def test_secrets_are_masked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HMAS_EXCHANGE_CREDENTIALS__API_KEY", "sk-very-secret")
+    monkeypatch.setenv("HMAS_DB_URL", "postgresql://hmas:pw-secret@db.example/hmas")
+    s = load_settings()
+    assert s.exchange_credentials.api_key is not None
+    assert s.exchange_credentials.api_key.get_secret_value() == "sk-very-secret"
+    shown = str(s.public_dict())
+    assert "sk-very-secret" not in shown
+    assert "pw-secret" not in shown
+    assert "very-secret" not in repr(s)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"HMAS_FETCH__RETRIES": "-1"},
+            "invalid configuration: fetch.retries (HMAS_FETCH__RETRIES): "
+            "Input should be greater than or equal to 0",
+        ),
+        (
+            {"HMAS_FETCH__TIMEFRAME": "7m"},
+            "invalid configuration: fetch.timeframe (HMAS_FETCH__TIMEFRAME): Value error, "
+            "unsupported timeframe '7m'",
+        ),
+        (
+            {"HMAS_LOG_LEVEL": "LOUD"},
+            "invalid configuration: log_level (HMAS_LOG_LEVEL): Input should be",
+        ),
+    ],
+)
+def test_invalid_values_name_the_setting(
+    env: dict[str, str], message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert str(info.value).startswith(message)
+    assert info.value.exit_code == 2
+
+
+def test_unknown_key_in_file(tmp_path: Path) -> None:
+    cfg = write(tmp_path / "c.toml", "colour = 'blue'\n")
+    with pytest.raises(ConfigError, match=r"colour \(HMAS_COLOUR\): unknown setting"):
+        load_settings(cfg)
+
+
+def test_broken_toml(tmp_path: Path) -> None:
+    cfg = write(tmp_path / "c.toml", "[fetch\n")
+    with pytest.raises(ConfigError, match="is not valid TOML"):
+        load_settings(cfg)
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_settings(tmp_path / "nope.toml")
