@@ -12,7 +12,11 @@ PYTHONS = ["3.12", "3.13"]
 
 def _install(session: nox.Session) -> None:
     session.run_install(
-        "uv", "sync", "--frozen", "--group", "dev",
+        "uv",
+        "sync",
+        "--frozen",
+        "--group",
+        "dev",
         f"--python={session.virtualenv.location}",
         env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
     )

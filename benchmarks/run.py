@@ -1,4 +1,7 @@
-"""Run every benchmark and print its figures: ``nox -s bench`` or ``uv run python benchmarks/run.py``."""
+"""Run every benchmark and print its figures.
+
+``nox -s bench`` or ``uv run python benchmarks/run.py [name ...]``.
+"""
 
 from __future__ import annotations
 

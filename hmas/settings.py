@@ -1,4 +1,4 @@
-"""Configuration: one ``Settings`` object from flags, environment, ``.env``, a TOML file and defaults.
+"""Configuration: one ``Settings`` from flags, environment, ``.env``, a TOML file and defaults.
 
 Precedence, highest first: explicit overrides (CLI flags) > environment (``HMAS_…``, nested
 with ``__``, e.g. ``HMAS_FETCH__RETRIES=6``) > ``.env`` in the working directory > the TOML
@@ -82,7 +82,7 @@ class Settings(BaseSettings):
         None, description="Directory for the default database and caches (platform default)."
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
-    fetch: FetchSettings = Field(default_factory=FetchSettings)  # type: ignore[arg-type]
+    fetch: FetchSettings = Field(default_factory=FetchSettings)
     exchange_credentials: ExchangeCredentials = Field(default_factory=ExchangeCredentials)
 
     @classmethod
@@ -156,7 +156,7 @@ def config_file_for(path: Path | None) -> Path | None:
 
 
 def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
-    """Build ``Settings`` (overrides are CLI flags: highest precedence); ``ConfigError`` if invalid."""
+    """Build ``Settings`` (overrides are CLI flags, the highest precedence); ConfigError if bad."""
     import tomllib
 
     path = config_file_for(config)

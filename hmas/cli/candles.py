@@ -18,17 +18,24 @@ def candles(
         str | None, typer.Argument(help="Symbol as BASE-QUOTE; omit to list every stored series.")
     ] = None,
     timeframe: Annotated[
-        str | None, typer.Option("--timeframe", "-t", help="Timeframe (default from config). Example: -t 1h")
+        str | None,
+        typer.Option("--timeframe", "-t", help="Timeframe (default from config). Example: -t 1h"),
     ] = None,
     exchange: Annotated[
         str | None,
-        typer.Option("--exchange", "-e", help="Exchange the series is stored under (sample, coinbase, file, …). "
-                     "Default: the only one holding the symbol. Example: -e sample"),
+        typer.Option(
+            "--exchange",
+            "-e",
+            help="Exchange the series is stored under (sample, coinbase, file, …). "
+            "Default: the only one holding the symbol. Example: -e sample",
+        ),
     ] = None,
     tail: Annotated[
         int, typer.Option("--tail", "-n", min=1, help="Show the last N candles. Example: --tail 20")
     ] = 10,
-    gaps: Annotated[bool, typer.Option("--gaps", help="List the gaps of the series instead.")] = False,
+    gaps: Annotated[
+        bool, typer.Option("--gaps", help="List the gaps of the series instead.")
+    ] = False,
     json_out: JsonOption = False,
 ) -> None:
     """Show stored candles, or with --gaps the missing ones; without SYMBOL, every stored series.
@@ -48,7 +55,10 @@ def candles(
         if json_out:
             render.print_json([_series_dict(s) for s in series])
         elif not series:
-            typer.echo("The store holds no candles yet. Example: hmas fetch --source sample --symbols BTC-USD")
+            typer.echo(
+                "The store holds no candles yet. "
+                "Example: hmas fetch --source sample --symbols BTC-USD"
+            )
         else:
             render.series_table(series)
         return
@@ -62,7 +72,9 @@ def candles(
         preferred = [s for s in matches if s.exchange == settings.fetch.exchange]
         if len(preferred) != 1:
             names = ", ".join(s.exchange for s in matches)
-            raise UsageError(f"{sym} {tf} is stored for several exchanges ({names}); pick one with --exchange")
+            raise UsageError(
+                f"{sym} {tf} is stored for several exchanges ({names}); pick one with --exchange"
+            )
         matches = preferred
     if not matches:
         raise UsageError(

@@ -32,7 +32,7 @@ def show(ctx: typer.Context, json_out: JsonOption = False) -> None:
 
 @app.command("check")
 def check(ctx: typer.Context, json_out: JsonOption = False) -> None:
-    """Validate the configuration (file, environment, .env); exit 2 and say what is wrong if invalid.
+    """Validate the configuration (file, environment, .env); exit 2 naming what is wrong.
 
     Example: hmas --config hmas.toml config check
     """

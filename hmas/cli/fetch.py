@@ -18,7 +18,8 @@ def fetch(
     symbols: Annotated[
         list[str] | None,
         typer.Option(
-            "--symbols", "-s",
+            "--symbols",
+            "-s",
             help="Symbols as BASE-QUOTE; several after one flag or comma-separated. "
             "Example: --symbols BTC-USD ETH-USD",
         ),
@@ -28,7 +29,9 @@ def fetch(
     ] = None,
     timeframe: Annotated[
         str | None,
-        typer.Option("--timeframe", "-t", help="Candle timeframe (default from config: 1h). Example: -t 15m"),
+        typer.Option(
+            "--timeframe", "-t", help="Candle timeframe (default from config: 1h). Example: -t 15m"
+        ),
     ] = None,
     since: Annotated[
         str | None,
@@ -36,7 +39,9 @@ def fetch(
     ] = None,
     limit: Annotated[
         int | None,
-        typer.Option("--limit", help="Fetch the latest N closed candles. Example: --limit 1000", min=1),
+        typer.Option(
+            "--limit", help="Fetch the latest N closed candles. Example: --limit 1000", min=1
+        ),
     ] = None,
     source: Annotated[
         str | None,
@@ -48,12 +53,17 @@ def fetch(
     ] = None,
     exchange: Annotated[
         str | None,
-        typer.Option("--exchange", "-e", help="ccxt exchange id (default coinbase). Example: -e kraken"),
+        typer.Option(
+            "--exchange", "-e", help="ccxt exchange id (default coinbase). Example: -e kraken"
+        ),
     ] = None,
     path: Annotated[
         Path | None,
-        typer.Option("--path", help="File to import with --source file (CSV, JSON, feather). "
-                     "Example: --path btc_1h.csv"),
+        typer.Option(
+            "--path",
+            help="File to import with --source file (CSV, JSON, feather). "
+            "Example: --path btc_1h.csv",
+        ),
     ] = None,
     json_out: JsonOption = False,
 ) -> None:
@@ -71,7 +81,9 @@ def fetch(
 
     wanted = [s for item in [*(symbols or []), *(more_symbols or [])] for s in item.split(",") if s]
     if not wanted:
-        raise typer.BadParameter("give at least one symbol, e.g. --symbols BTC-USD", param_hint="--symbols")
+        raise typer.BadParameter(
+            "give at least one symbol, e.g. --symbols BTC-USD", param_hint="--symbols"
+        )
     if since is not None and limit is not None:
         raise typer.BadParameter("use either --since or --limit, not both", param_hint="--since")
     settings = settings_from(ctx)

@@ -6,13 +6,21 @@ The only module of hmas that imports Rich (enforced by ruff's banned-api rule).
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 if TYPE_CHECKING:
@@ -47,7 +55,7 @@ def note(message: str) -> None:
 
 
 def _fmt_price(value: float) -> str:
-    if value != value:  # NaN
+    if math.isnan(value):
         return "nan"
     if abs(value) >= 100:
         return f"{value:,.2f}"
@@ -120,17 +128,16 @@ def fetch_summary(results: list[FetchResult]) -> None:
 
 def candles_table(frame: pd.DataFrame, info: SeriesInfo) -> None:
     """The stored candles of one series."""
+    import pandas as pd
+
     sample = info.source == "sample"
     title = f"{info.symbol} {info.timeframe} on {info.exchange}: {info.count} stored"
     table = Table(title=title + (" (SAMPLE DATA)" if sample else ""))
     for col in ("ts (UTC)", "open", "high", "low", "close", "volume"):
         table.add_column(col, justify="left" if col.startswith("ts") else "right")
-    for ts, row in frame.iterrows():
-        table.add_row(
-            ts.strftime("%Y-%m-%d %H:%M"),  # type: ignore[union-attr]
-            *(_fmt_price(float(row[c])) for c in ("open", "high", "low", "close")),
-            f"{float(row['volume']):,.4f}",
-        )
+    stamps = pd.DatetimeIndex(frame.index).strftime("%Y-%m-%d %H:%M")
+    for ts, (o, h, low, c, v) in zip(stamps, frame.to_numpy().tolist(), strict=True):
+        table.add_row(ts, *(_fmt_price(float(x)) for x in (o, h, low, c)), f"{float(v):,.4f}")
     console = out()
     console.print(table)
     if sample:
@@ -163,8 +170,12 @@ def series_table(series: list[SeriesInfo]) -> None:
         table.add_column(col, justify="right" if col == "candles" else "left")
     for s in series:
         table.add_row(
-            s.symbol, s.exchange, s.timeframe, "SAMPLE" if s.source == "sample" else s.source,
-            str(s.count), ms_to_datetime(s.first_ts).strftime("%Y-%m-%d %H:%M"),
+            s.symbol,
+            s.exchange,
+            s.timeframe,
+            "SAMPLE" if s.source == "sample" else s.source,
+            str(s.count),
+            ms_to_datetime(s.first_ts).strftime("%Y-%m-%d %H:%M"),
             ms_to_datetime(s.last_ts).strftime("%Y-%m-%d %H:%M"),
         )
     out().print(table)

@@ -104,7 +104,7 @@ def plan_range(
     default_limit: int,
     now: int,
 ) -> tuple[int, int]:
-    """The [since, until] open times to fetch: explicit since/limit, else resume after the last stored."""
+    """The [since, until] open times to fetch: since/limit if given, else resume after the last."""
     step = timeframe_ms(timeframe)
     until = last_closed_open_ms(timeframe, now)
     if limit is not None:
@@ -199,8 +199,12 @@ def _fetch_one(
         return result
     expected = (until - since) // step + 1
     result.fetch_id = store.start_fetch(
-        source=request.source, exchange=exchange, symbol=symbol, timeframe=tf,
-        since_ts=since, until_ts=until,
+        source=request.source,
+        exchange=exchange,
+        symbol=symbol,
+        timeframe=tf,
+        since_ts=since,
+        until_ts=until,
     )
     if progress:
         progress(symbol, 0, expected)
@@ -212,20 +216,31 @@ def _fetch_one(
                 exchange, symbol, tf, rows, source=request.source, fetch_id=result.fetch_id
             )
             if rows:
-                result.first_ts = rows[0][0] if result.first_ts is None else result.first_ts
-                result.last_ts = rows[-1][0]
+                if result.first_ts is None:
+                    result.first_ts = int(rows[0][0])
+                result.last_ts = int(rows[-1][0])
             if progress:
                 progress(symbol, result.received, expected)
     except HmasError as exc:
         store.finish_fetch(
-            result.fetch_id, status="error", error=str(exc)[:2000], received=result.received,
-            added=result.added, first_ts=result.first_ts, last_ts=result.last_ts,
+            result.fetch_id,
+            status="error",
+            error=str(exc)[:2000],
+            received=result.received,
+            added=result.added,
+            first_ts=result.first_ts,
+            last_ts=result.last_ts,
         )
         raise
     result.gaps = find_gaps(store.timestamps(exchange, symbol, tf, since, until), step)
     store.finish_fetch(
-        result.fetch_id, status="ok", received=result.received, added=result.added,
-        first_ts=result.first_ts, last_ts=result.last_ts, gaps=len(result.gaps),
+        result.fetch_id,
+        status="ok",
+        received=result.received,
+        added=result.added,
+        first_ts=result.first_ts,
+        last_ts=result.last_ts,
+        gaps=len(result.gaps),
     )
     result.up_to_date = result.received == 0
     return result
@@ -270,7 +285,11 @@ def _import_file(store: CandleStore, request: FetchRequest, symbols: list[str]) 
     frame = read_ohlcv_file(request.path, symbol=symbol, timeframe=tf)
     until = last_closed_open_ms(tf)
     ms = index_to_ms(frame.index)
-    keep = [i for i, t in enumerate(ms) if t <= until and (request.since_ms is None or t >= request.since_ms)]
+    keep = [
+        i
+        for i, t in enumerate(ms)
+        if t <= until and (request.since_ms is None or t >= request.since_ms)
+    ]
     if request.limit is not None:
         keep = keep[-request.limit :]
     all_rows = _rows(frame)
@@ -284,12 +303,19 @@ def _import_file(store: CandleStore, request: FetchRequest, symbols: list[str]) 
     if rows:
         result.first_ts, result.last_ts = int(rows[0][0]), int(rows[-1][0])
         result.gaps = find_gaps(
-            store.timestamps(exchange, symbol, tf, result.first_ts, result.last_ts), timeframe_ms(tf)
+            store.timestamps(exchange, symbol, tf, result.first_ts, result.last_ts),
+            timeframe_ms(tf),
         )
     store.finish_fetch(
-        result.fetch_id, status="ok", received=result.received, added=result.added,
-        first_ts=result.first_ts, last_ts=result.last_ts, gaps=len(result.gaps),
-        since_ts=result.first_ts, until_ts=result.last_ts,
+        result.fetch_id,
+        status="ok",
+        received=result.received,
+        added=result.added,
+        first_ts=result.first_ts,
+        last_ts=result.last_ts,
+        gaps=len(result.gaps),
+        since_ts=result.first_ts,
+        until_ts=result.last_ts,
     )
     result.up_to_date = result.added == 0
     return result

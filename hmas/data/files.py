@@ -76,13 +76,13 @@ def _read_json(path: Path) -> pd.DataFrame:
         # freqtrade's "split"/"columns" orientations; anything else is not OHLCV.
         data = data.get("data", data)
     if not isinstance(data, list) or not data:
-        raise DataFileError(f"{path.name}: expected a JSON list of [ms, open, high, low, close, volume]")
+        raise DataFileError(
+            f"{path.name}: expected a JSON list of [ms, open, high, low, close, volume]"
+        )
     if isinstance(data[0], dict):
         return _from_columns(pd.DataFrame(data), path.name)
     if not all(isinstance(row, list) and len(row) >= 6 for row in data):
-        raise DataFileError(
-            f"{path.name}: every row must be [ms, open, high, low, close, volume]"
-        )
+        raise DataFileError(f"{path.name}: every row must be [ms, open, high, low, close, volume]")
     raw = pd.DataFrame([row[:6] for row in data], columns=["ts", *OHLCV_COLUMNS])
     return _from_columns(raw, path.name)
 
@@ -101,7 +101,7 @@ def _read_csv(path: Path, *, symbol: str) -> pd.DataFrame:
     except pd.errors.ParserError as exc:
         raise DataFileError(f"{path.name}: malformed CSV ({exc})") from exc
     raw.columns = [str(c).strip() for c in raw.columns]
-    base = symbol.split("-")[0].upper()
+    base = symbol.split("-", maxsplit=1)[0].upper()
     wide = [c for c in raw.columns if c.lower().startswith(f"{base.lower()}:")]
     if wide:
         # Wide layout with one column group per asset ("BTC:open", …): keep this symbol's
@@ -123,6 +123,7 @@ def _from_columns(raw: pd.DataFrame, name: str, base: str | None = None) -> pd.D
 
     lower = {str(c).strip().lower(): c for c in raw.columns}
     time_col = next((lower[c] for c in _TIME_COLUMNS if c in lower), None)
+    volume_col: Any
     if base is not None and f"volume_{base.lower()}" in lower:
         # CryptoDataDownload: volume_btc is in the base currency, volume in the quote.
         volume_col = lower[f"volume_{base.lower()}"]
@@ -160,12 +161,16 @@ def _parse_times(col: pd.Series, name: str) -> pd.DatetimeIndex:
     numeric = pd.to_numeric(text, errors="coerce")
     if numeric.notna().all():
         # Epoch in milliseconds (ccxt) or seconds: ms values are above ~1e11 after 1973.
-        unit = "ms" if float(numeric.abs().max()) > 1e11 else "s"
-        return pd.DatetimeIndex(pd.to_datetime(numeric.astype("int64"), unit=unit, utc=True))
+        values = numeric.astype("int64").to_numpy()
+        if float(numeric.abs().max()) > 1e11:
+            return pd.DatetimeIndex(pd.to_datetime(values, unit="ms", utc=True))
+        return pd.DatetimeIndex(pd.to_datetime(values, unit="s", utc=True))
     for fmt in (_CDD_HOURLY, None):
         try:
-            parsed = pd.to_datetime(text, format=fmt, utc=True) if fmt else pd.to_datetime(
-                text, utc=True, format="ISO8601"
+            parsed = (
+                pd.to_datetime(text, format=fmt, utc=True)
+                if fmt
+                else pd.to_datetime(text, utc=True, format="ISO8601")
             )
             return pd.DatetimeIndex(parsed)
         except (ValueError, TypeError):
@@ -187,13 +192,14 @@ def _unparseable(value: str) -> bool:
 def _check_spacing(frame: pd.DataFrame, timeframe: str, name: str) -> None:
     """Refuse a file whose candles are not of ``timeframe`` (gaps are allowed, other steps not)."""
     import numpy as np
+    import pandas as pd
 
     from hmas.data.market import TIMEFRAMES
 
     step = timeframe_ms(timeframe)
     if len(frame) < 2:
         return
-    ms = frame.index.as_unit("ms").asi8
+    ms = pd.DatetimeIndex(frame.index).as_unit("ms").asi8
     diffs = np.diff(ms)
     typical = int(np.median(diffs))
     if typical == step and not (diffs % step).any():

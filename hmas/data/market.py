@@ -1,7 +1,8 @@
 """Market vocabulary shared by every source: timeframes, symbols and the candle frame.
 
 A *candle frame* is a ``pandas.DataFrame`` indexed by ``ts`` (a UTC ``DatetimeIndex`` of candle
-open times, nanosecond resolution, strictly increasing) with float64 columns ``open, high, low, close, volume``.
+open times, nanosecond resolution, strictly increasing) with float64 columns
+``open, high, low, close, volume``.
 Inside the store and on the wire, ``ts`` is an integer of epoch milliseconds (ccxt's unit).
 
 This module must stay light: no pandas at import time (the CLI's ``--help`` path imports it).
@@ -53,12 +54,10 @@ def timeframe_ms(timeframe: str) -> int:
 
 
 def normalize_symbol(symbol: str) -> str:
-    """Return the user form ``BASE-QUOTE`` (upper case) of ``btc-usd``, ``BTC/USD`` or ``BTC-USD``."""
+    """The user form ``BASE-QUOTE`` (upper case) of ``btc-usd``, ``BTC/USD`` or ``BTC-USD``."""
     s = symbol.strip().upper().replace("/", "-")
     if not _SYMBOL_RE.match(s):
-        raise InvalidSymbolError(
-            f"invalid symbol {symbol!r}; write it as BASE-QUOTE, e.g. BTC-USD"
-        )
+        raise InvalidSymbolError(f"invalid symbol {symbol!r}; write it as BASE-QUOTE, e.g. BTC-USD")
     return s
 
 
@@ -109,7 +108,7 @@ def last_closed_open_ms(timeframe: str, at_ms: int | None = None) -> int:
 
 
 def validate_candle_frame(frame: pd.DataFrame, *, what: str = "candles") -> pd.DataFrame:
-    """Check a candle frame and return it sorted; raise ``CandleDataError`` naming the first problem.
+    """Check a candle frame and return it sorted; ``CandleDataError`` names the first problem.
 
     Rejects: missing columns, non-numeric or non-finite values, non-positive prices, negative
     volume, ``high < low``, open/close outside [low, high], duplicate timestamps.
@@ -131,7 +130,8 @@ def validate_candle_frame(frame: pd.DataFrame, *, what: str = "candles") -> pd.D
         if bad.any():
             ts = out.index[bad.to_numpy()][0]
             raise CandleDataError(
-                f"{what}: non-numeric or missing {col} at {ts.isoformat()} ({out[col][bad].iloc[0]!r})"
+                f"{what}: non-numeric or missing {col} at {ts.isoformat()} "
+                f"({out[col][bad].iloc[0]!r})"
             )
         out[col] = converted.astype("float64")
     values = out.to_numpy()
@@ -143,8 +143,10 @@ def validate_candle_frame(frame: pd.DataFrame, *, what: str = "candles") -> pd.D
         (out["volume"] < 0, "negative volume"),
         (out["high"] < out["low"], "high < low"),
         (
-            (out["open"] > out["high"]) | (out["open"] < out["low"])
-            | (out["close"] > out["high"]) | (out["close"] < out["low"]),
+            (out["open"] > out["high"])
+            | (out["open"] < out["low"])
+            | (out["close"] > out["high"])
+            | (out["close"] < out["low"]),
             "open/close outside the high-low range",
         ),
     ]
@@ -156,12 +158,15 @@ def validate_candle_frame(frame: pd.DataFrame, *, what: str = "candles") -> pd.D
     if dup.any():
         raise CandleDataError(f"{what}: duplicate timestamp {out.index[dup][0].isoformat()}")
     out = out.sort_index()
-    index = out.index.tz_localize("UTC") if out.index.tz is None else out.index.tz_convert("UTC")
+    index = pd.DatetimeIndex(out.index)
+    index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
     out.index = index.as_unit("ns")
     out.index.name = "ts"
     return out
 
 
-def index_to_ms(index: pd.DatetimeIndex) -> list[int]:
+def index_to_ms(index: pd.Index) -> list[int]:
     """A DatetimeIndex (any resolution) as epoch milliseconds."""
-    return [int(v) for v in index.as_unit("ms").asi8]
+    import pandas as pd
+
+    return [int(v) for v in pd.DatetimeIndex(index).as_unit("ms").asi8]

@@ -77,10 +77,12 @@ class CandleStore:
             }
             for r in rows
         ]
-        lo = min(p["ts"] for p in params)
-        hi = max(p["ts"] for p in params)
+        lo = min(int(r[0]) for r in rows)
+        hi = max(int(r[0]) for r in rows)
         insert = sqlite_insert if self._dialect == "sqlite" else pg_insert
-        stmt = insert(_T).on_conflict_do_nothing(index_elements=["exchange", "symbol", "timeframe", "ts"])
+        stmt = insert(_T).on_conflict_do_nothing(
+            index_elements=["exchange", "symbol", "timeframe", "ts"]
+        )
         try:
             with self.engine.begin() as conn:
                 before = self._count(conn, exchange, symbol, timeframe, lo, hi)
@@ -91,7 +93,9 @@ class CandleStore:
         return after - before
 
     @staticmethod
-    def _count(conn: Connection, exchange: str, symbol: str, timeframe: str, lo: int, hi: int) -> int:
+    def _count(
+        conn: Connection, exchange: str, symbol: str, timeframe: str, lo: int, hi: int
+    ) -> int:
         q = select(func.count()).where(
             _T.c.exchange == exchange,
             _T.c.symbol == symbol,
@@ -113,7 +117,12 @@ class CandleStore:
         return None if value is None else int(value)
 
     def timestamps(
-        self, exchange: str, symbol: str, timeframe: str, since: int | None = None, until: int | None = None
+        self,
+        exchange: str,
+        symbol: str,
+        timeframe: str,
+        since: int | None = None,
+        until: int | None = None,
     ) -> list[int]:
         """Every stored open time of a series in [since, until], ascending."""
         q = select(_T.c.ts).where(
@@ -142,7 +151,10 @@ class CandleStore:
 
         # Plain DB-API tuples: numpy converts them ~50x faster than SQLAlchemy Row objects,
         # which is what keeps "latest 300 candles" around a millisecond.
-        sql = "SELECT ts, open, high, low, close, volume FROM candle WHERE exchange = ? AND symbol = ? AND timeframe = ?"
+        sql = (
+            "SELECT ts, open, high, low, close, volume FROM candle"
+            " WHERE exchange = ? AND symbol = ? AND timeframe = ?"
+        )
         params: list[Any] = [exchange, symbol, timeframe]
         if since is not None:
             sql += " AND ts >= ?"
@@ -156,11 +168,12 @@ class CandleStore:
         else:
             sql += " ORDER BY ts"
         rows = self._fetch_raw(sql, params)
-        data = np.array(rows, dtype="float64").reshape(len(rows), len(_COLS))
-        if tail is not None:
-            data = data[::-1]
+        raw = np.array(rows, dtype="float64").reshape(len(rows), len(_COLS))
+        data = raw[::-1] if tail is not None else raw
         index = pd.DatetimeIndex(data[:, 0].astype("int64").astype("datetime64[ms]"), name="ts")
-        return pd.DataFrame(data[:, 1:], index=index.tz_localize("UTC").as_unit("ns"), columns=list(_COLS[1:]))
+        return pd.DataFrame(
+            data[:, 1:], index=index.tz_localize("UTC").as_unit("ns"), columns=list(_COLS[1:])
+        )
 
     def _fetch_raw(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
         if self._dialect != "sqlite":
@@ -205,7 +218,9 @@ class CandleStore:
         """Record the start of a fetch; return its id."""
         with self.engine.begin() as conn:
             result = conn.execute(
-                _F.insert().values(started_at=utcnow(), status="running", received=0, added=0, gaps=0, **fields)
+                _F.insert().values(
+                    started_at=utcnow(), status="running", received=0, added=0, gaps=0, **fields
+                )
             )
             key = result.inserted_primary_key
             assert key is not None
@@ -214,7 +229,9 @@ class CandleStore:
     def finish_fetch(self, fetch_id: int, **fields: Any) -> None:
         """Record how a fetch ended."""
         with self.engine.begin() as conn:
-            conn.execute(update(_F).where(_F.c.id == fetch_id).values(finished_at=utcnow(), **fields))
+            conn.execute(
+                update(_F).where(_F.c.id == fetch_id).values(finished_at=utcnow(), **fields)
+            )
 
     def fetches(self, limit: int = 20) -> list[dict[str, Any]]:
         """The latest fetch runs, newest first."""

@@ -22,7 +22,7 @@ class Candle(SQLModel, table=True):
     """One closed OHLCV candle; the key is (exchange, symbol, timeframe, ts)."""
 
     __tablename__ = "candle"
-    __table_args__ = {"sqlite_with_rowid": False}  # noqa: RUF012 - SQLAlchemy's declarative hook
+    __table_args__ = {"sqlite_with_rowid": False}
 
     exchange: str = Field(primary_key=True, max_length=64)
     symbol: str = Field(primary_key=True, max_length=64)

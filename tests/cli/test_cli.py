@@ -69,7 +69,8 @@ def test_help_does_not_import_heavy_modules() -> None:
     code = (
         "import sys\nfrom hmas.cli import app\n"
         "try:\n    app(['--help'])\nexcept SystemExit:\n    pass\n"
-        "heavy = [m for m in ('pandas', 'ccxt', 'sqlmodel', 'sqlalchemy', 'numpy', 'rich') if m in sys.modules]\n"
+        "mods = ('pandas', 'ccxt', 'sqlmodel', 'sqlalchemy', 'numpy', 'rich')\n"
+        "heavy = [m for m in mods if m in sys.modules]\n"
         "print('HEAVY=' + ','.join(heavy))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -107,7 +108,11 @@ def test_config_check_valid_and_invalid(hmas: Run, tmp_path: Path) -> None:
 def test_db_upgrade_and_status(hmas: Run, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     first = hmas("--db-url", url, "db", "upgrade", "--json")
-    assert json.loads(first.stdout) == {"from": None, "to": "0001_candles", "applied": ["0001_candles"]}
+    assert json.loads(first.stdout) == {
+        "from": None,
+        "to": "0001_candles",
+        "applied": ["0001_candles"],
+    }
     second = hmas("--db-url", url, "db", "upgrade")
     assert second.stdout == "The store is up to date (0001_candles).\n"
     status = json.loads(hmas("--db-url", url, "db", "status", "--json").stdout)

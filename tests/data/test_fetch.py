@@ -21,10 +21,22 @@ NOW = 1_710_000_000_000 // HOUR * HOUR + 30 * 60_000  # half-way through an hour
 def test_plan_range_limit_since_resume_default() -> None:
     last_closed = NOW - 30 * 60_000 - HOUR
     kw: dict[str, Any] = {"default_limit": 10, "now": NOW}
-    assert plan_range("1h", last_stored=None, since_ms=None, limit=3, **kw) == (last_closed - 2 * HOUR, last_closed)
-    assert plan_range("1h", last_stored=None, since_ms=NOW - 5 * HOUR - 1, limit=None, **kw)[0] == last_closed - 3 * HOUR
-    assert plan_range("1h", last_stored=last_closed - HOUR, since_ms=None, limit=None, **kw) == (last_closed, last_closed)
-    assert plan_range("1h", last_stored=None, since_ms=None, limit=None, **kw) == (last_closed - 9 * HOUR, last_closed)
+    assert plan_range("1h", last_stored=None, since_ms=None, limit=3, **kw) == (
+        last_closed - 2 * HOUR,
+        last_closed,
+    )
+    assert (
+        plan_range("1h", last_stored=None, since_ms=NOW - 5 * HOUR - 1, limit=None, **kw)[0]
+        == last_closed - 3 * HOUR
+    )
+    assert plan_range("1h", last_stored=last_closed - HOUR, since_ms=None, limit=None, **kw) == (
+        last_closed,
+        last_closed,
+    )
+    assert plan_range("1h", last_stored=None, since_ms=None, limit=None, **kw) == (
+        last_closed - 9 * HOUR,
+        last_closed,
+    )
     since, until = plan_range("1h", last_stored=last_closed, since_ms=None, limit=None, **kw)
     assert since > until  # up to date
 
@@ -37,7 +49,9 @@ class FakeSource:
         self.bad_at = bad_at
         self.calls: list[tuple[int, int]] = []
 
-    def fetch(self, symbol: str, timeframe: str, *, since_ms: int, until_ms: int) -> Iterator[list[list[float]]]:
+    def fetch(
+        self, symbol: str, timeframe: str, *, since_ms: int, until_ms: int
+    ) -> Iterator[list[list[float]]]:
         self.calls.append((since_ms, until_ms))
         page: list[list[float]] = []
         pages = 0
@@ -62,13 +76,17 @@ def store(db_url: str, engine_factory: Any) -> CandleStore:
     return CandleStore(engine)
 
 
-def run(store: CandleStore, src: FakeSource, monkeypatch: pytest.MonkeyPatch, **kw: Any) -> list[Any]:
+def run(
+    store: CandleStore, src: FakeSource, monkeypatch: pytest.MonkeyPatch, **kw: Any
+) -> list[Any]:
     monkeypatch.setattr(fetch_mod, "make_source", lambda req, settings: (src, "fake"))
     request = FetchRequest(symbols=kw.pop("symbols", ["BTC-USD"]), timeframe="1h", **kw)
     return fetch_candles(store, load_settings(), request, clock=lambda: NOW)
 
 
-def test_first_fetch_then_incremental_then_nothing(store: CandleStore, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_first_fetch_then_incremental_then_nothing(
+    store: CandleStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     src = FakeSource()
     (first,) = run(store, src, monkeypatch, limit=10)
     assert (first.received, first.added, first.gaps) == (10, 10, [])
@@ -83,8 +101,11 @@ def test_progress_is_reported(store: CandleStore, monkeypatch: pytest.MonkeyPatc
     seen: list[tuple[str, int, int | None]] = []
     monkeypatch.setattr(fetch_mod, "make_source", lambda req, settings: (FakeSource(), "fake"))
     fetch_candles(
-        store, load_settings(), FetchRequest(symbols=["BTC-USD"], timeframe="1h", limit=10),
-        progress=lambda *a: seen.append(a), clock=lambda: NOW,
+        store,
+        load_settings(),
+        FetchRequest(symbols=["BTC-USD"], timeframe="1h", limit=10),
+        progress=lambda *a: seen.append(a),
+        clock=lambda: NOW,
     )
     assert seen[0] == ("BTC-USD", 0, 10)
     assert seen[-1] == ("BTC-USD", 10, 10)
@@ -103,7 +124,9 @@ def test_failure_midway_keeps_whole_pages_and_records_the_error(
     assert resumed.added == 6  # resumes after the last stored candle
 
 
-def test_invalid_candle_from_a_source_is_refused(store: CandleStore, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_invalid_candle_from_a_source_is_refused(
+    store: CandleStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     last_closed = NOW - 30 * 60_000 - HOUR
     with pytest.raises(CandleDataError, match="high < low"):
         run(store, FakeSource(bad_at=last_closed - HOUR), monkeypatch, limit=3)

@@ -18,7 +18,9 @@ GOOD_ROWS = [
 ]
 
 
-def csv_file(tmp_path: Path, rows: list[tuple[object, ...]], header: str = "ts,open,high,low,close,volume") -> Path:
+def csv_file(
+    tmp_path: Path, rows: list[tuple[object, ...]], header: str = "ts,open,high,low,close,volume"
+) -> Path:
     path = tmp_path / "candles.csv"
     lines = [header, *(",".join(str(v) for v in r) for r in rows)]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -41,7 +43,9 @@ def test_unsorted_csv_with_epoch_ms_is_sorted(tmp_path: Path) -> None:
 
 def test_ccxt_json(tmp_path: Path) -> None:
     path = tmp_path / "c.json"
-    path.write_text(json.dumps([[1709251200000, 1, 2, 0.5, 1.5, 3], [1709254800000, 1.5, 2, 1, 1.2, 4]]))
+    path.write_text(
+        json.dumps([[1709251200000, 1, 2, 0.5, 1.5, 3], [1709254800000, 1.5, 2, 1, 1.2, 4]])
+    )
     frame = read_ohlcv_file(path, symbol="ALT-BTC", timeframe="1h")
     assert len(frame) == 2
 
@@ -56,37 +60,54 @@ def test_tests_fixture_slice_of_real_btc() -> None:
 
 @pytest.mark.shared
 def test_cryptodatadownload_csv(shared_data: Path) -> None:
-    frame = read_ohlcv_file(shared_data / "ohlcv/coinbase_btc_usd_1h.csv", symbol="BTC-USD", timeframe="1h")
+    frame = read_ohlcv_file(
+        shared_data / "ohlcv/coinbase_btc_usd_1h.csv", symbol="BTC-USD", timeframe="1h"
+    )
     assert len(frame) == 20_111
     assert frame.index[0] == pd.Timestamp("2017-07-01 11:00Z")
     assert frame.index[-1] == pd.Timestamp("2019-10-17 09:00Z")
     last = frame.iloc[-1]
     # 2019-10-17 09-AM,BTCUSD,8051,8056.83,8021.23,8035.88,61.25,492394.56 (volume in BTC)
     assert (last["open"], last["high"], last["low"], last["close"], last["volume"]) == (
-        8051, 8056.83, 8021.23, 8035.88, 61.25
+        8051,
+        8056.83,
+        8021.23,
+        8035.88,
+        61.25,
     )
 
 
 @pytest.mark.shared
 def test_freqtrade_feather_and_json(shared_data: Path) -> None:
-    feather = read_ohlcv_file(shared_data / "ohlcv/freqtrade_eth_btc_5m.feather", symbol="ETH-BTC", timeframe="5m")
+    feather = read_ohlcv_file(
+        shared_data / "ohlcv/freqtrade_eth_btc_5m.feather", symbol="ETH-BTC", timeframe="5m"
+    )
     assert len(feather) == 5_760
-    gaps = read_ohlcv_file(shared_data / "ohlcv/freqtrade_alt_btc_1m_gaps.json", symbol="ALT-BTC", timeframe="1m")
+    gaps = read_ohlcv_file(
+        shared_data / "ohlcv/freqtrade_alt_btc_1m_gaps.json", symbol="ALT-BTC", timeframe="1m"
+    )
     assert len(gaps) == 13_681
 
 
 @pytest.mark.shared
 def test_wide_layout_picks_the_symbol(shared_data: Path) -> None:
-    eth = read_ohlcv_file(shared_data / "ohlcv/bitstamp_btc_eth_ltc_usd_1d.csv", symbol="ETH-USD", timeframe="1d")
+    eth = read_ohlcv_file(
+        shared_data / "ohlcv/bitstamp_btc_eth_ltc_usd_1d.csv", symbol="ETH-USD", timeframe="1d"
+    )
     assert eth.index[0] == pd.Timestamp("2017-11-09", tz="UTC")
-    btc = read_ohlcv_file(shared_data / "ohlcv/bitstamp_btc_eth_ltc_usd_1d.csv", symbol="BTC-USD", timeframe="1d")
+    btc = read_ohlcv_file(
+        shared_data / "ohlcv/bitstamp_btc_eth_ltc_usd_1d.csv", symbol="BTC-USD", timeframe="1d"
+    )
     assert len(btc) == 1_865
 
 
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(DataFileNotFoundError) as info:
         read_ohlcv_file(tmp_path / "nope.csv", symbol="BTC-USD", timeframe="1h")
-    assert str(info.value) == f"file not found: {tmp_path / 'nope.csv'}; pass an existing file with --path"
+    assert (
+        str(info.value)
+        == f"file not found: {tmp_path / 'nope.csv'}; pass an existing file with --path"
+    )
     assert info.value.exit_code == 2
 
 
@@ -94,7 +115,11 @@ def test_missing_file(tmp_path: Path) -> None:
     ("name", "content", "message"),
     [
         ("empty.csv", "", "empty.csv: the file is empty"),
-        ("header.csv", "ts,open,high,low,close,volume\n", "header.csv: the file has a header but no rows"),
+        (
+            "header.csv",
+            "ts,open,high,low,close,volume\n",
+            "header.csv: the file has a header but no rows",
+        ),
         (
             "cols.csv",
             "ts,o,h,l,c,v\n2024-03-01,1,2,0.5,1.5,3\n",
@@ -156,8 +181,16 @@ def test_missing_file(tmp_path: Path) -> None:
             "tf.csv: candles are 1d apart but --timeframe is 1h; pass --timeframe 1d",
         ),
         ("bad.json", "{not json", "bad.json: not valid JSON"),
-        ("shape.json", "[[1, 2, 3]]", "shape.json: every row must be [ms, open, high, low, close, volume]"),
-        ("obj.json", '{"a": 1}', "obj.json: expected a JSON list of [ms, open, high, low, close, volume]"),
+        (
+            "shape.json",
+            "[[1, 2, 3]]",
+            "shape.json: every row must be [ms, open, high, low, close, volume]",
+        ),
+        (
+            "obj.json",
+            '{"a": 1}',
+            "obj.json: expected a JSON list of [ms, open, high, low, close, volume]",
+        ),
         ("bad.feather", "not arrow", "bad.feather: not a readable feather file"),
     ],
 )

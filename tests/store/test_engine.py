@@ -3,30 +3,54 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import inspect
 
 from hmas.errors import StoreUnavailableError
-from typing import Any
-
 from hmas.store.engine import current_revision, head_revision, make_engine, normalize_url, upgrade
 
 EXPECTED = {
     "alembic_version": {"version_num"},
     "candle": {
-        "exchange", "symbol", "timeframe", "ts", "open", "high", "low", "close", "volume",
-        "source", "fetch_id",
+        "exchange",
+        "symbol",
+        "timeframe",
+        "ts",
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        "source",
+        "fetch_id",
     },
     "fetch_run": {
-        "id", "started_at", "finished_at", "source", "exchange", "symbol", "timeframe",
-        "since_ts", "until_ts", "path", "received", "added", "first_ts", "last_ts", "gaps",
-        "status", "error",
+        "id",
+        "started_at",
+        "finished_at",
+        "source",
+        "exchange",
+        "symbol",
+        "timeframe",
+        "since_ts",
+        "until_ts",
+        "path",
+        "received",
+        "added",
+        "first_ts",
+        "last_ts",
+        "gaps",
+        "status",
+        "error",
     },
 }
 
 
-def test_empty_database_upgrades_to_exactly_the_expected_schema(db_url: str, engine_factory: Any) -> None:
+def test_empty_database_upgrades_to_exactly_the_expected_schema(
+    db_url: str, engine_factory: Any
+) -> None:
     engine = engine_factory(db_url)
     assert current_revision(engine) is None
     result = upgrade(engine)
@@ -76,7 +100,10 @@ def test_sqlite_uses_wal(tmp_path: Path, engine_factory: Any) -> None:
     [
         ("not a url", "cannot parse database URL 'not a url'"),
         ("sqlite:////nonexistent/dir/hmas.db", "directory /nonexistent/dir does not exist"),
-        ("postgresql://u:secret@127.0.0.1:1/db", "cannot open database postgresql+psycopg://u:***@127.0.0.1:1/db"),
+        (
+            "postgresql://u:secret@127.0.0.1:1/db",
+            "cannot open database postgresql+psycopg://u:***@127.0.0.1:1/db",
+        ),
         ("mysql+nodriver://u@h/db", "no driver for 'mysql+nodriver'"),
     ],
 )
