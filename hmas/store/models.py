@@ -8,8 +8,9 @@ SQLite and PostgreSQL, and fast to bulk-insert and read back into a DataFrame. A
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, Index
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -66,3 +67,188 @@ class FetchRun(SQLModel, table=True):
     #: 'running', 'ok' or 'error'.
     status: str = Field(default="running", max_length=16)
     error: str | None = Field(default=None, max_length=2000)
+
+
+def _ts_col(nullable: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(BigInteger, nullable=nullable))
+
+
+class Analysis(SQLModel, table=True):
+    """Features and Layer 2 views for one bar, with the snapshot needed to replay them."""
+
+    __tablename__ = "analysis"
+    __table_args__ = (
+        UniqueConstraint(
+            "exchange", "symbol", "timeframe", "bar_ts", "engine", "config_hash",
+            name="uq_analysis_bar",
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    exchange: str = Field(max_length=64)
+    symbol: str = Field(max_length=64)
+    timeframe: str = Field(max_length=8)
+    bar_ts: int = Field(sa_column=Column(BigInteger, nullable=False))
+    engine: str = Field(max_length=32)
+    config_hash: str = Field(max_length=32)
+    hmas_version: str = Field(max_length=32)
+    #: The candles' source ('exchange', 'sample', 'file'): sample analyses are marked as such.
+    source: str = Field(max_length=16)
+    window_first_ts: int = Field(sa_column=Column(BigInteger, nullable=False))
+    window_last_ts: int = Field(sa_column=Column(BigInteger, nullable=False))
+    window_len: int
+    #: sha256 of the candle window and of every context series used (see decision.snapshot).
+    snapshot_hash: str = Field(max_length=64)
+    context: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    features: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    views: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    config: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Signal(SQLModel, table=True):
+    """A decision for one bar: unique per (exchange, symbol, timeframe, bar, engine, config)."""
+
+    __tablename__ = "signal"
+    __table_args__ = (
+        UniqueConstraint(
+            "exchange", "symbol", "timeframe", "bar_ts", "engine", "config_hash",
+            name="uq_signal_bar",
+        ),
+        Index("ix_signal_symbol_bar", "symbol", "bar_ts"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    analysis_id: int = Field(foreign_key="analysis.id")
+    run_id: int | None = Field(default=None, foreign_key="run.id")
+    exchange: str = Field(max_length=64)
+    symbol: str = Field(max_length=64)
+    timeframe: str = Field(max_length=8)
+    bar_ts: int = Field(sa_column=Column(BigInteger, nullable=False))
+    engine: str = Field(max_length=32)
+    config_hash: str = Field(max_length=32)
+    hmas_version: str = Field(max_length=32)
+    source: str = Field(max_length=16)
+    decision: str = Field(max_length=16)
+    action: str = Field(max_length=8)
+    confidence: float | None = None
+    entry: float | None = None
+    stop_loss: float | None = None
+    take_profit: float | None = None
+    size: float | None = None
+    reward_risk: float | None = None
+    expected_value_r: float | None = None
+    risk_adjusted_ev_r: float | None = None
+    consensus: float | None = None
+    quality: float | None = None
+    conviction: float | None = None
+    rejection_reason: str | None = Field(default=None, max_length=2000)
+    rounds: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    guardian: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class SignalResult(SQLModel, table=True):
+    """The outcome of an approved signal's paper position (pending until it closes)."""
+
+    __tablename__ = "signal_result"
+
+    signal_id: int = Field(foreign_key="signal.id", primary_key=True)
+    status: str = Field(max_length=16)
+    fill_ts: int | None = _ts_col(nullable=True)
+    fill_price: float | None = None
+    exit_ts: int | None = _ts_col(nullable=True)
+    exit_price: float | None = None
+    bars_held: int = 0
+    r_multiple: float | None = None
+    pnl_money: float | None = None
+    pnl_pct: float | None = None
+    mae_r: float | None = None
+    mfe_r: float | None = None
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+
+
+class Position(SQLModel, table=True):
+    """A simulated position opened from an approved signal. Paper only: no order is ever sent."""
+
+    __tablename__ = "position"
+    __table_args__ = (Index("ix_position_engine_status", "engine", "status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    signal_id: int = Field(foreign_key="signal.id", unique=True)
+    engine: str = Field(max_length=32)
+    exchange: str = Field(max_length=64)
+    symbol: str = Field(max_length=64)
+    timeframe: str = Field(max_length=8)
+    side: str = Field(max_length=8)
+    entry: float
+    stop_loss: float
+    take_profit: float
+    size: float
+    opened_bar_ts: int = Field(sa_column=Column(BigInteger, nullable=False))
+    #: 'open' or 'closed'.
+    status: str = Field(max_length=16)
+    closed_ts: int | None = _ts_col(nullable=True)
+
+
+class Account(SQLModel, table=True):
+    """The paper account of one engine: equity, daily start, peak, pause and kill switch."""
+
+    __tablename__ = "account"
+
+    engine: str = Field(primary_key=True, max_length=32)
+    starting_equity: float
+    equity: float
+    day: str = Field(max_length=10)
+    day_start_equity: float
+    peak_equity: float
+    consecutive_losses: int = 0
+    paused_until_ts: int | None = _ts_col(nullable=True)
+    kill_switch: bool = False
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+
+
+class Run(SQLModel, table=True):
+    """One iteration of ``hmas run``: what it did and how it ended."""
+
+    __tablename__ = "run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    started_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    finished_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    iteration: int = 0
+    pid: int = 0
+    host: str = Field(default="", max_length=255)
+    engine: str = Field(max_length=32)
+    config_hash: str = Field(max_length=32)
+    #: 'running', 'ok', 'partial' (a symbol failed), 'error', 'interrupted'.
+    status: str = Field(default="running", max_length=16)
+    symbols: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    signals_created: int = 0
+    approved: int = 0
+    errors: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class RunLock(SQLModel, table=True):
+    """The lock that keeps two ``hmas run`` loops off one store; stale when its heartbeat stops."""
+
+    __tablename__ = "run_lock"
+
+    name: str = Field(primary_key=True, max_length=64)
+    owner: str = Field(max_length=64)
+    pid: int
+    host: str = Field(max_length=255)
+    acquired_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    heartbeat_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
