@@ -100,6 +100,9 @@ class MacroParams(BaseModel):
     high_vol_pct: float = Field(0.8, ge=0, le=1)
     low_vol_pct: float = Field(0.2, ge=0, le=1)
     corr_window: int = Field(30, ge=5, le=5000)
+    vol_min_periods: int = Field(
+        100, ge=2, le=100_000, description="Bars needed before the vol percentile is given."
+    )
 
 
 class ExecutionParams(BaseModel):
@@ -132,6 +135,15 @@ class ExecutionParams(BaseModel):
     impact_coefficient: float = Field(1.0, ge=0, description="Square-root impact multiplier.")
     max_cost_r: float = Field(0.25, ge=0, description="FAIL when round-trip cost exceeds this R.")
     max_cost_to_target: float = Field(0.2, ge=0, description="FAIL above this cost/reward.")
+    vol_window: int = Field(
+        20, ge=2, le=10_000, description="Bars for the per-bar volatility of the slippage model."
+    )
+    volume_window: int = Field(
+        20, ge=1, le=10_000, description="Bars averaged for the typical bar notional volume."
+    )
+    grade_a_share: float = Field(0.001, ge=0, le=1, description="Order/bar notional below: A.")
+    grade_b_share: float = Field(0.005, ge=0, le=1, description="Order/bar notional below: B.")
+    grade_c_share: float = Field(0.02, ge=0, le=1, description="Order/bar notional below: C.")
 
 
 class RationaleParams(BaseModel):
@@ -266,7 +278,11 @@ class Settings(BaseSettings):
             "risk",
             "paper",
         )
-        return self.model_dump(mode="json", include=set(keys))
+        data: dict[str, Any] = self.model_dump(mode="json", include=set(keys))
+        # Throttles of the run loop are operational, not part of a decision's identity.
+        for key in ("max_signals_per_hour", "max_signals_per_day"):
+            data["risk"].pop(key, None)
+        return data
 
     def config_hash(self) -> str:
         """Short stable hash of ``decision_config``."""

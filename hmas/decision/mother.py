@@ -1,0 +1,461 @@
+"""The mother (Layer 1): three rounds of deliberation over the agents' views, in code.
+
+Round 1 (gather): votes, weighted consensus, conflicts and risk flags.
+Round 2 (resolve): bull/bear/neutral scenarios, the win probability (the setup's base rate
+shrunk toward a prior, shifted by the votes), expected value and risk-adjusted EV in R.
+Round 3 (decide): EV, consensus, flags and confidence against their thresholds; size by
+fractional Kelly capped by the risk per trade.
+
+``run_rules`` computes every number for every bar at once (numpy), so a backtest decides a
+whole history in one call; ``view_at`` writes the rounds of one bar for the store.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+
+from hmas.decision.sizing import risk_fraction, units
+from hmas.settings import Settings
+
+Array = npt.NDArray[np.float64]
+VOTERS = ("alpha", "technical", "sentiment", "macro")
+
+# Rejection reasons, as bits so a whole history is decided with integer masks.
+NO_TRADE, HIGH_FLAG, LOW_EV, LOW_CONSENSUS, LOW_CONFIDENCE, NO_EDGE = (1, 2, 4, 8, 16, 32)
+EXTREME_VOL_PCT = 0.95
+MEDIUM_PENALTY_R = 0.10
+LOW_PENALTY_R = 0.05
+MACRO_WEIGHT = {"risk_on": 0.6, "risk_off": 0.6, "neutral": 0.4}
+
+
+class MotherView(BaseModel):
+    """The mother's decision for one bar, before the guardian."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agent: Literal["mother"] = "mother"
+    decision: Literal["APPROVED", "REJECTED"]
+    action: Literal["BUY", "SELL", "HOLD"]
+    proposed_action: Literal["BUY", "SELL", "HOLD"]
+    confidence: float | None
+    entry: float | None
+    stop_loss: float | None
+    take_profit: float | None
+    size: float | None
+    reward_risk: float | None
+    expected_value_r: float | None
+    risk_adjusted_ev_r: float | None
+    consensus: float | None
+    quality: float | None
+    conviction: float | None
+    rejection_reason: str | None
+    rounds: dict[str, Any]
+
+
+def _col(frame: pd.DataFrame | None, name: str, n: int, default: Any = np.nan) -> npt.NDArray[Any]:
+    if frame is None or name not in frame.columns:
+        return np.full(n, default, dtype=object if isinstance(default, str | None) else float)
+    return frame[name].to_numpy()
+
+
+def _num(frame: pd.DataFrame | None, name: str, n: int) -> Array:
+    raw = _col(frame, name, n)
+    return pd.to_numeric(pd.Series(raw), errors="coerce").to_numpy(dtype="float64")
+
+
+def _present(frame: pd.DataFrame | None, n: int) -> npt.NDArray[np.bool_]:
+    if frame is None:
+        return np.zeros(n, dtype=bool)
+    if "abstained" not in frame.columns:
+        return np.ones(n, dtype=bool)
+    return ~frame["abstained"].fillna(True).to_numpy(dtype=bool)
+
+
+def _direction(values: npt.NDArray[Any], up: str, down: str) -> Array:
+    return np.where(values == up, 1.0, np.where(values == down, -1.0, 0.0))
+
+
+def run_rules(frames: dict[str, pd.DataFrame], settings: Settings, equity: float) -> pd.DataFrame:
+    """Decide every bar of the agents' output frames (same index) at once."""
+    alpha = frames["alpha"]
+    index = alpha.index
+    n = len(index)
+    m = settings.mother
+    out: dict[str, Any] = {}
+
+    # ---- round 1: votes, consensus, conflicts, flags
+    a_present = _present(alpha, n)
+    action = np.where(a_present, _col(alpha, "action", n, "HOLD"), "HOLD").astype(object)
+    direction = _direction(action, "BUY", "SELL")
+    entry, stop, target = _num(alpha, "entry", n), _num(alpha, "stop", n), _num(alpha, "target", n)
+    prices_ok = np.isfinite(entry) & np.isfinite(stop) & np.isfinite(target) & (entry > 0)
+    direction = np.where(prices_ok, direction, 0.0)
+
+    tech, sent, macro = frames.get("technical"), frames.get("sentiment"), frames.get("macro")
+    votes = {
+        "alpha": (direction, np.clip(np.nan_to_num(_num(alpha, "confidence", n)), 0, 1), a_present),
+        "technical": (
+            _direction(_col(tech, "bias", n, "neutral"), "bullish", "bearish"),
+            np.clip(np.nan_to_num(_num(tech, "confidence", n)), 0, 1),
+            _present(tech, n),
+        ),
+    }
+    stance = _col(sent, "recommended_stance", n, "neutral")
+    sent_bias = np.where(
+        stance == "fade",
+        _col(sent, "contrarian_bias", n, "neutral"),
+        _col(sent, "bias", n, "neutral"),
+    )
+    score = _num(sent, "score", n)
+    votes["sentiment"] = (
+        _direction(sent_bias, "bullish", "bearish"),
+        np.where(np.isfinite(score), 0.5 + np.abs(score - 50.0) / 100.0, 0.0),
+        _present(sent, n) & np.isfinite(score),
+    )
+    regime = _col(macro, "regime", n, "neutral")
+    votes["macro"] = (
+        _direction(_col(macro, "tailwind", n, "none"), "long", "short"),
+        np.array([MACRO_WEIGHT.get(str(r), 0.4) for r in regime], dtype="float64"),
+        _present(macro, n),
+    )
+    weight_sum = np.zeros(n)
+    agree_sum = np.zeros(n)
+    voters = np.zeros(n)
+    strong_agree = np.zeros(n)
+    for vote, weight, present in votes.values():
+        w = np.where(present, weight, 0.0)
+        weight_sum += w
+        voters += present
+        agrees = present & (vote == direction) & (direction != 0)
+        agree_sum += np.where(agrees, w, 0.0)
+        strong_agree += agrees & (weight > m.supermajority_confidence)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        consensus = np.where(weight_sum > 0, agree_sum / weight_sum, 0.0)
+        super_share = np.where(voters > 0, strong_agree / voters, 0.0)
+    consensus = np.where(direction != 0, consensus, 0.0)
+
+    execution = frames.get("execution")
+    verdict = _col(execution, "verdict", n, "N/A")
+    cost_r = _num(execution, "total_cost_r", n)
+    vol_pct = _num(macro, "volatility_percentile", n)
+    trend = _col(tech, "trend", n, "range")
+    tailwind = votes["macro"][0]
+    high = (
+        (verdict == "FAIL").astype(int)
+        + ((direction != 0) & ~_present(execution, n)).astype(int)
+        + (np.nan_to_num(vol_pct) >= EXTREME_VOL_PCT).astype(int)
+    )
+    medium = (((direction > 0) & (trend == "down")) | ((direction < 0) & (trend == "up"))).astype(
+        int
+    ) + ((tailwind * direction) < 0).astype(int)
+    s = settings.sentiment
+    low = ((score <= s.extreme_fear) | (score >= s.extreme_greed)).astype(int)
+
+    # ---- round 2: probabilities, scenarios, EV
+    rationale = frames.get("rationale")
+    trades = np.nan_to_num(_num(rationale, "base_rate_trades", n))
+    wins = np.nan_to_num(_num(rationale, "base_rate_wins", n))
+    p_base = (wins + m.prior_strength * m.prior_win_rate) / (trades + m.prior_strength)
+    p_base = np.where(np.isfinite(p_base), p_base, m.prior_win_rate)
+    p_win = np.clip(p_base + m.vote_adjustment * (2 * consensus - 1), 0.01, 0.99)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rr = np.abs(target - entry) / np.abs(entry - stop)
+    rr = np.where(np.isfinite(rr), rr, np.nan)
+    p_neutral = m.neutral_probability
+    bull, bear = (1 - p_neutral) * p_win, (1 - p_neutral) * (1 - p_win)
+    ev = bull * rr - bear
+    raev = ev - np.where(np.isfinite(cost_r), cost_r, 0.0) - MEDIUM_PENALTY_R * medium
+    raev = raev - LOW_PENALTY_R * low
+
+    # ---- round 3: the rules, the size
+    confidence = np.clip(votes["alpha"][1] * (0.5 + 0.5 * consensus), 0, 1)
+    if m.consensus_policy == "supermajority":
+        consensus_ok = super_share >= m.supermajority_share - 1e-12
+    else:
+        consensus_ok = consensus >= m.min_consensus - 1e-12
+    fraction = risk_fraction(p_win, rr, kelly=m.kelly_fraction, cap=settings.risk.risk_per_trade)
+    size = units(equity, fraction, entry, stop)
+    reasons = (
+        np.where(direction == 0, NO_TRADE, 0)
+        | np.where(high > 0, HIGH_FLAG, 0)
+        | np.where(~(raev >= m.min_expected_value_r), LOW_EV, 0)
+        | np.where(~consensus_ok, LOW_CONSENSUS, 0)
+        | np.where(~(confidence >= m.min_confidence), LOW_CONFIDENCE, 0)
+        | np.where(~((fraction > 0) & np.isfinite(size)), NO_EDGE, 0)
+    )
+    approved = reasons == 0
+    quality = 10 * np.clip(
+        0.4 * np.clip(np.nan_to_num(raev) / 2, 0, 1) + 0.3 * consensus + 0.3 * confidence, 0, 1
+    )
+    out.update(
+        approved=approved,
+        reasons=reasons,
+        direction=direction,
+        proposed_action=action,
+        entry=entry,
+        stop=stop,
+        target=target,
+        reward_risk=rr,
+        consensus=consensus,
+        super_share=super_share,
+        voters=voters,
+        confidence=confidence,
+        p_base=p_base,
+        p_win=p_win,
+        p_bull=bull,
+        p_bear=bear,
+        ev_r=ev,
+        risk_adjusted_ev_r=raev,
+        cost_r=cost_r,
+        high_flags=high,
+        medium_flags=medium,
+        low_flags=low,
+        risk_fraction=fraction,
+        size=size,
+        quality=np.round(quality, 2),
+        conviction=np.round(consensus * confidence, 4),
+    )
+    return pd.DataFrame(out, index=index)
+
+
+def _f(value: Any, digits: int | None = None) -> float | None:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    if not np.isfinite(v):
+        return None
+    return round(v, digits) if digits is not None else v
+
+
+def _reason_text(bits: int, row: pd.Series, settings: Settings, hold_reason: str | None) -> str:
+    m = settings.mother
+    parts = []
+    if bits & NO_TRADE:
+        parts.append(f"no trade proposed ({hold_reason or 'alpha: HOLD'})")
+    if bits & HIGH_FLAG:
+        parts.append("high-severity risk flag")
+    if bits & LOW_EV:
+        ev = _f(row["risk_adjusted_ev_r"], 2)
+        parts.append(f"risk-adjusted EV {ev}R < {m.min_expected_value_r}R")
+    if bits & LOW_CONSENSUS:
+        if m.consensus_policy == "supermajority":
+            parts.append(
+                f"supermajority not reached ({_f(row['super_share'], 2)} < "
+                f"{round(m.supermajority_share, 2)} of votes at > {m.supermajority_confidence})"
+            )
+        else:
+            parts.append(f"consensus {_f(row['consensus'], 2)} < {m.min_consensus}")
+    if bits & LOW_CONFIDENCE:
+        parts.append(f"confidence {_f(row['confidence'], 2)} < {m.min_confidence}")
+    if bits & NO_EDGE:
+        parts.append("no positive Kelly edge")
+    return "; ".join(parts)
+
+
+def view_at(decided: pd.DataFrame, i: int, views: dict[str, Any], settings: Settings) -> MotherView:
+    """The decision and its three rounds for row ``i`` (``views``: each agent's view as a dict)."""
+    row = decided.iloc[i]
+    m = settings.mother
+    direction = float(row["direction"])
+    alpha = views.get("alpha", {})
+    votes, conflicts = [], []
+    for name in VOTERS:
+        v = views.get(name) or {}
+        votes.append(
+            {
+                "agent": name,
+                "abstained": bool(v.get("abstained", True)),
+                "view": _vote_label(name, v),
+            }
+        )
+        if direction and _vote_sign(name, v) == -direction:
+            conflicts.append(name)
+    flags = _flags(row, views)
+    approved = bool(row["approved"])
+    proposed = str(row["proposed_action"])
+    rounds = {
+        "gather": {
+            "votes": votes,
+            "consensus": _f(row["consensus"], 4),
+            "supermajority_share": _f(row["super_share"], 4),
+            "conflicts": conflicts,
+            "risk_flags": flags,
+        },
+        "resolve": {
+            "base_rate": _f(views.get("rationale", {}).get("base_rate"), 4),
+            "base_rate_trades": views.get("rationale", {}).get("base_rate_trades", 0),
+            "prior_win_rate": m.prior_win_rate,
+            "p_base": _f(row["p_base"], 4),
+            "p_win": _f(row["p_win"], 4),
+            "scenarios": {
+                "bull": {
+                    "probability": _f(row["p_bull"], 4),
+                    "payoff_r": _f(row["reward_risk"], 4),
+                },
+                "bear": {"probability": _f(row["p_bear"], 4), "payoff_r": -1.0},
+                "neutral": {"probability": m.neutral_probability, "payoff_r": 0.0},
+            },
+            "expected_value_r": _f(row["ev_r"], 4),
+            "cost_r": _f(row["cost_r"], 4),
+            "risk_adjusted_ev_r": _f(row["risk_adjusted_ev_r"], 4),
+        },
+        "decide": {
+            "policy": m.consensus_policy,
+            "checks": _checks(row, settings),
+            "risk_fraction": _f(row["risk_fraction"], 6),
+            "decision": "APPROVED" if approved else "REJECTED",
+        },
+    }
+    reason = (
+        None
+        if approved
+        else _reason_text(
+            int(row["reasons"]),
+            row,
+            settings,
+            alpha.get("hold_reason") or alpha.get("abstain_reason"),
+        )
+    )
+    return MotherView(
+        decision="APPROVED" if approved else "REJECTED",
+        action=proposed if approved else "HOLD",  # type: ignore[arg-type]
+        proposed_action=proposed,  # type: ignore[arg-type]
+        confidence=_f(row["confidence"], 4),
+        entry=_f(row["entry"]) if approved else None,
+        stop_loss=_f(row["stop"]) if approved else None,
+        take_profit=_f(row["target"]) if approved else None,
+        size=_f(row["size"]) if approved else None,
+        reward_risk=_f(row["reward_risk"], 4),
+        expected_value_r=_f(row["ev_r"], 4),
+        risk_adjusted_ev_r=_f(row["risk_adjusted_ev_r"], 4),
+        consensus=_f(row["consensus"], 4),
+        quality=_f(row["quality"], 2),
+        conviction=_f(row["conviction"], 4),
+        rejection_reason=reason,
+        rounds=rounds,
+    )
+
+
+def _vote_sign(name: str, v: dict[str, Any]) -> int:
+    if not v or v.get("abstained"):
+        return 0
+    if name == "alpha":
+        return {"BUY": 1, "SELL": -1}.get(str(v.get("action")), 0)
+    if name == "macro":
+        return {"long": 1, "short": -1}.get(str(v.get("tailwind")), 0)
+    if name == "sentiment":
+        bias = v.get("contrarian_bias") if v.get("recommended_stance") == "fade" else v.get("bias")
+        return {"bullish": 1, "bearish": -1}.get(str(bias), 0)
+    return {"bullish": 1, "bearish": -1}.get(str(v.get("bias")), 0)
+
+
+def _vote_label(name: str, v: dict[str, Any]) -> str:
+    if not v or v.get("abstained"):
+        return f"abstained: {v.get('abstain_reason') if v else 'no view'}"
+    sign = _vote_sign(name, v)
+    return {1: "long", -1: "short", 0: "neutral"}[sign]
+
+
+def _flags(row: pd.Series, views: dict[str, Any]) -> list[dict[str, str]]:
+    flags = []
+    execution = views.get("execution") or {}
+    if execution.get("verdict") == "FAIL":
+        flags.append(
+            {
+                "flag": "execution_fail",
+                "severity": "high",
+                "detail": "; ".join(execution.get("reasons") or []) or "auditor FAIL",
+            }
+        )
+    if float(row["direction"]) != 0 and (not execution or execution.get("abstained")):
+        flags.append(
+            {
+                "flag": "costs_unknown",
+                "severity": "high",
+                "detail": "the execution auditor gave no cost estimate",
+            }
+        )
+    macro = views.get("macro") or {}
+    pct = macro.get("volatility_percentile")
+    if pct is not None and pct >= EXTREME_VOL_PCT:
+        flags.append(
+            {
+                "flag": "extreme_volatility",
+                "severity": "high",
+                "detail": f"volatility percentile {pct:.2f}",
+            }
+        )
+    if int(row["medium_flags"]):
+        tech = views.get("technical") or {}
+        d = float(row["direction"])
+        if (d > 0 and tech.get("trend") == "down") or (d < 0 and tech.get("trend") == "up"):
+            flags.append(
+                {
+                    "flag": "counter_trend",
+                    "severity": "medium",
+                    "detail": f"trade against the {tech.get('trend')} trend",
+                }
+            )
+        if _vote_sign("macro", macro) * d < 0:
+            flags.append(
+                {
+                    "flag": "macro_headwind",
+                    "severity": "medium",
+                    "detail": f"regime {macro.get('regime')} favours the other side",
+                }
+            )
+    if int(row["low_flags"]):
+        flags.append(
+            {
+                "flag": "sentiment_extreme",
+                "severity": "low",
+                "detail": f"sentiment score {views.get('sentiment', {}).get('score')}",
+            }
+        )
+    return flags
+
+
+def _checks(row: pd.Series, settings: Settings) -> list[dict[str, Any]]:
+    m = settings.mother
+    bits = int(row["reasons"])
+    consensus_value = (
+        row["super_share"] if m.consensus_policy == "supermajority" else row["consensus"]
+    )
+    threshold = m.supermajority_share if m.consensus_policy == "supermajority" else m.min_consensus
+    return [
+        {"rule": "trade proposed", "passed": not bits & NO_TRADE},
+        {
+            "rule": "no high-severity flag",
+            "value": int(row["high_flags"]),
+            "passed": not bits & HIGH_FLAG,
+        },
+        {
+            "rule": "risk-adjusted EV >= threshold (R)",
+            "value": _f(row["risk_adjusted_ev_r"], 4),
+            "threshold": m.min_expected_value_r,
+            "passed": not bits & LOW_EV,
+        },
+        {
+            "rule": f"consensus ({m.consensus_policy})",
+            "value": _f(consensus_value, 4),
+            "threshold": round(threshold, 4),
+            "passed": not bits & LOW_CONSENSUS,
+        },
+        {
+            "rule": "confidence >= threshold",
+            "value": _f(row["confidence"], 4),
+            "threshold": m.min_confidence,
+            "passed": not bits & LOW_CONFIDENCE,
+        },
+        {
+            "rule": "positive Kelly edge",
+            "value": _f(row["risk_fraction"], 6),
+            "passed": not bits & NO_EDGE,
+        },
+    ]

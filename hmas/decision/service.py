@@ -1,0 +1,221 @@
+"""Analyses and signals in the store: ``analyze``, ``decide`` and the records they keep.
+
+Everything a signal needs to be explained and replayed is stored with it: the candle window
+(extents and hashes of every series read), the feature row, each agent's view, the three
+rounds, the guardian's inputs and verdict, the config and its hash, and the hmas version.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from hmas import __version__
+from hmas.data.market import index_to_ms, normalize_symbol, timeframe_ms
+from hmas.decision.pipeline import MarketInputs, compute, feature_row, views_at
+from hmas.decision.snapshot import describe
+from hmas.errors import UsageError
+from hmas.store.models import Analysis, Signal
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from hmas.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+ENGINE_RULES = "rules"
+
+
+@dataclass
+class AnalysisRecord:
+    """A stored analysis and whether this call created it."""
+
+    analysis: Analysis
+    created: bool
+
+
+@dataclass
+class SignalRecord:
+    """A stored signal and whether this call created it."""
+
+    signal: Signal
+    created: bool
+
+
+def resolve_series(engine: Engine, settings: Settings, symbol: str, timeframe: str,
+                   exchange: str | None) -> str:
+    """The exchange a symbol's candles are stored under (``exchange`` or the only one)."""
+    from hmas.store.candles import CandleStore
+
+    matches = [s for s in CandleStore(engine).series(symbol) if s.timeframe == timeframe]
+    if exchange is not None:
+        matches = [s for s in matches if s.exchange == exchange]
+    if not matches:
+        where = f" on {exchange}" if exchange else ""
+        raise UsageError(
+            f"no {symbol} {timeframe} candles stored{where}; fetch them first, e.g. "
+            f"hmas fetch --symbols {symbol} --timeframe {timeframe}"
+        )
+    if len(matches) > 1:
+        preferred = [s for s in matches if s.exchange == settings.fetch.exchange]
+        if len(preferred) == 1:
+            return preferred[0].exchange
+        names = ", ".join(s.exchange for s in matches)
+        raise UsageError(f"{symbol} {timeframe} is stored for {names}; pick one with --exchange")
+    return matches[0].exchange
+
+
+def load_inputs(engine: Engine, settings: Settings, exchange: str, symbol: str,
+                timeframe: str, *, at_ms: int | None = None) -> MarketInputs:
+    """The decision window ending at ``at_ms`` (default: the latest stored bar), with context."""
+    from hmas.store.candles import CandleStore
+
+    store = CandleStore(engine)
+    window = settings.decision.window
+    candles = store.frame(exchange, symbol, timeframe, tail=window, until=at_ms)
+    if candles.empty:
+        raise UsageError(
+            f"no {symbol} {timeframe} candles stored on {exchange}"
+            + (" at or before that time" if at_ms is not None else "")
+        )
+    ms = index_to_ms(candles.index)
+    if at_ms is not None and ms[-1] != at_ms:
+        logger.info("no candle at %s; using the last one before it (%s)", at_ms, ms[-1])
+    first, last = ms[0], ms[-1]
+    sources = {s.symbol: s.source for s in store.series(symbol) if s.exchange == exchange}
+    benchmark_sym = settings.macro.benchmark
+    benchmark = None
+    universe = {}
+    for info in store.series():
+        if info.exchange != exchange or info.timeframe != timeframe or info.symbol == symbol:
+            continue
+        frame = store.frame(exchange, info.symbol, timeframe, since=first, until=last)
+        if frame.empty:
+            continue
+        if info.symbol == benchmark_sym:
+            benchmark = frame
+        universe[info.symbol] = frame
+    return MarketInputs(
+        exchange=exchange, symbol=symbol, timeframe=timeframe, candles=candles,
+        source=sources.get(symbol, "exchange"), benchmark=benchmark, universe=universe,
+    )
+
+
+def analyze(engine: Engine, settings: Settings, symbol: str, timeframe: str, *,
+            exchange: str | None = None, at_ms: int | None = None) -> AnalysisRecord:
+    """Features and Layer 2 views for the last closed bar (or the bar at ``at_ms``); stored."""
+    symbol = normalize_symbol(symbol)
+    timeframe_ms(timeframe)
+    exchange = resolve_series(engine, settings, symbol, timeframe, exchange)
+    inputs = load_inputs(engine, settings, exchange, symbol, timeframe, at_ms=at_ms)
+    bar_ts = index_to_ms(inputs.candles.index)[-1]
+    config_hash = settings.config_hash()
+    existing = find_analysis(engine, exchange, symbol, timeframe, bar_ts, ENGINE_RULES, config_hash)
+    if existing is not None:
+        return AnalysisRecord(existing, created=False)
+    analysis = build_analysis(inputs, settings)
+    try:
+        with Session(engine, expire_on_commit=False) as session:
+            session.add(analysis)
+            session.commit()
+    except IntegrityError:  # a concurrent run stored the same bar first
+        found = find_analysis(engine, exchange, symbol, timeframe, bar_ts, ENGINE_RULES, config_hash)
+        if found is None:
+            raise
+        return AnalysisRecord(found, created=False)
+    return AnalysisRecord(analysis, created=True)
+
+
+def build_analysis(inputs: MarketInputs, settings: Settings) -> Analysis:
+    """Run the agents over ``inputs`` and build (not store) the analysis of its last bar."""
+    output = compute(inputs, settings)
+    i = len(output.features) - 1
+    context, snapshot_hash = describe(inputs)
+    ms = index_to_ms(inputs.candles.index)
+    return Analysis(
+        exchange=inputs.exchange, symbol=inputs.symbol, timeframe=inputs.timeframe,
+        bar_ts=ms[-1], engine=ENGINE_RULES, config_hash=settings.config_hash(),
+        hmas_version=__version__, source=inputs.source, window_first_ts=ms[0],
+        window_last_ts=ms[-1], window_len=len(ms), snapshot_hash=snapshot_hash,
+        context=context, features=feature_row(output.features, i),
+        views=views_at(output, i), config=settings.decision_config(),
+    )
+
+
+def find_analysis(engine: Engine, exchange: str, symbol: str, timeframe: str, bar_ts: int,
+                  engine_name: str, config_hash: str) -> Analysis | None:
+    """The stored analysis of one bar, if any."""
+    with Session(engine, expire_on_commit=False) as session:
+        stmt = select(Analysis).where(
+            Analysis.exchange == exchange, Analysis.symbol == symbol,  # type: ignore[arg-type]
+            Analysis.timeframe == timeframe, Analysis.bar_ts == bar_ts,  # type: ignore[arg-type]
+            Analysis.engine == engine_name, Analysis.config_hash == config_hash,  # type: ignore[arg-type]
+        )
+        return session.execute(stmt).scalars().first()
+
+
+def get_analysis(engine: Engine, analysis_id: int) -> Analysis:
+    """A stored analysis by id."""
+    with Session(engine, expire_on_commit=False) as session:
+        found = session.get(Analysis, analysis_id)
+    if found is None:
+        raise UsageError(f"no analysis with id {analysis_id}; see hmas signals list")
+    return found
+
+
+def find_signal(engine: Engine, analysis: Analysis) -> Signal | None:
+    """The signal already decided for an analysis's bar and config, if any."""
+    with Session(engine, expire_on_commit=False) as session:
+        stmt = select(Signal).where(
+            Signal.exchange == analysis.exchange, Signal.symbol == analysis.symbol,  # type: ignore[arg-type]
+            Signal.timeframe == analysis.timeframe, Signal.bar_ts == analysis.bar_ts,  # type: ignore[arg-type]
+            Signal.engine == analysis.engine, Signal.config_hash == analysis.config_hash,  # type: ignore[arg-type]
+        )
+        return session.execute(stmt).scalars().first()
+
+
+def get_signal(engine: Engine, signal_id: int) -> Signal:
+    """A stored signal by id."""
+    with Session(engine, expire_on_commit=False) as session:
+        found = session.get(Signal, signal_id)
+    if found is None:
+        raise UsageError(f"no signal with id {signal_id}; list them with hmas signals list")
+    return found
+
+
+def signal_json(signal: Signal) -> dict[str, Any]:
+    """The JSON contract of a signal (other fields may follow)."""
+    from hmas.data.market import ms_to_datetime
+
+    return {
+        "id": signal.id,
+        "symbol": signal.symbol,
+        "timeframe": signal.timeframe,
+        "bar_ts": ms_to_datetime(signal.bar_ts).isoformat(),
+        "engine": signal.engine,
+        "decision": signal.decision,
+        "action": signal.action,
+        "confidence": signal.confidence,
+        "entry": signal.entry,
+        "stop_loss": signal.stop_loss,
+        "take_profit": signal.take_profit,
+        "size": signal.size,
+        "reward_risk": signal.reward_risk,
+        "expected_value_r": signal.expected_value_r,
+        "consensus": signal.consensus,
+        "quality": signal.quality,
+        "rejection_reason": signal.rejection_reason,
+        "exchange": signal.exchange,
+        "risk_adjusted_ev_r": signal.risk_adjusted_ev_r,
+        "conviction": signal.conviction,
+        "sample_data": signal.source == "sample",
+        "config_hash": signal.config_hash,
+        "analysis_id": signal.analysis_id,
+        "created_at": signal.created_at.isoformat() if signal.created_at else None,
+    }

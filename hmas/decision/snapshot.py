@@ -1,0 +1,52 @@
+"""Input snapshots: which candles a decision read, and a hash proving they are unchanged."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from hmas.decision.pipeline import MarketInputs
+
+
+def frame_hash(frame: pd.DataFrame) -> str:
+    """sha256 of a candle frame's timestamps (ms) and OHLCV values, bit for bit."""
+    import pandas as pd
+
+    digest = hashlib.sha256()
+    ms = pd.DatetimeIndex(frame.index).as_unit("ms").asi8.astype("<i8")
+    digest.update(ms.tobytes())
+    values = frame[["open", "high", "low", "close", "volume"]].to_numpy(dtype="<f8")
+    digest.update(np.ascontiguousarray(values).tobytes())
+    return digest.hexdigest()
+
+
+def _extent(frame: pd.DataFrame) -> dict[str, Any]:
+    from hmas.data.market import index_to_ms
+
+    ms = index_to_ms(frame.index)
+    return {
+        "first_ts": ms[0] if ms else None,
+        "last_ts": ms[-1] if ms else None,
+        "count": len(ms),
+        "hash": frame_hash(frame),
+    }
+
+
+def describe(inputs: MarketInputs) -> tuple[dict[str, Any], str]:
+    """The context record of every series read, and one hash over all of them."""
+    series: dict[str, Any] = {"symbol": {"symbol": inputs.symbol, **_extent(inputs.candles)}}
+    if inputs.benchmark is not None:
+        series["benchmark"] = _extent(inputs.benchmark)
+    series["universe"] = {sym: _extent(f) for sym, f in sorted(inputs.universe.items())}
+    digest = hashlib.sha256()
+    digest.update(series["symbol"]["hash"].encode())
+    if "benchmark" in series:
+        digest.update(b"benchmark" + series["benchmark"]["hash"].encode())
+    for sym, ext in series["universe"].items():
+        digest.update(sym.encode() + ext["hash"].encode())
+    return series, digest.hexdigest()
