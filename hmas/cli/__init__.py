@@ -107,10 +107,23 @@ def _root(
 
 
 def _mount() -> None:
-    from hmas.cli import candles, config, db, fetch
+    from hmas.cli import (
+        analyze,
+        candles,
+        config,
+        db,
+        decide,
+        fetch,
+        kill_switch,
+        replay,
+        report,
+        run,
+        signals,
+    )
 
-    for module in (fetch, candles):
+    for module in (fetch, analyze, decide, run, report, replay, candles, kill_switch):
         app.add_typer(module.app)
+    app.add_typer(signals.app, name="signals", help=signals.HELP)
     app.add_typer(config.app, name="config", help=config.HELP)
     app.add_typer(db.app, name="db", help=db.HELP)
 

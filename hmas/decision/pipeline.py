@@ -46,7 +46,11 @@ class MarketInputs:
     def cut(self, end: pd.Timestamp) -> MarketInputs:
         """The same inputs seeing only bars at or before ``end`` (for no-lookahead checks)."""
         return MarketInputs(
-            self.exchange, self.symbol, self.timeframe, self.candles.loc[:end], self.source,
+            self.exchange,
+            self.symbol,
+            self.timeframe,
+            self.candles.loc[:end],
+            self.source,
             None if self.benchmark is None else self.benchmark.loc[:end],
             {k: v.loc[:end] for k, v in self.universe.items()},
         )
@@ -74,8 +78,9 @@ def abstained_frame(index: pd.Index, reason: str) -> pd.DataFrame:
     return pd.DataFrame({"abstained": True, "abstain_reason": reason}, index=index)
 
 
-def build_context(inputs: MarketInputs, features: pd.DataFrame, settings: Settings,
-                  equity: float) -> AgentContext:
+def build_context(
+    inputs: MarketInputs, features: pd.DataFrame, settings: Settings, equity: float
+) -> AgentContext:
     """Align the benchmark's features and the universe's closes on the symbol's bars."""
     from hmas.indicators import compute_features
 
@@ -88,8 +93,13 @@ def build_context(inputs: MarketInputs, features: pd.DataFrame, settings: Settin
             {sym: frame["close"] for sym, frame in sorted(inputs.universe.items())}
         ).reindex(features.index)
     return AgentContext(
-        settings=settings, symbol=inputs.symbol, exchange=inputs.exchange,
-        timeframe=inputs.timeframe, equity=equity, universe=universe, benchmark=benchmark,
+        settings=settings,
+        symbol=inputs.symbol,
+        exchange=inputs.exchange,
+        timeframe=inputs.timeframe,
+        equity=equity,
+        universe=universe,
+        benchmark=benchmark,
     )
 
 
@@ -184,8 +194,11 @@ def _view(name: str, frame: pd.DataFrame, i: int, others: dict[str, Any] | None)
         return data
     except Exception as exc:  # a view that cannot be built is an abstention on record
         logger.warning("view of %s failed: %s", name, exc, exc_info=True)
-        return {"agent": name, "abstained": True,
-                "abstain_reason": f"agent error: {type(exc).__name__}: {exc}"}
+        return {
+            "agent": name,
+            "abstained": True,
+            "abstain_reason": f"agent error: {type(exc).__name__}: {exc}",
+        }
 
 
 def frames_from_views(views: dict[str, dict[str, Any]]) -> dict[str, pd.DataFrame]:

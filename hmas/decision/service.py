@@ -48,8 +48,9 @@ class SignalRecord:
     created: bool
 
 
-def resolve_series(engine: Engine, settings: Settings, symbol: str, timeframe: str,
-                   exchange: str | None) -> str:
+def resolve_series(
+    engine: Engine, settings: Settings, symbol: str, timeframe: str, exchange: str | None
+) -> str:
     """The exchange a symbol's candles are stored under (``exchange`` or the only one)."""
     from hmas.store.candles import CandleStore
 
@@ -71,8 +72,15 @@ def resolve_series(engine: Engine, settings: Settings, symbol: str, timeframe: s
     return matches[0].exchange
 
 
-def load_inputs(engine: Engine, settings: Settings, exchange: str, symbol: str,
-                timeframe: str, *, at_ms: int | None = None) -> MarketInputs:
+def load_inputs(
+    engine: Engine,
+    settings: Settings,
+    exchange: str,
+    symbol: str,
+    timeframe: str,
+    *,
+    at_ms: int | None = None,
+) -> MarketInputs:
     """The decision window ending at ``at_ms`` (default: the latest stored bar), with context."""
     from hmas.store.candles import CandleStore
 
@@ -102,13 +110,25 @@ def load_inputs(engine: Engine, settings: Settings, exchange: str, symbol: str,
             benchmark = frame
         universe[info.symbol] = frame
     return MarketInputs(
-        exchange=exchange, symbol=symbol, timeframe=timeframe, candles=candles,
-        source=sources.get(symbol, "exchange"), benchmark=benchmark, universe=universe,
+        exchange=exchange,
+        symbol=symbol,
+        timeframe=timeframe,
+        candles=candles,
+        source=sources.get(symbol, "exchange"),
+        benchmark=benchmark,
+        universe=universe,
     )
 
 
-def analyze(engine: Engine, settings: Settings, symbol: str, timeframe: str, *,
-            exchange: str | None = None, at_ms: int | None = None) -> AnalysisRecord:
+def analyze(
+    engine: Engine,
+    settings: Settings,
+    symbol: str,
+    timeframe: str,
+    *,
+    exchange: str | None = None,
+    at_ms: int | None = None,
+) -> AnalysisRecord:
     """Features and Layer 2 views for the last closed bar (or the bar at ``at_ms``); stored."""
     symbol = normalize_symbol(symbol)
     timeframe_ms(timeframe)
@@ -125,7 +145,9 @@ def analyze(engine: Engine, settings: Settings, symbol: str, timeframe: str, *,
             session.add(analysis)
             session.commit()
     except IntegrityError:  # a concurrent run stored the same bar first
-        found = find_analysis(engine, exchange, symbol, timeframe, bar_ts, ENGINE_RULES, config_hash)
+        found = find_analysis(
+            engine, exchange, symbol, timeframe, bar_ts, ENGINE_RULES, config_hash
+        )
         if found is None:
             raise
         return AnalysisRecord(found, created=False)
@@ -139,23 +161,43 @@ def build_analysis(inputs: MarketInputs, settings: Settings) -> Analysis:
     context, snapshot_hash = describe(inputs)
     ms = index_to_ms(inputs.candles.index)
     return Analysis(
-        exchange=inputs.exchange, symbol=inputs.symbol, timeframe=inputs.timeframe,
-        bar_ts=ms[-1], engine=ENGINE_RULES, config_hash=settings.config_hash(),
-        hmas_version=__version__, source=inputs.source, window_first_ts=ms[0],
-        window_last_ts=ms[-1], window_len=len(ms), snapshot_hash=snapshot_hash,
-        context=context, features=feature_row(output.features, i),
-        views=views_at(output, i), config=settings.decision_config(),
+        exchange=inputs.exchange,
+        symbol=inputs.symbol,
+        timeframe=inputs.timeframe,
+        bar_ts=ms[-1],
+        engine=ENGINE_RULES,
+        config_hash=settings.config_hash(),
+        hmas_version=__version__,
+        source=inputs.source,
+        window_first_ts=ms[0],
+        window_last_ts=ms[-1],
+        window_len=len(ms),
+        snapshot_hash=snapshot_hash,
+        context=context,
+        features=feature_row(output.features, i),
+        views=views_at(output, i),
+        config=settings.decision_config(),
     )
 
 
-def find_analysis(engine: Engine, exchange: str, symbol: str, timeframe: str, bar_ts: int,
-                  engine_name: str, config_hash: str) -> Analysis | None:
+def find_analysis(
+    engine: Engine,
+    exchange: str,
+    symbol: str,
+    timeframe: str,
+    bar_ts: int,
+    engine_name: str,
+    config_hash: str,
+) -> Analysis | None:
     """The stored analysis of one bar, if any."""
     with Session(engine, expire_on_commit=False) as session:
         stmt = select(Analysis).where(
-            Analysis.exchange == exchange, Analysis.symbol == symbol,  # type: ignore[arg-type]
-            Analysis.timeframe == timeframe, Analysis.bar_ts == bar_ts,  # type: ignore[arg-type]
-            Analysis.engine == engine_name, Analysis.config_hash == config_hash,  # type: ignore[arg-type]
+            Analysis.exchange == exchange,
+            Analysis.symbol == symbol,  # type: ignore[arg-type]
+            Analysis.timeframe == timeframe,
+            Analysis.bar_ts == bar_ts,  # type: ignore[arg-type]
+            Analysis.engine == engine_name,
+            Analysis.config_hash == config_hash,  # type: ignore[arg-type]
         )
         return session.execute(stmt).scalars().first()
 
@@ -173,9 +215,12 @@ def find_signal(engine: Engine, analysis: Analysis) -> Signal | None:
     """The signal already decided for an analysis's bar and config, if any."""
     with Session(engine, expire_on_commit=False) as session:
         stmt = select(Signal).where(
-            Signal.exchange == analysis.exchange, Signal.symbol == analysis.symbol,  # type: ignore[arg-type]
-            Signal.timeframe == analysis.timeframe, Signal.bar_ts == analysis.bar_ts,  # type: ignore[arg-type]
-            Signal.engine == analysis.engine, Signal.config_hash == analysis.config_hash,  # type: ignore[arg-type]
+            Signal.exchange == analysis.exchange,
+            Signal.symbol == analysis.symbol,  # type: ignore[arg-type]
+            Signal.timeframe == analysis.timeframe,
+            Signal.bar_ts == analysis.bar_ts,  # type: ignore[arg-type]
+            Signal.engine == analysis.engine,
+            Signal.config_hash == analysis.config_hash,  # type: ignore[arg-type]
         )
         return session.execute(stmt).scalars().first()
 
@@ -219,3 +264,113 @@ def signal_json(signal: Signal) -> dict[str, Any]:
         "analysis_id": signal.analysis_id,
         "created_at": signal.created_at.isoformat() if signal.created_at else None,
     }
+
+
+def decide(
+    engine: Engine, settings: Settings, analysis: Analysis, *, run_id: int | None = None
+) -> SignalRecord:
+    """Mother + guardian on a stored analysis; store the signal (once per bar and config).
+
+    The signal, its paper position and its pending result are written in one transaction:
+    a run killed midway leaves either all of them or none.
+    """
+    from hmas.risk import ledger
+
+    existing = find_signal(engine, analysis)
+    if existing is not None:
+        return SignalRecord(existing, created=False)
+    bar_ms = timeframe_ms(analysis.timeframe)
+    try:
+        with Session(engine, expire_on_commit=False) as session:
+            state = ledger.guardian_state(
+                session, settings, analysis.engine, analysis.symbol, analysis.bar_ts, bar_ms
+            )
+            signal = decide_signal(analysis, settings, state)
+            signal.run_id = run_id
+            session.add(signal)
+            session.flush()
+            if signal.decision == "APPROVED":
+                ledger.open_position(session, signal)
+            session.commit()
+    except IntegrityError:
+        found = find_signal(engine, analysis)
+        if found is None:
+            raise
+        return SignalRecord(found, created=False)
+    return SignalRecord(signal, created=True)
+
+
+def decide_signal(analysis: Analysis, settings: Settings, state: Any) -> Signal:
+    """The signal for an analysis given the guardian's input state (pure: replay uses it too)."""
+    from hmas.decision import mother
+    from hmas.decision.pipeline import frames_from_views
+    from hmas.risk.guardian import Proposal, check
+
+    views = analysis.views
+    decided = mother.run_rules(frames_from_views(views), settings, equity=state.equity)
+    view = mother.view_at(decided, 0, views, settings)
+    guardian: dict[str, Any] = {"state": _state_json(state), "checked": False}
+    decision, action, reason = view.decision, view.action, view.rejection_reason
+    prices = (view.entry, view.stop_loss, view.take_profit, view.size)
+    if view.decision == "APPROVED":
+        assert view.entry is not None and view.stop_loss is not None and view.size is not None
+        proposal = Proposal(
+            symbol=analysis.symbol,
+            side=view.action,
+            entry=view.entry,
+            stop=view.stop_loss,
+            size=view.size,
+            bar_ts=analysis.bar_ts,
+            bar_ms=timeframe_ms(analysis.timeframe),
+        )
+        verdict = check(proposal, state, settings.risk, kill_switch=settings.kill_switch)
+        guardian = {
+            "state": _state_json(state),
+            "checked": True,
+            "proposal": _state_json(proposal),
+            "verdict": _state_json(verdict),
+        }
+        if not verdict.allowed:
+            decision, action = "REJECTED", "HOLD"
+            reason = "guardian: " + "; ".join(f"{v.limit}: {v.detail}" for v in verdict.violations)
+            prices = (None, None, None, None)
+    return Signal(
+        analysis_id=analysis.id,
+        exchange=analysis.exchange,
+        symbol=analysis.symbol,  # type: ignore[arg-type]
+        timeframe=analysis.timeframe,
+        bar_ts=analysis.bar_ts,
+        engine=analysis.engine,
+        config_hash=analysis.config_hash,
+        hmas_version=__version__,
+        source=analysis.source,
+        decision=decision,
+        action=action,
+        confidence=view.confidence,
+        entry=prices[0],
+        stop_loss=prices[1],
+        take_profit=prices[2],
+        size=prices[3],
+        reward_risk=view.reward_risk,
+        expected_value_r=view.expected_value_r,
+        risk_adjusted_ev_r=view.risk_adjusted_ev_r,
+        consensus=view.consensus,
+        quality=view.quality,
+        conviction=view.conviction,
+        rejection_reason=reason,
+        rounds=view.rounds,
+        guardian=guardian,
+    )
+
+
+def _state_json(obj: Any) -> dict[str, Any]:
+    import dataclasses
+
+    if hasattr(obj, "model_dump"):
+        data: dict[str, Any] = obj.model_dump(mode="json")
+        return data
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        import json
+
+        return dict(json.loads(json.dumps(dataclasses.asdict(obj), default=str)))
+    raise TypeError(f"cannot serialise {type(obj).__name__}")

@@ -79,7 +79,12 @@ class Analysis(SQLModel, table=True):
     __tablename__ = "analysis"
     __table_args__ = (
         UniqueConstraint(
-            "exchange", "symbol", "timeframe", "bar_ts", "engine", "config_hash",
+            "exchange",
+            "symbol",
+            "timeframe",
+            "bar_ts",
+            "engine",
+            "config_hash",
             name="uq_analysis_bar",
         ),
     )
@@ -114,7 +119,12 @@ class Signal(SQLModel, table=True):
     __tablename__ = "signal"
     __table_args__ = (
         UniqueConstraint(
-            "exchange", "symbol", "timeframe", "bar_ts", "engine", "config_hash",
+            "exchange",
+            "symbol",
+            "timeframe",
+            "bar_ts",
+            "engine",
+            "config_hash",
             name="uq_signal_bar",
         ),
         Index("ix_signal_symbol_bar", "symbol", "bar_ts"),

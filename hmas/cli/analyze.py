@@ -1,0 +1,56 @@
+"""``hmas analyze``: features and every agent's view for one bar, stored."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from hmas.cli.common import JsonOption, settings_from, store_from
+
+app = typer.Typer()
+
+
+@app.command("analyze")
+def analyze(
+    ctx: typer.Context,
+    symbol: Annotated[str, typer.Argument(help="Symbol as BASE-QUOTE. Example: BTC-USD")],
+    timeframe: Annotated[
+        str | None, typer.Option("--timeframe", "-t", help="Timeframe (default from config).")
+    ] = None,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            "--at",
+            help="Analyse as of this past bar (UTC), seeing only bars up to it. "
+            "Example: --at 2024-03-01T12:00",
+        ),
+    ] = None,
+    exchange: Annotated[
+        str | None, typer.Option("--exchange", "-e", help="Exchange the candles are stored under.")
+    ] = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Run the agents on the latest closed bar (or --at a past one) and store the analysis.
+
+    Example: hmas analyze BTC-USD --timeframe 1h
+    """
+    from hmas.cli import render
+    from hmas.data.market import datetime_to_ms, parse_when
+    from hmas.decision.service import analyze as run_analysis
+
+    settings = settings_from(ctx)
+    engine = store_from(settings)
+    at_ms = datetime_to_ms(parse_when(at)) if at else None
+    record = run_analysis(
+        engine,
+        settings,
+        symbol,
+        timeframe or settings.fetch.timeframe,
+        exchange=exchange,
+        at_ms=at_ms,
+    )
+    if json_out:
+        render.print_json(render.analysis_json(record.analysis, record.created))
+    else:
+        render.analysis_panels(record.analysis, record.created)

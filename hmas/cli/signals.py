@@ -1,0 +1,79 @@
+"""``hmas signals list`` and ``hmas signals show ID``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from hmas.cli.common import JsonOption, settings_from, store_from
+
+HELP = "List stored signals and show why one was decided. Example: hmas signals show 42"
+
+app = typer.Typer(no_args_is_help=True)
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    symbol: Annotated[
+        str | None, typer.Option("--symbol", "-s", help="Only this symbol. Example: -s BTC-USD")
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Bars at or after (UTC). Example: --since 2024-03-01"),
+    ] = None,
+    decision: Annotated[
+        str | None,
+        typer.Option("--decision", help="APPROVED or REJECTED. Example: --decision APPROVED"),
+    ] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, help="At most N signals. Example: --limit 20")
+    ] = 50,
+    json_out: JsonOption = False,
+) -> None:
+    """List signals, newest bar first.
+
+    Example: hmas signals list --symbol BTC-USD --decision APPROVED
+    """
+    from hmas.cli import render
+    from hmas.data.market import datetime_to_ms, normalize_symbol, parse_when
+    from hmas.decision.service import signal_json
+    from hmas.report.queries import list_signals
+
+    if decision is not None and decision.upper() not in ("APPROVED", "REJECTED"):
+        raise typer.BadParameter(f"{decision!r}; use APPROVED or REJECTED", param_hint="--decision")
+    settings = settings_from(ctx)
+    engine = store_from(settings)
+    rows = list_signals(
+        engine,
+        symbol=normalize_symbol(symbol) if symbol else None,
+        since_ms=datetime_to_ms(parse_when(since)) if since else None,
+        decision=decision.upper() if decision else None,
+        limit=limit,
+    )
+    if json_out:
+        render.print_json([signal_json(s) for s in rows])
+    else:
+        render.signals_table(rows)
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    signal_id: Annotated[int, typer.Argument(help="The signal's id. Example: 42")],
+    json_out: JsonOption = False,
+) -> None:
+    """Everything stored for a signal: rounds, agents' views, guardian verdict, outcome.
+
+    Example: hmas signals show 42 --json
+    """
+    from hmas.cli import render
+    from hmas.report.queries import signal_detail
+
+    settings = settings_from(ctx)
+    detail = signal_detail(store_from(settings), signal_id)
+    if json_out:
+        render.print_json(detail)
+    else:
+        render.signal_detail(detail)

@@ -1,0 +1,257 @@
+"""``hmas run``: fetch -> paper update -> analyze -> decide, per symbol, in a loop.
+
+Every iteration is a restart as far as state goes: the store holds the account, positions,
+signals and signal counts, so a cron job running ``--once`` every hour behaves like a loop.
+One symbol failing is recorded and the others go on; SIGINT/SIGTERM finish the current
+symbol and stop cleanly; a lock row keeps two runs off one store.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal as signals
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlmodel import Session
+
+from hmas.errors import HmasError
+from hmas.store.models import Run, utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from hmas.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+#: Called as on_event(symbol, stage, detail) for the live view and log lines.
+EventHook = Callable[[str, str, dict[str, Any]], None]
+
+
+@dataclass
+class RunOptions:
+    """What ``hmas run`` was asked to do."""
+
+    symbols: list[str]
+    timeframe: str
+    source: str = "exchange"
+    exchange: str | None = None
+    iterations: int = 1
+    sleep_seconds: float = 60.0
+    fetch: bool = True
+
+
+@dataclass
+class SymbolOutcome:
+    """What one symbol did in one iteration."""
+
+    symbol: str
+    status: str = "ok"
+    signal_id: int | None = None
+    decision: str | None = None
+    action: str | None = None
+    created: bool = False
+    candles_added: int = 0
+    closed_positions: int = 0
+    error: str | None = None
+    rejection_reason: str | None = None
+
+
+@dataclass
+class IterationResult:
+    """One iteration: its run record and each symbol's outcome."""
+
+    run_id: int
+    iteration: int
+    status: str
+    symbols: list[SymbolOutcome] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "run_id": self.run_id,
+            "iteration": self.iteration,
+            "status": self.status,
+            "symbols": [s.__dict__ for s in self.symbols],
+        }
+
+
+class StopFlag:
+    """Set by SIGINT/SIGTERM: the loop finishes the current symbol and stops."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.signal_name: str | None = None
+
+    def __call__(self, signum: int, _frame: Any) -> None:
+        self.signal_name = signals.Signals(signum).name
+        logger.warning("%s received: finishing the current symbol, then stopping", self.signal_name)
+        self.event.set()
+
+    @property
+    def stopped(self) -> bool:
+        """True once a stop was asked for."""
+        return self.event.is_set()
+
+
+def run_loop(
+    engine: Engine,
+    settings: Settings,
+    options: RunOptions,
+    *,
+    on_event: EventHook | None = None,
+    stop: StopFlag | None = None,
+    install_signal_handlers: bool = True,
+) -> list[IterationResult]:
+    """Run ``options.iterations`` iterations (-1: until stopped) under the store lock."""
+    from hmas.store.locks import acquire
+
+    stop = stop or StopFlag()
+    previous: dict[int, Any] = {}
+    if install_signal_handlers and threading.current_thread() is threading.main_thread():
+        for sig in (signals.SIGINT, signals.SIGTERM):
+            previous[sig] = signals.signal(sig, stop)
+    lock = acquire(engine, stale_after=max(300.0, 3 * options.sleep_seconds))
+    results: list[IterationResult] = []
+    try:
+        n = 0
+        while options.iterations < 0 or n < options.iterations:
+            n += 1
+            results.append(_iteration(engine, settings, options, n, stop, on_event, lock))
+            if stop.stopped or (options.iterations >= 0 and n >= options.iterations):
+                break
+            _sleep(options.sleep_seconds, stop, lock)
+    finally:
+        lock.release()
+        for sig, handler in previous.items():
+            signals.signal(sig, handler)
+    return results
+
+
+def _sleep(seconds: float, stop: StopFlag, lock: Any) -> None:
+    end = time.monotonic() + seconds
+    while not stop.stopped and (left := end - time.monotonic()) > 0:
+        stop.event.wait(min(left, 30.0))
+        lock.heartbeat()
+
+
+def _iteration(
+    engine: Engine,
+    settings: Settings,
+    options: RunOptions,
+    n: int,
+    stop: StopFlag,
+    on_event: EventHook | None,
+    lock: Any,
+) -> IterationResult:
+    with Session(engine, expire_on_commit=False) as session:
+        run = Run(
+            iteration=n,
+            pid=os.getpid(),
+            host=socket.gethostname(),
+            engine="rules",
+            config_hash=settings.config_hash(),
+            symbols=options.symbols,
+        )
+        session.add(run)
+        session.commit()
+    assert run.id is not None
+    result = IterationResult(run.id, n, "running")
+    for symbol in options.symbols:
+        if stop.stopped:
+            break
+        outcome = _one_symbol(engine, settings, options, symbol, run.id, on_event)
+        result.symbols.append(outcome)
+        lock.heartbeat()
+    failed = [s for s in result.symbols if s.status == "error"]
+    if stop.stopped:
+        result.status = "interrupted"
+    elif failed and len(failed) == len(result.symbols):
+        result.status = "error"
+    elif failed:
+        result.status = "partial"
+    else:
+        result.status = "ok"
+    with Session(engine, expire_on_commit=False) as session:
+        stored = session.get(Run, run.id)
+        assert stored is not None
+        stored.status = result.status
+        stored.finished_at = utcnow()
+        stored.signals_created = sum(1 for s in result.symbols if s.created)
+        stored.approved = sum(1 for s in result.symbols if s.created and s.decision == "APPROVED")
+        stored.errors = {s.symbol: s.error for s in failed}
+        session.add(stored)
+        session.commit()
+    return result
+
+
+def _one_symbol(
+    engine: Engine,
+    settings: Settings,
+    options: RunOptions,
+    symbol: str,
+    run_id: int,
+    on_event: EventHook | None,
+) -> SymbolOutcome:
+    from hmas.data.fetch import FetchRequest, fetch_candles
+    from hmas.decision import service
+    from hmas.risk import ledger
+    from hmas.store.candles import CandleStore
+
+    def emit(stage: str, **detail: Any) -> None:
+        if on_event is not None:
+            on_event(symbol, stage, detail)
+
+    outcome = SymbolOutcome(symbol)
+    try:
+        if options.fetch:
+            emit("fetching")
+            request = FetchRequest(
+                symbols=[symbol],
+                timeframe=options.timeframe,
+                source=options.source,  # type: ignore[arg-type]
+                exchange=options.exchange,
+            )
+            (fetched,) = fetch_candles(CandleStore(engine), settings, request)
+            outcome.candles_added = fetched.added
+            exchange = fetched.exchange
+        else:
+            exchange = service.resolve_series(
+                engine, settings, symbol, options.timeframe, options.exchange
+            )
+        emit("paper update")
+        closed = ledger.update_positions(engine, settings, symbol=symbol)
+        outcome.closed_positions = len(closed)
+        emit("analyzing")
+        analysis = service.analyze(
+            engine, settings, symbol, options.timeframe, exchange=exchange
+        ).analysis
+        emit("deciding")
+        record = service.decide(engine, settings, analysis, run_id=run_id)
+        sig = record.signal
+        outcome.signal_id, outcome.created = sig.id, record.created
+        outcome.decision, outcome.action = sig.decision, sig.action
+        outcome.rejection_reason = sig.rejection_reason
+        emit(
+            "done",
+            decision=sig.decision,
+            action=sig.action,
+            signal_id=sig.id,
+            created=record.created,
+            reason=sig.rejection_reason,
+        )
+    except HmasError as exc:
+        outcome.status, outcome.error = "error", str(exc)
+        logger.error("%s: %s", symbol, exc)
+        emit("error", error=str(exc))
+    except Exception as exc:  # one symbol's bug must not stop the others; it is on record
+        outcome.status, outcome.error = "error", f"unexpected {type(exc).__name__}: {exc}"
+        logger.exception("%s failed", symbol)
+        emit("error", error=outcome.error)
+    return outcome

@@ -1,0 +1,158 @@
+"""``replay``: recompute a stored signal offline from its snapshot and say what differs."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from hmas.decision.pipeline import MarketInputs
+from hmas.decision.service import build_analysis, decide_signal, get_analysis, get_signal
+from hmas.decision.snapshot import describe
+from hmas.errors import HmasError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from hmas.settings import Settings
+
+SIGNAL_FIELDS = (
+    "decision",
+    "action",
+    "confidence",
+    "entry",
+    "stop_loss",
+    "take_profit",
+    "size",
+    "reward_risk",
+    "expected_value_r",
+    "risk_adjusted_ev_r",
+    "consensus",
+    "quality",
+    "conviction",
+    "rejection_reason",
+)
+
+
+class SnapshotMissingError(HmasError):
+    """Raised when the candles a signal read are no longer in the store."""
+
+
+@dataclass
+class ReplayResult:
+    """Whether a replay reproduced the stored signal, and every difference if not."""
+
+    signal_id: int
+    identical: bool
+    differences: list[dict[str, Any]] = field(default_factory=list)
+    config_changed: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON contract: ``{"signal_id", "identical", "differences"}``."""
+        return {
+            "signal_id": self.signal_id,
+            "identical": self.identical,
+            "differences": self.differences,
+            "config_changed": self.config_changed,
+        }
+
+
+def stored_settings(config: dict[str, Any]) -> Settings:
+    """Settings rebuilt from the decision config stored with an analysis."""
+    from hmas.settings import Settings
+
+    return Settings.model_validate(config)
+
+
+def reload_inputs(engine: Engine, analysis: Any) -> MarketInputs:
+    """The exact candles an analysis read, from the store; error if they changed."""
+    from hmas.store.candles import CandleStore
+
+    store = CandleStore(engine)
+    ctx = analysis.context
+    sym = ctx["symbol"]
+    candles = store.frame(
+        analysis.exchange,
+        analysis.symbol,
+        analysis.timeframe,
+        since=sym["first_ts"],
+        until=sym["last_ts"],
+    )
+    benchmark = None
+    universe = {}
+    for name, ext in ctx.get("universe", {}).items():
+        universe[name] = store.frame(
+            analysis.exchange, name, analysis.timeframe, since=ext["first_ts"], until=ext["last_ts"]
+        )
+    if "benchmark" in ctx:
+        from hmas.settings import Settings
+
+        bench_sym = Settings.model_validate(analysis.config).macro.benchmark
+        benchmark = universe.get(bench_sym)
+    inputs = MarketInputs(
+        analysis.exchange,
+        analysis.symbol,
+        analysis.timeframe,
+        candles,
+        analysis.source,
+        benchmark,
+        universe,
+    )
+    _, digest = describe(inputs)
+    if digest != analysis.snapshot_hash:
+        raise SnapshotMissingError(
+            f"the candles of analysis {analysis.id} are no longer the ones it read "
+            "(snapshot hash differs); the store was modified outside hmas"
+        )
+    return inputs
+
+
+def replay(engine: Engine, signal_id: int, settings: Settings | None = None) -> ReplayResult:
+    """Recompute signal ``signal_id``; with ``settings``, what that config would change."""
+    signal = get_signal(engine, signal_id)
+    analysis = get_analysis(engine, signal.analysis_id)
+    original = stored_settings(analysis.config)
+    used = settings or original
+    config_changed = used.decision_config() != analysis.config
+    inputs = reload_inputs(engine, analysis)
+    rebuilt = build_analysis(inputs, used)
+    diffs: list[dict[str, Any]] = []
+    _compare("features", analysis.features, rebuilt.features, diffs)
+    _compare("views", analysis.views, rebuilt.views, diffs)
+    state = _guardian_state(signal.guardian.get("state", {}))
+    replayed = decide_signal(rebuilt, used, state)
+    for name in SIGNAL_FIELDS:
+        _compare(name, getattr(signal, name), getattr(replayed, name), diffs)
+    _compare("rounds", signal.rounds, replayed.rounds, diffs)
+    return ReplayResult(signal_id, not diffs, diffs, config_changed)
+
+
+def _guardian_state(data: dict[str, Any]) -> Any:
+    from hmas.risk.guardian import AccountState
+
+    if hasattr(AccountState, "model_validate"):
+        return AccountState.model_validate(data)
+    import dataclasses
+
+    kwargs = dict(data)
+    for f in dataclasses.fields(AccountState):
+        if f.name in kwargs and isinstance(kwargs[f.name], list):
+            kwargs[f.name] = tuple(kwargs[f.name])
+    return AccountState(**kwargs)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or (math.isnan(a) and math.isnan(b))
+    return bool(a == b)
+
+
+def _compare(path: str, stored: Any, replayed: Any, diffs: list[dict[str, Any]]) -> None:
+    if isinstance(stored, dict) and isinstance(replayed, dict):
+        for key in sorted(set(stored) | set(replayed)):
+            _compare(f"{path}.{key}", stored.get(key), replayed.get(key), diffs)
+    elif isinstance(stored, list) and isinstance(replayed, list) and len(stored) == len(replayed):
+        for i, (a, b) in enumerate(zip(stored, replayed, strict=True)):
+            _compare(f"{path}[{i}]", a, b, diffs)
+    elif not _same(stored, replayed):
+        diffs.append({"field": path, "stored": stored, "replayed": replayed})

@@ -1,0 +1,258 @@
+"""The paper ledger in the store: accounts, positions, results, and the guardian's inputs.
+
+The rules live in ``guardian``, ``positions`` and ``account`` (pure); this module reads and
+writes their state so that every cron run, being a restart, sees the same account.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from hmas.risk.guardian import AccountState
+from hmas.store.models import Account, Position, Signal, SignalResult, utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from hmas.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+HOUR_MS = 3_600_000
+
+
+def utc_day(ts_ms: int) -> str:
+    """The UTC date of a timestamp, as ``YYYY-MM-DD``."""
+    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime("%Y-%m-%d")
+
+
+def get_account(session: Session, settings: Settings, engine_name: str) -> Account:
+    """The engine's paper account, created with the configured starting equity if new."""
+    account = session.get(Account, engine_name)
+    if account is None:
+        equity = settings.paper.starting_equity
+        account = Account(
+            engine=engine_name,
+            starting_equity=equity,
+            equity=equity,
+            day="",
+            day_start_equity=equity,
+            peak_equity=equity,
+        )
+        session.add(account)
+        session.flush()
+    return account
+
+
+def _roll_day(account: Account, ts_ms: int) -> None:
+    day = utc_day(ts_ms)
+    if day > account.day:
+        account.day = day
+        account.day_start_equity = account.equity
+
+
+def guardian_state(
+    session: Session, settings: Settings, engine_name: str, symbol: str, bar_ts: int, bar_ms: int
+) -> AccountState:
+    """What the guardian needs to judge a proposal at ``bar_ts``, read from the store."""
+    account = get_account(session, settings, engine_name)
+    _roll_day(account, bar_ts)
+    open_rows = list(
+        session.execute(
+            select(Position).where(Position.engine == engine_name, Position.status == "open")  # type: ignore[arg-type]
+        ).scalars()
+    )
+    last = session.execute(
+        select(Signal.symbol, func.max(Signal.bar_ts))
+        .where(Signal.engine == engine_name, Signal.decision == "APPROVED")  # type: ignore[arg-type]
+        .group_by(Signal.symbol)
+    ).all()
+    day_start = bar_ts - bar_ts % 86_400_000
+
+    def approved_since(since: int) -> int:
+        return int(
+            session.execute(
+                select(func.count()).where(
+                    Signal.engine == engine_name,
+                    Signal.decision == "APPROVED",  # type: ignore[arg-type]
+                    Signal.bar_ts > since,
+                    Signal.bar_ts <= bar_ts,  # type: ignore[arg-type]
+                )
+            ).scalar_one()
+        )
+
+    return AccountState(
+        equity=account.equity,
+        day_start_equity=account.day_start_equity,
+        peak_equity=account.peak_equity,
+        open_positions=len(open_rows),
+        open_symbols=tuple(sorted({p.symbol for p in open_rows})),
+        consecutive_losses=account.consecutive_losses,
+        paused_until_ts=account.paused_until_ts,
+        kill_switch=bool(account.kill_switch or settings.kill_switch),
+        last_signal_ts={sym: int(ts) for sym, ts in last if ts is not None},
+        signals_last_hour=approved_since(bar_ts - HOUR_MS),
+        signals_today=approved_since(day_start - 1),
+        open_risk=sum(abs(p.entry - p.stop_loss) * p.size for p in open_rows),
+    )
+
+
+def open_position(session: Session, signal: Signal) -> Position:
+    """Open the paper position of an approved signal (filled at the next bar's open)."""
+    assert signal.id is not None
+    assert signal.entry is not None and signal.stop_loss is not None
+    assert signal.take_profit is not None and signal.size is not None
+    position = Position(
+        signal_id=signal.id,
+        engine=signal.engine,
+        exchange=signal.exchange,
+        symbol=signal.symbol,
+        timeframe=signal.timeframe,
+        side=signal.action,
+        entry=signal.entry,
+        stop_loss=signal.stop_loss,
+        take_profit=signal.take_profit,
+        size=signal.size,
+        opened_bar_ts=signal.bar_ts,
+        status="open",
+    )
+    session.add(position)
+    session.add(SignalResult(signal_id=signal.id, status="pending"))
+    return position
+
+
+@dataclass
+class ClosedPosition:
+    """A position that reached its outcome during an update."""
+
+    signal_id: int
+    symbol: str
+    status: str
+    r_multiple: float | None
+    pnl_money: float | None
+
+
+def update_positions(
+    engine: Engine, settings: Settings, engine_name: str = "rules", *, symbol: str | None = None
+) -> list[ClosedPosition]:
+    """Follow every open position on the candles stored since it opened; close what is done."""
+    from hmas.data.market import timeframe_ms
+    from hmas.risk.account import apply_outcome
+    from hmas.risk.positions import follow
+    from hmas.store.candles import CandleStore
+
+    store = CandleStore(engine)
+    closed: list[ClosedPosition] = []
+    with Session(engine, expire_on_commit=False) as session:
+        stmt = select(Position).where(Position.engine == engine_name, Position.status == "open")  # type: ignore[arg-type]
+        if symbol is not None:
+            stmt = stmt.where(Position.symbol == symbol)  # type: ignore[arg-type]
+        positions = list(session.execute(stmt.order_by(Position.id)).scalars())  # type: ignore[arg-type]
+        if not positions:
+            return closed
+        account = get_account(session, settings, engine_name)
+        for pos in positions:
+            bar_ms = timeframe_ms(pos.timeframe)
+            later = store.frame(
+                pos.exchange, pos.symbol, pos.timeframe, since=pos.opened_bar_ts + bar_ms
+            )
+            fee = settings.execution.taker_bps.get(
+                pos.exchange, settings.execution.default_taker_bps
+            )
+            outcome = follow(
+                pos.side,
+                pos.entry,
+                pos.stop_loss,
+                pos.take_profit,
+                pos.size,
+                pos.opened_bar_ts,
+                later,
+                expiry_bars=settings.paper.expiry_bars,
+                fee_bps=fee,
+            )
+            result = session.get(SignalResult, pos.signal_id) or SignalResult(
+                signal_id=pos.signal_id, status="pending"
+            )
+            _copy_outcome(result, outcome)
+            session.add(result)
+            if outcome.status in ("win", "loss", "expired"):
+                pos.status = "closed"
+                pos.closed_ts = outcome.exit_ts
+                _apply(account, outcome, settings, bar_ms, apply_outcome)
+                closed.append(
+                    ClosedPosition(
+                        pos.signal_id,
+                        pos.symbol,
+                        outcome.status,
+                        outcome.r_multiple,
+                        outcome.pnl_money,
+                    )
+                )
+            session.add(pos)
+        account.updated_at = utcnow()
+        session.add(account)
+        session.commit()
+    return closed
+
+
+def _copy_outcome(result: SignalResult, outcome: Any) -> None:
+    result.status = "pending" if outcome.status == "open" else outcome.status
+    for name in (
+        "fill_ts",
+        "fill_price",
+        "exit_ts",
+        "exit_price",
+        "bars_held",
+        "r_multiple",
+        "pnl_money",
+        "pnl_pct",
+        "mae_r",
+        "mfe_r",
+    ):
+        setattr(result, name, getattr(outcome, name))
+    result.updated_at = utcnow()
+
+
+def _apply(account: Account, outcome: Any, settings: Settings, bar_ms: int, apply: Any) -> None:
+    """Fold a closed outcome into the stored account through the pure account rules."""
+    from hmas.risk.account import PaperAccount
+
+    assert outcome.exit_ts is not None
+    current = PaperAccount(
+        engine=account.engine,
+        starting_equity=account.starting_equity,
+        equity=account.equity,
+        day=account.day,
+        day_start_equity=account.day_start_equity,
+        peak_equity=account.peak_equity,
+        consecutive_losses=account.consecutive_losses,
+        paused_until_ts=account.paused_until_ts,
+        kill_switch=account.kill_switch,
+    )
+    updated = apply(current, outcome, closed_ts=outcome.exit_ts, risk=settings.risk, bar_ms=bar_ms)
+    account.equity = updated.equity
+    account.peak_equity = updated.peak_equity
+    account.consecutive_losses = updated.consecutive_losses
+    account.paused_until_ts = updated.paused_until_ts
+    if updated.day != account.day:
+        account.day, account.day_start_equity = updated.day, updated.day_start_equity
+
+
+def set_kill_switch(
+    engine: Engine, settings: Settings, on: bool | None, engine_name: str = "rules"
+) -> bool:
+    """Store the kill switch (``None`` only reads it); return the stored state."""
+    with Session(engine, expire_on_commit=False) as session:
+        account = get_account(session, settings, engine_name)
+        if on is not None:
+            account.kill_switch = on
+            account.updated_at = utcnow()
+            session.add(account)
+        session.commit()
+        return bool(account.kill_switch)
