@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -256,18 +257,19 @@ def analysis_json(analysis: Any, created: bool) -> dict[str, Any]:
 def _view_lines(view: dict[str, Any]) -> str:
     skip = {"agent", "journal"}
     lines = []
-    for key, value in view.items():
-        if key in skip or value in (None, [], {}):
+    for key, raw in view.items():
+        if key in skip or raw in (None, [], {}):
             continue
-        if isinstance(value, float):
-            value = round(value, 4)
-        if isinstance(value, list):
-            value = "; ".join(str(v) for v in value)
-        if isinstance(value, dict):
+        value: Any = raw
+        if isinstance(raw, float):
+            value = round(raw, 4)
+        elif isinstance(raw, list):
+            value = "; ".join(str(v) for v in raw)
+        elif isinstance(raw, dict):
             value = ", ".join(
-                f"{k}={round(v, 4) if isinstance(v, float) else v}" for k, v in value.items()
+                f"{k}={round(v, 4) if isinstance(v, float) else v}" for k, v in raw.items()
             )
-        lines.append(f"[bold]{key}[/bold]: {value}")
+        lines.append(f"[bold]{key}[/bold]: {escape(str(value))}")
     return "\n".join(lines) or "(no fields)"
 
 
@@ -299,7 +301,8 @@ def signal_panel(signal: Any, created: bool) -> None:
     approved = signal.decision == "APPROVED"
     lines = [
         f"[bold]{signal.decision}[/bold] {signal.action} {signal.symbol} {signal.timeframe} "
-        f"@ bar {_when(signal.bar_ts)} UTC ({'new' if created else 'already stored'}, id {signal.id})",
+        f"@ bar {_when(signal.bar_ts)} UTC "
+        f"({'new' if created else 'already stored'}, id {signal.id})",
     ]
     if approved:
         lines.append(

@@ -113,7 +113,7 @@ def run_loop(
     from hmas.store.locks import acquire
 
     stop = stop or StopFlag()
-    previous: dict[int, Any] = {}
+    previous: dict[signals.Signals, Any] = {}
     if install_signal_handlers and threading.current_thread() is threading.main_thread():
         for sig in (signals.SIGINT, signals.SIGTERM):
             previous[sig] = signals.signal(sig, stop)

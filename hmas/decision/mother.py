@@ -237,7 +237,8 @@ def _reason_text(bits: int, row: pd.Series, settings: Settings, hold_reason: str
     m = settings.mother
     parts = []
     if bits & NO_TRADE:
-        parts.append(f"no trade proposed ({hold_reason or 'alpha: HOLD'})")
+        # Without a proposal the other checks have nothing to measure: say only this.
+        return f"no trade proposed ({hold_reason or 'alpha: HOLD'})"
     if bits & HIGH_FLAG:
         parts.append("high-severity risk flag")
     if bits & LOW_EV:
@@ -324,8 +325,8 @@ def view_at(decided: pd.DataFrame, i: int, views: dict[str, Any], settings: Sett
     )
     return MotherView(
         decision="APPROVED" if approved else "REJECTED",
-        action=proposed if approved else "HOLD",  # type: ignore[arg-type]
-        proposed_action=proposed,  # type: ignore[arg-type]
+        action=proposed if approved else "HOLD",
+        proposed_action=proposed,
         confidence=_f(row["confidence"], 4),
         entry=_f(row["entry"]) if approved else None,
         stop_loss=_f(row["stop"]) if approved else None,

@@ -130,15 +130,7 @@ def replay(engine: Engine, signal_id: int, settings: Settings | None = None) -> 
 def _guardian_state(data: dict[str, Any]) -> Any:
     from hmas.risk.guardian import AccountState
 
-    if hasattr(AccountState, "model_validate"):
-        return AccountState.model_validate(data)
-    import dataclasses
-
-    kwargs = dict(data)
-    for f in dataclasses.fields(AccountState):
-        if f.name in kwargs and isinstance(kwargs[f.name], list):
-            kwargs[f.name] = tuple(kwargs[f.name])
-    return AccountState(**kwargs)
+    return AccountState.model_validate(data)
 
 
 def _same(a: Any, b: Any) -> bool:

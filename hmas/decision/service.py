@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from hmas import __version__
 from hmas.data.market import index_to_ms, normalize_symbol, timeframe_ms
@@ -192,12 +192,12 @@ def find_analysis(
     """The stored analysis of one bar, if any."""
     with Session(engine, expire_on_commit=False) as session:
         stmt = select(Analysis).where(
-            Analysis.exchange == exchange,
-            Analysis.symbol == symbol,  # type: ignore[arg-type]
-            Analysis.timeframe == timeframe,
-            Analysis.bar_ts == bar_ts,  # type: ignore[arg-type]
-            Analysis.engine == engine_name,
-            Analysis.config_hash == config_hash,  # type: ignore[arg-type]
+            col(Analysis.exchange) == exchange,
+            col(Analysis.symbol) == symbol,
+            col(Analysis.timeframe) == timeframe,
+            col(Analysis.bar_ts) == bar_ts,
+            col(Analysis.engine) == engine_name,
+            col(Analysis.config_hash) == config_hash,
         )
         return session.execute(stmt).scalars().first()
 
@@ -215,12 +215,12 @@ def find_signal(engine: Engine, analysis: Analysis) -> Signal | None:
     """The signal already decided for an analysis's bar and config, if any."""
     with Session(engine, expire_on_commit=False) as session:
         stmt = select(Signal).where(
-            Signal.exchange == analysis.exchange,
-            Signal.symbol == analysis.symbol,  # type: ignore[arg-type]
-            Signal.timeframe == analysis.timeframe,
-            Signal.bar_ts == analysis.bar_ts,  # type: ignore[arg-type]
-            Signal.engine == analysis.engine,
-            Signal.config_hash == analysis.config_hash,  # type: ignore[arg-type]
+            col(Signal.exchange) == analysis.exchange,
+            col(Signal.symbol) == analysis.symbol,
+            col(Signal.timeframe) == analysis.timeframe,
+            col(Signal.bar_ts) == analysis.bar_ts,
+            col(Signal.engine) == analysis.engine,
+            col(Signal.config_hash) == analysis.config_hash,
         )
         return session.execute(stmt).scalars().first()
 
@@ -334,10 +334,11 @@ def decide_signal(analysis: Analysis, settings: Settings, state: Any) -> Signal:
             decision, action = "REJECTED", "HOLD"
             reason = "guardian: " + "; ".join(f"{v.limit}: {v.detail}" for v in verdict.violations)
             prices = (None, None, None, None)
+    assert analysis.id is not None
     return Signal(
         analysis_id=analysis.id,
         exchange=analysis.exchange,
-        symbol=analysis.symbol,  # type: ignore[arg-type]
+        symbol=analysis.symbol,
         timeframe=analysis.timeframe,
         bar_ts=analysis.bar_ts,
         engine=analysis.engine,

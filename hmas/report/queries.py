@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from hmas.store.models import Account, Analysis, Position, Signal, SignalResult
 
@@ -24,12 +24,12 @@ def list_signals(
     """Stored signals, newest bar first, filtered."""
     stmt = select(Signal)
     if symbol is not None:
-        stmt = stmt.where(Signal.symbol == symbol)  # type: ignore[arg-type]
+        stmt = stmt.where(col(Signal.symbol) == symbol)
     if since_ms is not None:
-        stmt = stmt.where(Signal.bar_ts >= since_ms)  # type: ignore[arg-type]
+        stmt = stmt.where(col(Signal.bar_ts) >= since_ms)
     if decision is not None:
-        stmt = stmt.where(Signal.decision == decision)  # type: ignore[arg-type]
-    stmt = stmt.order_by(Signal.bar_ts.desc(), Signal.id.desc()).limit(limit)  # type: ignore[attr-defined,union-attr]
+        stmt = stmt.where(col(Signal.decision) == decision)
+    stmt = stmt.order_by(col(Signal.bar_ts).desc(), col(Signal.id).desc()).limit(limit)
     with Session(engine, expire_on_commit=False) as session:
         return list(session.execute(stmt).scalars())
 
@@ -43,9 +43,7 @@ def signal_detail(engine: Engine, signal_id: int) -> dict[str, Any]:
         analysis = session.get(Analysis, signal.analysis_id)
         result = session.get(SignalResult, signal_id)
         position = (
-            session.execute(
-                select(Position).where(Position.signal_id == signal_id)  # type: ignore[arg-type]
-            )
+            session.execute(select(Position).where(col(Position.signal_id) == signal_id))
             .scalars()
             .first()
         )
@@ -72,34 +70,38 @@ def summary(engine: Engine, engine_name: str = "rules") -> dict[str, Any]:
     """Signals per symbol and decision, outcomes, win rate and average R, equity, positions."""
     with Session(engine, expire_on_commit=False) as session:
         per = session.execute(
-            select(Signal.symbol, Signal.decision, func.count())
-            .group_by(Signal.symbol, Signal.decision)
-            .order_by(Signal.symbol)
+            select(col(Signal.symbol), col(Signal.decision), func.count())
+            .group_by(col(Signal.symbol), col(Signal.decision))
+            .order_by(col(Signal.symbol))
         ).all()
         outcomes = session.execute(
             select(
-                SignalResult.status,
+                col(SignalResult.status),
                 func.count(),
-                func.avg(SignalResult.r_multiple),
-                func.sum(SignalResult.pnl_money),
-            ).group_by(SignalResult.status)
+                func.avg(col(SignalResult.r_multiple)),
+                func.sum(col(SignalResult.pnl_money)),
+            ).group_by(col(SignalResult.status))
         ).all()
         account = session.get(Account, engine_name)
         open_positions = list(
             session.execute(
-                select(Position).where(Position.status == "open", Position.engine == engine_name)  # type: ignore[arg-type]
+                select(Position).where(
+                    col(Position.status) == "open", col(Position.engine) == engine_name
+                )
             ).scalars()
         )
         closed_r = [
             float(r)
             for r in session.execute(
-                select(SignalResult.r_multiple).where(
-                    SignalResult.status.in_(("win", "loss", "expired")),  # type: ignore[attr-defined]
-                    SignalResult.r_multiple.is_not(None),  # type: ignore[union-attr]
+                select(col(SignalResult.r_multiple)).where(
+                    col(SignalResult.status).in_(("win", "loss", "expired")),
+                    col(SignalResult.r_multiple).is_not(None),
                 )
             ).scalars()
         ]
-        sample = session.execute(select(func.count()).where(Signal.source == "sample")).scalar_one()
+        sample = session.execute(
+            select(func.count()).where(col(Signal.source) == "sample")
+        ).scalar_one()
     by_symbol: dict[str, dict[str, int]] = {}
     for sym, decision, count in per:
         by_symbol.setdefault(sym, {"APPROVED": 0, "REJECTED": 0})[decision] = int(count)
@@ -111,7 +113,7 @@ def summary(engine: Engine, engine_name: str = "rules") -> dict[str, Any]:
         }
         for status, n, avg, pnl in outcomes
     }
-    wins = outcome_rows.get("win", {}).get("count", 0)
+    wins = int(outcome_rows.get("win", {}).get("count") or 0)
     closed = len(closed_r)
     return {
         "signals": by_symbol,

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from hmas.risk.guardian import AccountState
 from hmas.store.models import Account, Position, Signal, SignalResult, utcnow
@@ -65,13 +65,15 @@ def guardian_state(
     _roll_day(account, bar_ts)
     open_rows = list(
         session.execute(
-            select(Position).where(Position.engine == engine_name, Position.status == "open")  # type: ignore[arg-type]
+            select(Position).where(
+                col(Position.engine) == engine_name, col(Position.status) == "open"
+            )
         ).scalars()
     )
     last = session.execute(
-        select(Signal.symbol, func.max(Signal.bar_ts))
-        .where(Signal.engine == engine_name, Signal.decision == "APPROVED")  # type: ignore[arg-type]
-        .group_by(Signal.symbol)
+        select(col(Signal.symbol), func.max(col(Signal.bar_ts)))
+        .where(col(Signal.engine) == engine_name, col(Signal.decision) == "APPROVED")
+        .group_by(col(Signal.symbol))
     ).all()
     day_start = bar_ts - bar_ts % 86_400_000
 
@@ -79,10 +81,10 @@ def guardian_state(
         return int(
             session.execute(
                 select(func.count()).where(
-                    Signal.engine == engine_name,
-                    Signal.decision == "APPROVED",  # type: ignore[arg-type]
-                    Signal.bar_ts > since,
-                    Signal.bar_ts <= bar_ts,  # type: ignore[arg-type]
+                    col(Signal.engine) == engine_name,
+                    col(Signal.decision) == "APPROVED",
+                    col(Signal.bar_ts) > since,
+                    col(Signal.bar_ts) <= bar_ts,
                 )
             ).scalar_one()
         )
@@ -150,10 +152,12 @@ def update_positions(
     store = CandleStore(engine)
     closed: list[ClosedPosition] = []
     with Session(engine, expire_on_commit=False) as session:
-        stmt = select(Position).where(Position.engine == engine_name, Position.status == "open")  # type: ignore[arg-type]
+        stmt = select(Position).where(
+            col(Position.engine) == engine_name, col(Position.status) == "open"
+        )
         if symbol is not None:
-            stmt = stmt.where(Position.symbol == symbol)  # type: ignore[arg-type]
-        positions = list(session.execute(stmt.order_by(Position.id)).scalars())  # type: ignore[arg-type]
+            stmt = stmt.where(col(Position.symbol) == symbol)
+        positions = list(session.execute(stmt.order_by(col(Position.id))).scalars())
         if not positions:
             return closed
         account = get_account(session, settings, engine_name)
