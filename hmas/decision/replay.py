@@ -116,6 +116,7 @@ def replay(engine: Engine, signal_id: int, settings: Settings | None = None) -> 
     config_changed = used.decision_config() != analysis.config
     inputs = reload_inputs(engine, analysis)
     rebuilt = build_analysis(inputs, used)
+    rebuilt.id = analysis.id
     diffs: list[dict[str, Any]] = []
     _compare("features", analysis.features, rebuilt.features, diffs)
     _compare("views", analysis.views, rebuilt.views, diffs)

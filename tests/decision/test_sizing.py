@@ -23,7 +23,11 @@ def test_risk_fraction_is_capped_and_never_negative() -> None:
 
 
 def test_units_guard_zero_and_nan_prices() -> None:
-    size = units(100_000.0, np.array([0.01, 0.01, 0.01]), np.array([100.0, 100.0, np.nan]),
-                 np.array([95.0, 100.0, 90.0]))
+    size = units(
+        100_000.0,
+        np.array([0.01, 0.01, 0.01]),
+        np.array([100.0, 100.0, np.nan]),
+        np.array([95.0, 100.0, 90.0]),
+    )
     assert size[0] == 200.0  # 1,000 at risk / 5 per unit
     assert np.isnan(size[1]) and np.isnan(size[2])

@@ -1,0 +1,190 @@
+"""The one decision function: no lookahead, single-bar/vectorised parity, hostile candles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+
+from hmas.decision import mother
+from hmas.decision.pipeline import MarketInputs, compute, views_at
+from hmas.decision.service import build_analysis, decide_signal
+from hmas.risk.guardian import AccountState
+from hmas.settings import load_settings
+from tests.decision.conftest import permissive, real_btc
+
+DECISION_COLUMNS = [
+    "approved",
+    "reasons",
+    "direction",
+    "proposed_action",
+    "entry",
+    "stop",
+    "target",
+    "reward_risk",
+    "consensus",
+    "confidence",
+    "p_win",
+    "ev_r",
+    "risk_adjusted_ev_r",
+    "size",
+]
+
+
+def _row(frame: pd.DataFrame, ts: pd.Timestamp) -> pd.Series:
+    return frame.loc[ts]
+
+
+def assert_same_decision(full: object, cut: object, ts: pd.Timestamp) -> None:
+    for name, frame in full.frames.items():  # type: ignore[attr-defined]
+        a, b = _row(frame, ts), _row(cut.frames[name], ts)  # type: ignore[attr-defined]
+        pd.testing.assert_series_equal(a, b, check_names=False, obj=f"{name} at {ts}")
+    pd.testing.assert_series_equal(
+        _row(full.decided, ts)[DECISION_COLUMNS],  # type: ignore[attr-defined]
+        _row(cut.decided, ts)[DECISION_COLUMNS],  # type: ignore[attr-defined]
+        check_names=False,
+    )
+
+
+@pytest.mark.shared
+def test_no_lookahead_on_real_btc(shared_data: Path) -> None:
+    """The decision at t on the full history equals the decision on the history cut at t."""
+    candles = real_btc(shared_data).iloc[:4000]
+    inputs = MarketInputs("coinbase", "BTC-USD", "1h", candles, "file")
+    settings = permissive()
+    full = compute(inputs, settings)
+    rng = np.random.default_rng(7)
+    proposals = np.flatnonzero((full.frames["alpha"]["action"] != "HOLD").to_numpy())
+    picks = list(rng.choice(np.arange(250, len(candles) - 1), size=12, replace=False))
+    picks += list(
+        rng.choice(proposals[proposals > 250], size=min(6, len(proposals)), replace=False)
+    )
+    assert full.decided["approved"].any(), "the test needs approved bars to be meaningful"
+    for i in picks:
+        ts = candles.index[int(i)]
+        assert_same_decision(full, compute(inputs.cut(ts), settings), ts)
+
+
+def test_no_lookahead_on_sample_with_context(sample_inputs: MarketInputs) -> None:
+    settings = permissive()
+    full = compute(sample_inputs, settings)
+    for i in (400, 777, 1100, len(sample_inputs.candles) - 2):
+        ts = sample_inputs.candles.index[i]
+        assert_same_decision(full, compute(sample_inputs.cut(ts), settings), ts)
+
+
+def _state() -> AccountState:
+    return AccountState(equity=100_000.0, day_start_equity=100_000.0, peak_equity=100_000.0)
+
+
+def test_single_bar_path_equals_vectorised_path(sample_inputs: MarketInputs) -> None:
+    """Views and decision from the stored single-bar path equal row t of the vectorised call."""
+    settings = permissive()
+    full = compute(sample_inputs, settings)
+    alpha = full.frames["alpha"]
+    proposals = [i for i in np.flatnonzero((alpha["action"] != "HOLD").to_numpy()) if i > 300]
+    assert proposals, "the sample history must contain proposals"
+    for i in [*proposals[:4], 500, len(alpha) - 1]:
+        ts = sample_inputs.candles.index[i]
+        analysis = build_analysis(sample_inputs.cut(ts), settings)
+        analysis.id = 1
+        assert analysis.views == views_at(full, int(i))
+        vectorised = mother.view_at(full.decided, int(i), analysis.views, settings)
+        signal = decide_signal(analysis, settings, _state())
+        assert signal.decision == vectorised.decision
+        assert signal.entry == vectorised.entry
+        assert signal.stop_loss == vectorised.stop_loss
+        assert signal.take_profit == vectorised.take_profit
+        assert signal.size == vectorised.size
+        assert signal.rounds == vectorised.rounds
+
+
+def test_rejected_signals_have_null_prices(sample_inputs: MarketInputs) -> None:
+    settings = load_settings()
+    analysis = build_analysis(sample_inputs, settings)
+    analysis.id = 1
+    signal = decide_signal(analysis, settings, _state())
+    assert signal.decision == "REJECTED"  # the default thresholds reject this sample bar
+    assert (signal.entry, signal.stop_loss, signal.take_profit, signal.size) == (None,) * 4
+    assert signal.action == "HOLD"
+    assert signal.rejection_reason
+
+
+# --- hostile candles -----------------------------------------------------------------------
+
+HOUR = pd.Timedelta(hours=1)
+
+
+def _frame(values: list[tuple[float, float, float, float, float]], gaps: list[int]) -> pd.DataFrame:
+    start = pd.Timestamp("2024-01-01", tz="UTC")
+    index, t = [], start
+    for i in range(len(values)):
+        t += HOUR * (1 + (gaps[i] if i < len(gaps) else 0))
+        index.append(t)
+    frame = pd.DataFrame(
+        values,
+        columns=["open", "high", "low", "close", "volume"],
+        index=pd.DatetimeIndex(index, name="ts"),
+    )
+    return frame
+
+
+price = st.one_of(
+    st.just(0.0),
+    st.just(float("nan")),
+    st.just(1e15),
+    st.just(1e-12),
+    st.floats(min_value=0.0, max_value=1e6, allow_nan=False),
+)
+candle = st.tuples(price, price, price, price, price)
+
+
+@hsettings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rows=st.lists(candle, min_size=1, max_size=60),
+    gaps=st.lists(st.integers(min_value=0, max_value=5), max_size=60),
+    constant=st.booleans(),
+)
+def test_hostile_candles_never_raise_and_never_approve_nonsense(
+    rows: list[tuple[float, ...]], gaps: list[int], constant: bool
+) -> None:
+    if constant:
+        rows = [(100.0, 100.0, 100.0, 100.0, 0.0)] * len(rows)
+    frame = _frame(rows, gaps)  # type: ignore[arg-type]
+    inputs = MarketInputs("x", "BTC-USD", "1h", frame, "sample")
+    settings = permissive()
+    out = compute(inputs, settings, concurrent=False)
+    analysis = build_analysis(inputs, settings)
+    analysis.id = 1
+    signal = decide_signal(analysis, settings, _state())
+    assert signal.decision in ("APPROVED", "REJECTED")
+    if signal.decision == "APPROVED":
+        values = [signal.entry, signal.stop_loss, signal.take_profit, signal.size]
+        assert all(v is not None and np.isfinite(v) and v > 0 for v in values)
+    else:
+        assert signal.rejection_reason
+    assert len(out.decided) == len(frame)
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [(0.0, 0.0, 0.0, 0.0, 0.0)] * 300,
+        [(100.0, 100.0, 100.0, 100.0, 10.0)] * 300,
+        [(float("nan"),) * 5] * 300,
+        [(100.0, 101.0, 99.0, 100.0, 1.0)] * 3,
+    ],
+    ids=["zeros", "constant", "nan", "tiny"],
+)
+def test_degenerate_histories_reject_with_a_reason(rows: list[tuple[float, ...]]) -> None:
+    inputs = MarketInputs("x", "BTC-USD", "1h", _frame(rows, []), "sample")  # type: ignore[arg-type]
+    settings = permissive()
+    analysis = build_analysis(inputs, settings)
+    analysis.id = 1
+    signal = decide_signal(analysis, settings, _state())
+    assert signal.decision == "REJECTED"
+    assert signal.rejection_reason and signal.rejection_reason.startswith("no trade proposed")
+    assert signal.entry is None

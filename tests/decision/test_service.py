@@ -1,0 +1,191 @@
+"""Signals in the store: idempotence, atomicity, replay, the guardian, the run loop."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from hmas.decision import service
+from hmas.decision.loop import RunOptions, StopFlag, run_loop
+from hmas.decision.replay import replay
+from hmas.errors import UsageError
+from hmas.risk import ledger
+from hmas.store.models import Analysis, Position, Run, Signal, SignalResult
+from tests.decision.conftest import permissive, setup_bars
+
+
+def count(engine: Any, model: Any) -> int:
+    with Session(engine) as session:
+        return int(session.execute(select(func.count()).select_from(model)).scalar_one())
+
+
+def approved_analysis(engine: Any, settings: Any) -> Any:
+    inputs = service.load_inputs(engine, settings, "sample", "ETH-USD", "1h")
+    bars = setup_bars(inputs, settings)
+    assert bars, "the sample history must contain a proposal"
+    for bar in bars:
+        analysis = service.analyze(engine, settings, "ETH-USD", "1h", at_ms=bar).analysis
+        if analysis.views["alpha"]["action"] != "HOLD":
+            return analysis
+    raise AssertionError("no analysed proposal")
+
+
+def test_analyze_and_decide_are_idempotent(sample_store: Any) -> None:
+    settings = permissive()
+    first = service.analyze(sample_store, settings, "ETH-USD", "1h")
+    again = service.analyze(sample_store, settings, "ETH-USD", "1h")
+    assert first.created and not again.created
+    assert first.analysis.id == again.analysis.id
+    s1 = service.decide(sample_store, settings, first.analysis)
+    s2 = service.decide(sample_store, settings, again.analysis)
+    assert s1.created and not s2.created
+    assert s1.signal.id == s2.signal.id
+    assert count(sample_store, Signal) == 1
+    other = permissive(
+        mother={"min_expected_value_r": -50.0, "min_consensus": 0.0, "min_confidence": 0.0}
+    )
+    assert service.analyze(sample_store, other, "ETH-USD", "1h").created  # another config
+
+
+def test_approved_signal_opens_a_position_atomically(
+    sample_store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = permissive()
+    analysis = approved_analysis(sample_store, settings)
+
+    def crash(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("killed midway")
+
+    monkeypatch.setattr(ledger, "open_position", crash)
+    with pytest.raises(RuntimeError, match="killed midway"):
+        service.decide(sample_store, settings, analysis)
+    assert count(sample_store, Signal) == 0  # no partial signal
+    assert count(sample_store, Position) == 0
+    monkeypatch.undo()
+    record = service.decide(sample_store, settings, analysis)
+    assert record.created
+    assert record.signal.decision == "APPROVED"
+    assert count(sample_store, Position) == 1
+    with Session(sample_store) as session:
+        result = session.get(SignalResult, record.signal.id)
+    assert result is not None and result.status == "pending"
+
+
+def test_every_stored_signal_replays_identically(sample_store: Any) -> None:
+    settings = permissive()
+    analysis = approved_analysis(sample_store, settings)
+    approved = service.decide(sample_store, settings, analysis).signal
+    latest = service.decide(
+        sample_store, settings, service.analyze(sample_store, settings, "BTC-USD", "1h").analysis
+    ).signal
+    for sig in (approved, latest):
+        result = replay(sample_store, sig.id)
+        assert result.identical, result.differences
+        assert result.as_dict() == {
+            "signal_id": sig.id,
+            "identical": True,
+            "differences": [],
+            "config_changed": False,
+        }
+
+
+def test_replay_with_another_config_shows_what_changes(sample_store: Any) -> None:
+    settings = permissive()
+    signal = service.decide(
+        sample_store, settings, approved_analysis(sample_store, settings)
+    ).signal
+    assert signal.decision == "APPROVED"
+    strict = permissive(
+        mother={"min_expected_value_r": 50.0, "min_consensus": 0.0, "min_confidence": 0.0}
+    )
+    result = replay(sample_store, signal.id, strict)
+    assert not result.identical and result.config_changed
+    fields = {d["field"]: d for d in result.differences}
+    assert fields["decision"] == {"field": "decision", "stored": "APPROVED", "replayed": "REJECTED"}
+    assert fields["entry"]["replayed"] is None
+
+
+def test_guardian_kill_switch_rejects_an_approved_proposal(sample_store: Any) -> None:
+    settings = permissive()
+    ledger.set_kill_switch(sample_store, settings, True)
+    signal = service.decide(
+        sample_store, settings, approved_analysis(sample_store, settings)
+    ).signal
+    assert signal.decision == "REJECTED"
+    assert signal.rejection_reason is not None
+    assert signal.rejection_reason.startswith("guardian: kill_switch")
+    assert signal.entry is None and signal.action == "HOLD"
+    assert signal.guardian["checked"] is True
+    assert replay(sample_store, signal.id).identical
+
+
+def test_guardian_max_open_positions_is_named(sample_store: Any) -> None:
+    settings = permissive(risk={"max_open_positions": 0})
+    signal = service.decide(
+        sample_store, settings, approved_analysis(sample_store, settings)
+    ).signal
+    assert signal.decision == "REJECTED"
+    assert "max_open_positions" in (signal.rejection_reason or "")
+
+
+def test_analyze_errors(sample_store: Any) -> None:
+    settings = permissive()
+    with pytest.raises(UsageError, match=r"no SOL-USD 1h candles stored; fetch them first"):
+        service.analyze(sample_store, settings, "SOL-USD", "1h")
+    with pytest.raises(UsageError, match="no signal with id 999"):
+        service.get_signal(sample_store, 999)
+
+
+def test_run_once_twice_in_the_same_bar_adds_nothing(sample_store: Any) -> None:
+    settings = permissive()
+    options = RunOptions(symbols=["BTC-USD", "ETH-USD"], timeframe="1h", fetch=False)
+    events: list[tuple[str, str]] = []
+    first = run_loop(
+        sample_store,
+        settings,
+        options,
+        install_signal_handlers=False,
+        on_event=lambda sym, stage, _d: events.append((sym, stage)),
+    )
+    assert [s.created for s in first[0].symbols] == [True, True]
+    assert first[0].status == "ok"
+    signals, analyses = count(sample_store, Signal), count(sample_store, Analysis)
+    second = run_loop(sample_store, settings, options, install_signal_handlers=False)
+    assert [s.created for s in second[0].symbols] == [False, False]
+    assert (count(sample_store, Signal), count(sample_store, Analysis)) == (signals, analyses)
+    assert ("BTC-USD", "done") in events and ("ETH-USD", "analyzing") in events
+    assert count(sample_store, Run) == 2
+
+
+def test_one_failing_symbol_does_not_stop_the_others(sample_store: Any) -> None:
+    options = RunOptions(symbols=["SOL-USD", "BTC-USD"], timeframe="1h", fetch=False)
+    (result,) = run_loop(sample_store, permissive(), options, install_signal_handlers=False)
+    assert result.status == "partial"
+    assert result.symbols[0].status == "error"
+    assert "no SOL-USD 1h candles stored" in (result.symbols[0].error or "")
+    assert result.symbols[1].status == "ok"
+
+
+def test_stop_flag_finishes_the_current_symbol(sample_store: Any) -> None:
+    stop = StopFlag()
+    options = RunOptions(symbols=["BTC-USD", "ETH-USD"], timeframe="1h", fetch=False, iterations=-1)
+
+    def on_event(symbol: str, stage: str, _detail: dict[str, Any]) -> None:
+        if stage == "analyzing":
+            stop.event.set()  # as SIGTERM would, mid-symbol
+
+    results = run_loop(
+        sample_store,
+        permissive(),
+        options,
+        stop=stop,
+        on_event=on_event,
+        install_signal_handlers=False,
+    )
+    assert len(results) == 1
+    assert results[0].status == "interrupted"
+    assert [s.symbol for s in results[0].symbols] == ["BTC-USD"]
+    assert results[0].symbols[0].status == "ok"
