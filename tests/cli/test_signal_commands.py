@@ -1,0 +1,165 @@
+"""analyze, decide, run, signals, replay, report and kill-switch as users run them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import Result
+
+Run = Callable[..., Result]
+CONTRACT = {
+    "id",
+    "symbol",
+    "timeframe",
+    "bar_ts",
+    "engine",
+    "decision",
+    "action",
+    "confidence",
+    "entry",
+    "stop_loss",
+    "take_profit",
+    "size",
+    "reward_risk",
+    "expected_value_r",
+    "consensus",
+    "quality",
+    "rejection_reason",
+}
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> list[str]:
+    return ["--db-url", f"sqlite:///{tmp_path / 'cli.db'}"]
+
+
+def run_once(hmas: Run, db: list[str]) -> list[dict[str, object]]:
+    result = hmas(
+        *db, "run", "--symbols", "BTC-USD", "ETH-USD", "--source", "sample", "--once", "--json"
+    )
+    assert result.exit_code == 0, result.stderr
+    data: list[dict[str, object]] = json.loads(result.stdout)
+    return data
+
+
+def test_run_once_twice_in_the_same_bar(hmas: Run, db: list[str]) -> None:
+    first = run_once(hmas, db)
+    assert [s["created"] for s in first[0]["symbols"]] == [True, True]  # type: ignore[index]
+    second = run_once(hmas, db)
+    assert [s["created"] for s in second[0]["symbols"]] == [False, False]  # type: ignore[index]
+
+
+def test_analyze_decide_signals_replay_report(hmas: Run, db: list[str]) -> None:
+    run_once(hmas, db)
+    analysis = json.loads(hmas(*db, "analyze", "BTC-USD", "-e", "sample", "--json").stdout)
+    assert set(analysis["views"]) == {
+        "alpha",
+        "technical",
+        "sentiment",
+        "macro",
+        "execution",
+        "rationale",
+    }
+    assert analysis["sample_data"] is True
+    assert analysis["created"] is False  # run already analysed this bar
+    decided = json.loads(hmas(*db, "decide", "--analysis", str(analysis["id"]), "--json").stdout)
+    assert set(decided) >= CONTRACT
+    assert decided["created"] is False
+    listed = json.loads(hmas(*db, "signals", "list", "--symbol", "BTC-USD", "--json").stdout)
+    assert [s["id"] for s in listed] == [decided["id"]]
+    shown = json.loads(hmas(*db, "signals", "show", str(decided["id"]), "--json").stdout)
+    assert set(shown["rounds"]) == {"gather", "resolve", "decide"}
+    assert shown["views"]["rationale"]["journal"].startswith("## Setup")
+    replayed = json.loads(hmas(*db, "replay", str(decided["id"]), "--json").stdout)
+    assert replayed == {
+        "signal_id": decided["id"],
+        "identical": True,
+        "differences": [],
+        "config_changed": False,
+    }
+    report = json.loads(hmas(*db, "report", "--json").stdout)
+    assert report["signals"]["BTC-USD"]["APPROVED"] + report["signals"]["BTC-USD"]["REJECTED"] == 1
+    assert report["sample_data_signals"] == 2
+    text = hmas(*db, "signals", "show", str(decided["id"]))
+    assert "round 1: gather" in text.stdout and "guardian" in text.stdout
+    assert "replays identically" in hmas(*db, "replay", str(decided["id"])).stdout
+
+
+def test_kill_switch(hmas: Run, db: list[str]) -> None:
+    assert hmas(*db, "kill-switch", "on").stdout == (
+        "Kill switch is ON (stored: on, HMAS_KILL_SWITCH: off).\n"
+    )
+    status = json.loads(hmas(*db, "kill-switch", "status", "--json").stdout)
+    assert status == {"stored": True, "environment": False, "active": True}
+    hmas(*db, "kill-switch", "off")
+    assert json.loads(hmas(*db, "kill-switch", "--json").stdout)["active"] is False
+
+
+def test_run_refused_while_another_holds_the_lock(hmas: Run, db: list[str], tmp_path: Path) -> None:
+    from hmas.store.engine import make_engine, upgrade
+    from hmas.store.locks import acquire
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'cli.db'}")
+    upgrade(engine)
+    lock = acquire(engine)
+    result = hmas(*db, "run", "--symbols", "BTC-USD", "--source", "sample", "--once")
+    assert result.exit_code == 3
+    assert result.stderr.startswith("Error: another hmas run holds the store lock (pid ")
+    lock.release()
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["decide"], 2, "give a SYMBOL or --analysis ID (one of them)"),
+        (
+            ["decide", "--analysis", "999"],
+            2,
+            "Error: no analysis with id 999; see hmas signals list\n",
+        ),
+        (
+            ["signals", "show", "5"],
+            2,
+            "Error: no signal with id 5; list them with hmas signals list\n",
+        ),
+        (["replay", "5"], 2, "Error: no signal with id 5; list them with hmas signals list\n"),
+        (
+            ["analyze", "BTC-USD"],
+            2,
+            "Error: no BTC-USD 1h candles stored; fetch them first, e.g. hmas fetch --symbols BTC-USD "
+            "--timeframe 1h\n",
+        ),
+        (
+            ["analyze", "BTCUSD"],
+            2,
+            "Error: invalid symbol 'BTCUSD'; write it as BASE-QUOTE, e.g. BTC-USD\n",
+        ),
+        (
+            ["analyze", "BTC-USD", "--at", "yesterday"],
+            2,
+            "Error: invalid date 'yesterday'; use ISO format, e.g. 2024-03-01 or 2024-03-01T12:00Z\n",
+        ),
+        (["run", "--source", "sample", "--once"], 2, "give at least one symbol"),
+        (
+            ["run", "-s", "BTC-USD", "--source", "file", "--once"],
+            2,
+            "'file'; use exchange or sample",
+        ),
+        (
+            ["run", "-s", "BTC-USD", "--once", "--iterations", "3"],
+            2,
+            "use either --once or --iterations",
+        ),
+        (["signals", "list", "--decision", "maybe"], 2, "'maybe'; use APPROVED or REJECTED"),
+        (["kill-switch", "maybe"], 2, "'maybe'; use on, off or status"),
+    ],
+)
+def test_bad_input(hmas: Run, db: list[str], args: list[str], code: int, message: str) -> None:
+    result = hmas(*db, *args)
+    assert result.exit_code == code
+    assert message in result.stderr
+    assert result.stdout == ""
