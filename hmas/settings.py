@@ -76,12 +76,18 @@ class TechnicalParams(BaseModel):
 
     adx_trend: float = Field(25.0, ge=0, le=100, description="ADX at or above: trending.")
     double_tolerance_atr: float = Field(0.5, ge=0, description="Double top/bottom tolerance.")
+    bias_threshold: float = Field(
+        0.3, ge=0, le=1, description="Bullish/bearish when the score is beyond +/- this."
+    )
 
 
 class SentimentParams(BaseModel):
     """Sentiment agent: the market-data fear/greed composite (and optionally the public index)."""
 
     lookback: int = Field(90, ge=10, le=2000, description="Bars for percentiles/drawdown.")
+    min_components: int = Field(
+        3, ge=1, le=4, description="Sub-scores (of 4) needed for the market composite."
+    )
     extreme_fear: float = Field(20.0, ge=0, le=100)
     fear: float = Field(40.0, ge=0, le=100)
     greed: float = Field(60.0, ge=0, le=100)

@@ -12,6 +12,7 @@ import logging
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from pydantic import Field
 
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from hmas.settings import MacroParams
 
 logger = logging.getLogger(__name__)
+
+Array = npt.NDArray[Any]
 
 NAME = "macro"
 
@@ -68,15 +71,20 @@ class MacroView(AgentView):
     notes: list[str] = Field(default_factory=list)
 
 
-def _numeric(frame: pd.DataFrame | None, column: str, index: pd.Index) -> np.ndarray:
-    """``frame[column]`` as float64 on ``index`` with non-finite values as NaN."""
+def column_values(frame: pd.DataFrame | None, column: str, index: pd.Index) -> Array:
+    """``frame[column]`` (a frame already on ``index``) as float64, non-finite values as NaN."""
     if frame is None or column not in frame.columns:
         return np.full(len(index), np.nan)
-    values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    column_data = frame[column]
+    if isinstance(column_data, pd.DataFrame):  # duplicated column name: take the first
+        column_data = column_data.iloc[:, 0]
+    values = pd.to_numeric(column_data, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    if len(values) != len(index):
+        return np.full(len(index), np.nan)
     return np.where(np.isfinite(values), values, np.nan)
 
 
-def _align(frame: pd.DataFrame | None, index: pd.Index) -> pd.DataFrame | None:
+def align_on(frame: pd.DataFrame | None, index: pd.Index) -> pd.DataFrame | None:
     """``frame`` on ``index`` by exact timestamp (no forward fill: never a later value)."""
     if frame is None:
         return None
@@ -90,7 +98,32 @@ def _align(frame: pd.DataFrame | None, index: pd.Index) -> pd.DataFrame | None:
         return None
 
 
-def volatility_percentile(vol: np.ndarray, lookback: int, min_periods: int) -> np.ndarray:
+def frame_of(columns: dict[str, Any], index: pd.Index) -> pd.DataFrame:
+    """An output frame whose text columns (object arrays, None for missing) stay ``object``.
+
+    pandas 3 infers its string dtype only when a column holds a string, so a cut history
+    could otherwise get another dtype than the full one.
+    """
+    # The arrays are fresh and owned by the caller's frame from here on: no copy needed.
+    data = {
+        name: pd.Series(
+            values, index=index, dtype=object if values.dtype == object else None, copy=False
+        )
+        for name, values in columns.items()
+    }
+    return pd.DataFrame(data, index=index)
+
+
+def labelled(conditions: list[Array], labels: list[str | None], default: str | None) -> Array:
+    """Per row, the label of the first true condition, else ``default`` (an object array)."""
+    # Integer codes then one gather: far cheaper than np.select over strings on 500k rows.
+    names = np.array([*labels, default], dtype=object)
+    codes = np.select(conditions, list(range(len(labels))), default=len(labels))
+    result: Array = names[codes]
+    return result
+
+
+def volatility_percentile(vol: Array, lookback: int, min_periods: int) -> Array:
     """Causal percentile rank (0–1, ties averaged) of each value among the last ``lookback``."""
     clean = np.where(np.isfinite(vol) & (vol >= 0), vol, np.nan)
     ranks = (
@@ -101,7 +134,7 @@ def volatility_percentile(vol: np.ndarray, lookback: int, min_periods: int) -> n
     return np.clip(ranks.to_numpy(dtype="float64", na_value=np.nan), 0.0, 1.0)
 
 
-def log_returns(close: np.ndarray) -> np.ndarray:
+def log_returns(close: Array) -> Array:
     """log(c_t / c_{t-1}); NaN where either price is missing or non-positive."""
     positive = np.where(np.isfinite(close) & (close > 0), close, np.nan)
     out = np.full(len(close), np.nan)
@@ -111,43 +144,42 @@ def log_returns(close: np.ndarray) -> np.ndarray:
     return out
 
 
-def rolling_correlation(x: np.ndarray, y: np.ndarray, window: int) -> np.ndarray:
+def rolling_correlation(x: Array, y: Array, window: int) -> Array:
     """Causal rolling Pearson correlation over ``window`` bars; NaN when either side is flat."""
     corr = pd.Series(x).rolling(window, min_periods=window).corr(pd.Series(y))
     values = corr.to_numpy(dtype="float64", na_value=np.nan)
-    values = np.where(np.isfinite(values), values, np.nan)
     # Rounding can land a hair outside [-1, 1]; the view validates the bounds.
-    return np.clip(values, -1.0, 1.0)
+    return np.clip(np.where(np.isfinite(values), values, np.nan), -1.0, 1.0)
 
 
-def sessions(index: pd.Index, timeframe: str) -> np.ndarray:
+def sessions(index: pd.Index, timeframe: str) -> Array:
     """Session name per bar from its UTC open hour, or ``daily`` for bars of a day or longer."""
     ts = pd.DatetimeIndex(index)
     ts = ts.tz_localize("UTC") if ts.tz is None else ts.tz_convert("UTC")
+    valid = ~np.asarray(ts.isna())
     step = TIMEFRAMES.get(timeframe)
-    if step is None and len(ts) > 1:
+    if step is None and valid.sum() > 1:
         # Unknown timeframe string: judge by the typical bar spacing.
-        step = int(np.median(np.diff(ts.asi8)) // 1_000_000)
+        step = int(np.median(np.diff(ts.as_unit("ms").asi8[valid])))
+    names: Array
     if step is not None and step >= TIMEFRAMES["1d"]:
-        return np.full(len(ts), "daily", dtype=object)
-    hours = ts.hour.to_numpy()
-    conditions = [(hours >= lo) & (hours < hi) for _, lo, hi in SESSIONS]
-    return np.select(conditions, [name for name, _, _ in SESSIONS], default="off_hours").astype(
-        object
-    )
+        names = np.full(len(ts), "daily", dtype=object)
+    else:
+        hours = np.asarray(ts.hour, dtype="float64")
+        conditions = [(hours >= lo) & (hours < hi) for _, lo, hi in SESSIONS]
+        names = labelled(conditions, [name for name, _, _ in SESSIONS], "off_hours")
+    names[~valid] = None
+    return names
 
 
 def _regime(
-    bench: pd.DataFrame | None, index: pd.Index, params: MacroParams
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(regime, rule code, benchmark volatility percentile) per bar."""
+    bench: pd.DataFrame | None, index: pd.Index, params: MacroParams, pct: Array
+) -> tuple[Array, Array, Array]:
+    """(risk-on mask, risk-off mask, rule code) per bar; ``pct``: the benchmark's percentile."""
     n = len(index)
-    close = _numeric(bench, "close", index)
-    sma = _numeric(bench, "sma_200", index)
-    ema = _numeric(bench, "ema_20", index)
-    pct = volatility_percentile(
-        _numeric(bench, "realized_vol", index), params.vol_lookback, params.vol_min_periods
-    )
+    close = column_values(bench, "close", index)
+    sma = column_values(bench, "sma_200", index)
+    ema = column_values(bench, "ema_20", index)
     has_bench = np.full(n, bench is not None)
     known = np.isfinite(close) & np.isfinite(sma) & (close > 0) & (sma > 0)
     with np.errstate(invalid="ignore"):
@@ -158,7 +190,7 @@ def _regime(
     above = has_bench & known & (close > sma)
     selloff = has_bench & high & falling & ~below
     risk_on = above & calm & ~selloff
-    rule = np.select(
+    rule = labelled(
         [~has_bench, below, selloff, risk_on, ~known, above & high, above],
         [
             "no_benchmark",
@@ -170,15 +202,14 @@ def _regime(
             "vol_warmup",
         ],
         default="at_sma200",
-    ).astype(object)
-    regime = np.select([below | selloff, risk_on], ["risk_off", "risk_on"], default="neutral")
-    return regime.astype(object), rule, pct
+    )
+    return risk_on, below | selloff, rule
 
 
 def _abstain_all(index: pd.Index, reason: str) -> pd.DataFrame:
     """A frame of neutral, abstained rows."""
     n = len(index)
-    return pd.DataFrame(
+    return frame_of(
         {
             "regime": np.full(n, "neutral", dtype=object),
             "regime_rule": np.full(n, "no_benchmark", dtype=object),
@@ -191,7 +222,7 @@ def _abstain_all(index: pd.Index, reason: str) -> pd.DataFrame:
             "abstained": np.ones(n, dtype=bool),
             "abstain_reason": np.full(n, reason, dtype=object),
         },
-        index=index,
+        index,
     )
 
 
@@ -205,58 +236,70 @@ def run_rules(features: pd.DataFrame, ctx: AgentContext) -> pd.DataFrame:
         return _abstain_all(index, "data quality: index is not timestamps")
 
     is_benchmark = ctx.symbol.upper() == params.benchmark.upper()
-    bench = features if is_benchmark else _align(ctx.benchmark, index)
-    regime, rule, bench_pct = _regime(bench, index, params)
-
+    bench = features if is_benchmark else align_on(ctx.benchmark, index)
     own_pct = volatility_percentile(
-        _numeric(features, "realized_vol", index), params.vol_lookback, params.vol_min_periods
+        column_values(features, "realized_vol", index), params.vol_lookback, params.vol_min_periods
     )
+    bench_pct = (
+        own_pct
+        if is_benchmark
+        else volatility_percentile(
+            column_values(bench, "realized_vol", index),
+            params.vol_lookback,
+            params.vol_min_periods,
+        )
+    )
+    close = column_values(features, "close", index)
+    bad = ~(np.isfinite(close) & (close > 0))
+    risk_on, risk_off, rule = _regime(bench, index, params, bench_pct)
+    risk_on, risk_off = risk_on & ~bad, risk_off & ~bad
     with np.errstate(invalid="ignore"):
-        vol_regime = np.select(
+        vol_regime = labelled(
             [own_pct >= params.high_vol_pct, own_pct <= params.low_vol_pct],
             ["high", "low"],
-            default="normal",
-        ).astype(object)
+            "normal",
+        )
 
-    own_returns = log_returns(_numeric(features, "close", index))
-    universe = _align(ctx.universe, index)
-    corr_btc = np.full(len(index), np.nan)
+    own_returns = log_returns(close)
+    universe = align_on(ctx.universe, index)
+    corr_btc: Array = np.full(len(index), np.nan)
     if not is_benchmark:
         if bench is not None and "close" in bench.columns:
-            bench_close = _numeric(bench, "close", index)
+            bench_close = column_values(bench, "close", index)
         elif universe is not None and params.benchmark in universe.columns:
-            bench_close = _numeric(universe, params.benchmark, index)
+            bench_close = column_values(universe, params.benchmark, index)
         else:
             bench_close = None
         if bench_close is not None:
-            corr_btc = rolling_correlation(own_returns, log_returns(bench_close), params.corr_window)
+            corr_btc = rolling_correlation(
+                own_returns, log_returns(bench_close), params.corr_window
+            )
 
-    close = _numeric(features, "close", index)
-    bad = ~(np.isfinite(close) & (close > 0))
-    tailwind = np.select([regime == "risk_on", regime == "risk_off"], ["long", "short"], "none")
-    out = pd.DataFrame(
+    out = frame_of(
         {
-            "regime": np.where(bad, "neutral", regime).astype(object),
+            "regime": labelled([risk_on, risk_off], ["risk_on", "risk_off"], "neutral"),
             "regime_rule": rule,
             "volatility_regime": vol_regime,
             "volatility_percentile": own_pct,
             "benchmark_volatility_percentile": bench_pct,
             "correlation_btc": corr_btc,
             "session": sessions(index, ctx.timeframe),
-            "tailwind": np.where(bad, "none", tailwind).astype(object),
+            "tailwind": labelled([risk_on, risk_off], ["long", "short"], "none"),
             "abstained": bad,
-            "abstain_reason": np.where(
-                bad, "data quality: missing or non-positive close", None
-            ).astype(object),
+            "abstain_reason": labelled(
+                [bad], ["data quality: missing or non-positive close"], None
+            ),
         },
-        index=index,
+        index,
     )
     if universe is not None:
+        seen = {ctx.symbol.upper()}
         for symbol in universe.columns:
             name = str(symbol)
-            if name.upper() == ctx.symbol.upper():
+            if name.upper() in seen:  # the symbol itself, or a duplicated column
                 continue
-            other = log_returns(_numeric(universe, symbol, index))
+            seen.add(name.upper())
+            other = log_returns(column_values(universe, symbol, index))
             out[UNIVERSE_PREFIX + name] = rolling_correlation(
                 own_returns, other, params.corr_window
             )

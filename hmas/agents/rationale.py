@@ -1,0 +1,304 @@
+"""Rationale agent: the trade journal, with the historical base rate of the same setup.
+
+Rules (docs/agents/rationale.md): ``run_rules`` computes, for every bar, how earlier setups of
+the same type and direction on this symbol turned out, counting only those resolved at or
+before the bar; ``view_at`` fills a fixed markdown template from every other agent's view.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, Field
+
+from hmas.agents.base import AgentContext, AgentView, none_if_nan
+from hmas.agents.macro import align_on, column_values, frame_of
+from hmas.agents.outcomes import resolved_counts, simulate_outcomes, valid_setups
+
+NAME = "rationale"
+
+#: The journal's sections, in order.
+SECTIONS = ("Setup", "Evidence", "Risks", "Costs", "Base rate", "Plan")
+
+REQUIRED_FEATURES = ("high", "low", "close")
+REQUIRED_ALPHA = ("action", "stop", "target")
+_PLAN_COLUMNS = ("entry", "stop", "target", "reward_risk", "confidence")
+_META = ("agent", "abstained", "abstain_reason")
+_COUNT_COLUMNS = ("base_rate_trades", "base_rate_wins", "base_rate_losses", "base_rate_expired")
+
+
+class RationaleView(AgentView):
+    """The trade journal of one bar and the base rate behind it."""
+
+    agent: str = NAME
+    journal: str
+    word_count: int = Field(ge=0)
+    base_rate: float | None = Field(None, ge=0, le=1)
+    base_rate_trades: int = Field(0, ge=0)
+    base_rate_wins: int = Field(0, ge=0)
+
+
+def _abstain_all(index: pd.Index, reason: str) -> pd.DataFrame:
+    """A frame of abstained rows with no base rate."""
+    n = len(index)
+    frame = frame_of(
+        {
+            "action": np.full(n, None, dtype=object),
+            "setup": np.full(n, None, dtype=object),
+            "alpha_abstained": np.zeros(n, dtype=bool),
+            "alpha_abstain_reason": np.full(n, None, dtype=object),
+            **{c: np.full(n, np.nan) for c in _PLAN_COLUMNS},
+            "base_rate": np.full(n, np.nan),
+            **{c: np.zeros(n, dtype=np.int64) for c in _COUNT_COLUMNS},
+            "abstained": np.ones(n, dtype=bool),
+            "abstain_reason": np.full(n, reason, dtype=object),
+        },
+        index,
+    )
+    return frame
+
+
+def run_rules(features: pd.DataFrame, ctx: AgentContext, alpha: pd.DataFrame) -> pd.DataFrame:
+    """Alpha's plan and the base rate of its setup on every bar (same index as ``features``)."""
+    horizon = ctx.settings.rationale.outcome_horizon
+    index = features.index
+    missing = [c for c in REQUIRED_FEATURES if c not in features.columns]
+    if missing:
+        out = _abstain_all(index, f"data quality: missing column(s) {', '.join(missing)}")
+    else:
+        proposals = align_on(alpha, index) if isinstance(alpha, pd.DataFrame) else None
+        if proposals is None:
+            out = _abstain_all(index, "data quality: no alpha output")
+        elif missing := [c for c in REQUIRED_ALPHA if c not in proposals.columns]:
+            out = _abstain_all(index, f"data quality: alpha output lacks {', '.join(missing)}")
+        else:
+            out = _base_rates(features, proposals, horizon)
+    out.attrs["rationale"] = {
+        "symbol": ctx.symbol,
+        "exchange": ctx.exchange,
+        "timeframe": ctx.timeframe,
+        "horizon": horizon,
+    }
+    return out
+
+
+def _base_rates(features: pd.DataFrame, proposals: pd.DataFrame, horizon: int) -> pd.DataFrame:
+    """The rationale frame once both inputs have their columns."""
+    index = features.index
+    n = len(index)
+    high, low, close = (column_values(features, c, index) for c in REQUIRED_FEATURES)
+    plan = {c: column_values(proposals, c, index) for c in _PLAN_COLUMNS}
+    none = np.full(n, None, dtype=object)
+    raw_action = proposals["action"].to_numpy(dtype=object)
+    action = np.where(pd.isna(raw_action), none, raw_action)
+    abstained = (
+        proposals["abstained"].eq(True).to_numpy(dtype=bool, na_value=False)
+        if "abstained" in proposals.columns
+        else np.zeros(n, dtype=bool)
+    )
+    direction = np.select([action == "BUY", action == "SELL"], [1, -1], default=0)
+    direction = np.where(abstained, 0, direction).astype(np.int64)
+    raw_setup = (
+        proposals["setup"].to_numpy(dtype=object)
+        if "setup" in proposals.columns
+        else np.full(n, None, dtype=object)
+    )
+    setup = np.where(pd.isna(raw_setup), none, raw_setup)
+    # Setup and direction form the group; a missing setup is a group of its own.
+    setup_codes, _ = pd.factorize(pd.Series(setup, dtype=object), use_na_sentinel=False)
+    groups = np.where(direction != 0, setup_codes * 2 + (direction > 0), -1).astype(np.int64)
+
+    resolution, result = simulate_outcomes(
+        high, low, close, direction, plan["stop"], plan["target"], horizon
+    )
+    # Only well-formed setups are history; the current bar's group needs no validity.
+    history = np.where(valid_setups(close, direction, plan["stop"], plan["target"]), groups, -1)
+    trades, wins, losses, expired = resolved_counts(history, groups, resolution, result)
+    trading = groups >= 0
+    counts = {
+        "base_rate_trades": trades,
+        "base_rate_wins": wins,
+        "base_rate_losses": losses,
+        "base_rate_expired": expired,
+    }
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = np.where(trading & (trades > 0), wins / np.maximum(trades, 1), np.nan)
+    reason = (
+        proposals["abstain_reason"].to_numpy(dtype=object)
+        if "abstain_reason" in proposals.columns
+        else np.full(n, None, dtype=object)
+    )
+    return frame_of(
+        {
+            "action": action,
+            "setup": setup,
+            "alpha_abstained": abstained,
+            "alpha_abstain_reason": np.where(abstained & ~pd.isna(reason), reason, none),
+            **plan,
+            "base_rate": rate,
+            **counts,
+            "abstained": np.zeros(n, dtype=bool),
+            "abstain_reason": np.full(n, None, dtype=object),
+        },
+        index,
+    )
+
+
+# --- the journal -------------------------------------------------------------------------
+
+
+def _fmt(value: Any) -> str:
+    """Deterministic text for a value; ``n/a`` for None/NaN."""
+    value = none_if_nan(value)
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k} {_fmt(v)}" for k, v in value.items()) or "none"
+    if isinstance(value, list | tuple):
+        return "; ".join(_fmt(v) for v in value) or "none"
+    return str(value)
+
+
+def _as_dict(view: Any) -> dict[str, Any]:
+    """A view (model or mapping) as a plain dict."""
+    if isinstance(view, BaseModel):
+        return view.model_dump()
+    if isinstance(view, Mapping):
+        return dict(view)
+    return {}
+
+
+def _evidence(views: dict[str, dict[str, Any]]) -> list[str]:
+    """One line per agent view (alpha first), every field but the bookkeeping ones."""
+    names = sorted(views, key=lambda name: (name != "alpha", name))
+    lines = []
+    for name in names:
+        if name in (NAME, "execution"):
+            continue
+        view = views[name]
+        if view.get("abstained"):
+            lines.append(f"- **{name}**: abstained ({_fmt(view.get('abstain_reason'))})")
+            continue
+        fields = {k: v for k, v in view.items() if k not in _META}
+        # Non-empty lists (evidence, notes) get a sub-bullet per item; the rest stays inline.
+        nested = {k: v for k, v in fields.items() if isinstance(v, list | tuple) and v}
+        inline = [f"{k} {_fmt(v)}" for k, v in fields.items() if k not in nested]
+        lines.append(f"- **{name}**: " + ("; ".join(inline) or "no fields"))
+        lines.extend(f"  - {k}: {_fmt(item)}" for k, items in nested.items() for item in items)
+    return lines or ["- no other agent views given"]
+
+
+def _risks(views: dict[str, dict[str, Any]], action: Any) -> list[str]:
+    """Facts from the views that speak against the trade."""
+    lines = []
+    against = {"BUY": ("short", "bear"), "SELL": ("long", "bull")}.get(str(action))
+    for name in sorted(views):
+        view = views[name]
+        if name == NAME:
+            continue
+        if view.get("abstained"):
+            lines.append(f"- {name} abstained: {_fmt(view.get('abstain_reason'))}")
+            continue
+        for key in ("risk_flags", "risks"):
+            flags = view.get(key) or []
+            flags = [flags] if isinstance(flags, str | Mapping) else flags
+            lines.extend(f"- {name}: {_fmt(flag)}" for flag in flags)
+        tailwind = view.get("tailwind")
+        if against and tailwind == against[0]:
+            lines.append(f"- {name} tailwind is {tailwind}, against this {action}")
+        if view.get("volatility_regime") == "high":
+            pct = _fmt(view.get("volatility_percentile"))
+            lines.append(f"- {name}: volatility regime high (percentile {pct})")
+        for key, value in view.items():
+            is_bias = key == "bias" or key.endswith("_bias")
+            if against and is_bias and isinstance(value, str) and against[1] in value.lower():
+                lines.append(f"- {name} {key.replace('_', ' ')} is {value}, against this {action}")
+        if view.get("verdict") == "FAIL":
+            lines.append(f"- {name} verdict FAIL: {_fmt(view.get('reasons'))}")
+    return lines or ["- none flagged by the other agents"]
+
+
+def _costs(execution: dict[str, Any] | None) -> list[str]:
+    """The execution auditor's numbers."""
+    if not execution:
+        return ["- execution auditor: n/a"]
+    if execution.get("abstained"):
+        return [f"- execution auditor abstained: {_fmt(execution.get('abstain_reason'))}"]
+    e = execution.get
+    return [
+        f"- fees {_fmt(e('fee_bps'))} bps round trip, spread {_fmt(e('spread_bps'))} bps, "
+        f"slippage {_fmt(e('slippage_bps'))} bps: total {_fmt(e('total_cost_bps'))} bps",
+        f"- cost {_fmt(e('total_cost_r'))}R of the risk, {_fmt(e('cost_to_target'))} of the reward",
+        f"- liquidity grade {_fmt(e('liquidity_grade'))}; verdict {_fmt(e('verdict'))}",
+    ]
+
+
+def view_at(
+    out: pd.DataFrame, i: int, views: Mapping[str, AgentView | Mapping[str, Any]] | None = None
+) -> RationaleView:
+    """The journal of row ``i`` (positional; ``-1`` is the last bar), from the other views."""
+    row = out.iloc[i]
+    meta: dict[str, Any] = dict(out.attrs.get("rationale", {}))
+    given = {str(k): _as_dict(v) for k, v in (views or {}).items()}
+    action = none_if_nan(row.get("action"))
+    alpha_abstained = bool(row.get("alpha_abstained", False))
+    trading = action in ("BUY", "SELL") and not alpha_abstained and not row.get("abstained")
+    trades = int(none_if_nan(row.get("base_rate_trades")) or 0)
+    wins = int(none_if_nan(row.get("base_rate_wins")) or 0)
+    base_rate = none_if_nan(row.get("base_rate"))
+    stamp = out.index[i]
+    when = stamp.isoformat() if isinstance(stamp, pd.Timestamp) else _fmt(stamp)
+
+    setup = [
+        f"- Bar {when} of {_fmt(meta.get('symbol'))} "
+        f"({_fmt(meta.get('exchange'))}, {_fmt(meta.get('timeframe'))})",
+        f"- Alpha proposes {_fmt(action)} ({_fmt(row.get('setup'))}), "
+        f"confidence {_fmt(row.get('confidence'))}",
+    ]
+    if alpha_abstained:
+        setup.append(f"- Alpha abstained: {_fmt(row.get('alpha_abstain_reason'))}")
+    if row.get("abstained", False):
+        setup.append(f"- Rationale abstained: {_fmt(row.get('abstain_reason'))}")
+
+    horizon = _fmt(meta.get("horizon"))
+    if trading:
+        base = [
+            f"- earlier {_fmt(row.get('setup'))} {action} setups on this symbol resolved by this "
+            f"bar: {trades} ({wins} wins, {_fmt(row.get('base_rate_losses'))} losses, "
+            f"{_fmt(row.get('base_rate_expired'))} expired after {horizon} bars)",
+            f"- base rate {'n/a' if base_rate is None else f'{base_rate:.1%}'} "
+            "(expired counts as a trade, not a win)",
+        ]
+        plan = [
+            f"- {action} at {_fmt(row.get('entry'))}, stop {_fmt(row.get('stop'))}, "
+            f"target {_fmt(row.get('target'))}, reward/risk {_fmt(row.get('reward_risk'))}",
+            f"- exit at the stop or the target, or after {horizon} bars",
+        ]
+    else:
+        base = ["- n/a: no trade proposed on this bar"]
+        plan = ["- no trade"]
+    body = {
+        "Setup": setup,
+        "Evidence": _evidence(given),
+        "Risks": _risks(given, action),
+        "Costs": _costs(given.get("execution")),
+        "Base rate": base,
+        "Plan": plan,
+    }
+    journal = "\n\n".join(f"## {name}\n" + "\n".join(body[name]) for name in SECTIONS) + "\n"
+    return RationaleView(
+        abstained=bool(row.get("abstained", False)),
+        abstain_reason=none_if_nan(row.get("abstain_reason")),
+        journal=journal,
+        word_count=len(journal.split()),
+        base_rate=None if base_rate is None else float(base_rate),
+        base_rate_trades=trades,
+        base_rate_wins=wins,
+    )
