@@ -239,7 +239,10 @@ def _apply(account: Account, outcome: Any, settings: Settings, bar_ms: int, appl
         paused_until_ts=account.paused_until_ts,
         kill_switch=account.kill_switch,
     )
-    updated = apply(current, outcome, closed_ts=outcome.exit_ts, risk=settings.risk, bar_ms=bar_ms)
+    # The exit bar's open time is stored; the position closed by that bar's close.
+    updated = apply(
+        current, outcome, closed_ts=outcome.exit_ts + bar_ms, risk=settings.risk, bar_ms=bar_ms
+    )
     account.equity = updated.equity
     account.peak_equity = updated.peak_equity
     account.consecutive_losses = updated.consecutive_losses

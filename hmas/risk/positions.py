@@ -1,0 +1,272 @@
+"""Paper positions: follow one signal over the candles after it to its outcome (docs/risk.md).
+
+The rules, shared with the backtest (DESIGN §7):
+
+- fill at the open of the first usable bar after the signal bar, slippage applied adversely;
+- stop and target are checked intrabar from the fill bar on; when both lie inside one bar the
+  stop counts first; a bar opening beyond the stop exits at its open (worse than the stop), a
+  bar opening beyond the target exits at its open (a resting limit order fills at the better
+  price), and this includes the fill bar itself;
+- otherwise the position expires at the close of its ``expiry_bars``-th bar, the fill bar being
+  the first;
+- every exit pays slippage adversely again and fees are charged on both sides.
+
+A bar with a missing, non-finite or non-positive price, or an inconsistent range (high < low,
+open or close outside it), is ignored: it neither fills, exits nor counts toward expiry.
+
+numpy and pandas are imported inside the functions, so importing ``hmas.risk`` stays light.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from hmas.risk.guardian import JsonFloat
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+    from numpy.typing import NDArray
+
+Status = Literal["open", "win", "loss", "expired"]
+
+
+class PositionOutcome(BaseModel):
+    """Where a paper position stands: timestamps are bar open times in epoch ms.
+
+    ``exit_ts`` is the open time of the bar in which the position closed (its close time for an
+    expiry is ``exit_ts`` + the bar length). ``r_multiple``, ``pnl_money`` and ``pnl_pct`` are net
+    of fees and slippage; ``pnl_pct`` is in percent of the notional at the fill (2.5 = +2.5 %).
+    ``mae_r`` / ``mfe_r`` are the largest adverse / favourable moves from the fill, in R, over the
+    bars held (on the exit bar only up to the exit).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    status: Status
+    fill_ts: int | None = None
+    fill_price: JsonFloat | None = None
+    exit_ts: int | None = None
+    exit_price: JsonFloat | None = None
+    bars_held: int = 0
+    r_multiple: float | None = None
+    pnl_money: float | None = None
+    pnl_pct: float | None = None
+    mae_r: JsonFloat = 0.0
+    mfe_r: JsonFloat = 0.0
+
+    @property
+    def closed(self) -> bool:
+        """True once the position has exited (win, loss or expired)."""
+        return self.status != "open"
+
+
+def _usable(ohlc: NDArray[np.float64]) -> NDArray[np.bool_]:
+    """Rows with finite positive prices and a consistent range."""
+    import numpy as np
+
+    o, h, lo, c = ohlc.T
+    with np.errstate(invalid="ignore"):
+        mask: NDArray[np.bool_] = (
+            np.isfinite(ohlc).all(axis=1)
+            & (lo > 0)
+            & (h >= lo)
+            & (o >= lo)
+            & (o <= h)
+            & (c >= lo)
+            & (c <= h)
+        )
+    return mask
+
+
+def _cost(bps: float) -> float:
+    """A cost in bps as a fraction; negative or non-finite costs count as zero."""
+    return bps / 10_000 if math.isfinite(bps) and bps > 0 else 0.0
+
+
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+def _first(mask: NDArray[np.bool_]) -> int:
+    """Index of the first True, or ``len(mask)`` when there is none."""
+    return int(mask.argmax()) if mask.any() else len(mask)
+
+
+def follow(
+    side: Literal["BUY", "SELL"],
+    signal_entry: float,
+    stop: float,
+    target: float,
+    size: float,
+    signal_bar_ts: int,
+    candles: pd.DataFrame,
+    *,
+    expiry_bars: int,
+    fee_bps: float = 0.0,
+    slippage_bps: float = 0.0,
+) -> PositionOutcome:
+    """Follow a position opened after bar ``signal_bar_ts`` (ms) over ``candles`` known so far.
+
+    ``candles`` is a candle frame; bars at or before the signal bar are ignored, so passing the
+    whole history is safe. With no usable later bar the position is ``open`` and unfilled.
+    """
+    import numpy as np
+    import pandas as pd
+
+    if side not in ("BUY", "SELL"):
+        raise ValueError(f"side must be BUY or SELL, not {side!r}")
+    ts: NDArray[np.int64] = pd.DatetimeIndex(candles.index).as_unit("ms").asi8.astype(np.int64)
+    rows = candles
+    if len(ts) > 1 and not bool((np.diff(ts) > 0).all()):
+        order = np.argsort(ts, kind="stable")
+        ts, rows = ts[order], candles.iloc[order]
+    start = int(np.searchsorted(ts, signal_bar_ts, side="right"))
+    ohlc = rows.iloc[start:][["open", "high", "low", "close"]].to_numpy(
+        dtype=np.float64, na_value=np.nan
+    )
+    return follow_arrays(
+        side,
+        signal_entry,
+        stop,
+        target,
+        size,
+        ts[start:],
+        ohlc,
+        expiry_bars=expiry_bars,
+        fee_bps=fee_bps,
+        slippage_bps=slippage_bps,
+    )
+
+
+def follow_arrays(
+    side: Literal["BUY", "SELL"],
+    signal_entry: float,
+    stop: float,
+    target: float,
+    size: float,
+    ts: NDArray[np.int64],
+    ohlc: NDArray[np.float64],
+    *,
+    expiry_bars: int,
+    fee_bps: float = 0.0,
+    slippage_bps: float = 0.0,
+) -> PositionOutcome:
+    """``follow`` on arrays: ``ts`` (ms) and ``ohlc`` rows of the bars after the signal, in order.
+
+    The backtest calls this with views into arrays built once per history, so following a trade
+    costs only the bars it is held for.
+    """
+    import numpy as np
+
+    if side not in ("BUY", "SELL"):
+        raise ValueError(f"side must be BUY or SELL, not {side!r}")
+    horizon = max(1, int(expiry_bars))
+    # Look at just enough rows to find ``horizon`` usable bars (bad rows are skipped).
+    limit = horizon
+    while True:
+        usable = _usable(ohlc[:limit])
+        if int(usable.sum()) >= horizon or limit >= len(ohlc):
+            break
+        limit *= 2
+    bar_ts = ts[:limit][usable][:horizon]
+    if len(bar_ts) == 0:
+        return PositionOutcome(status="open")
+    o, h, lo, c = ohlc[:limit][usable][:horizon].T
+    buy = side == "BUY"
+    sign = 1.0 if buy else -1.0
+    slip, fee = _cost(slippage_bps), _cost(fee_bps)
+    fill = float(o[0]) * (1 + sign * slip)
+
+    # NaN stop or target compare False: that exit simply never triggers.
+    with np.errstate(invalid="ignore"):
+        stop_hit = lo <= stop if buy else h >= stop
+        target_hit = h >= target if buy else lo <= target
+    i_stop, i_target = _first(stop_hit), _first(target_hit)
+    n = len(o)
+
+    status: Status
+    if i_stop < n and i_stop <= i_target:  # both in one bar: the stop counts first
+        k, status = i_stop, "loss"
+        raw = float(min(o[k], stop) if buy else max(o[k], stop))
+    elif i_target < n:
+        k, status = i_target, "win"
+        raw = float(max(o[k], target) if buy else min(o[k], target))
+    elif n == horizon:
+        k, status = n - 1, "expired"
+        raw = float(c[k])
+    else:
+        k, status, raw = n - 1, "open", math.nan
+
+    risk_unit = _risk_unit(sign, fill, stop, signal_entry)
+    mae, mfe = _excursions(sign, fill, o, h, lo, k, status, raw, risk_unit)
+    if status == "open":
+        return PositionOutcome(
+            status="open",
+            fill_ts=int(bar_ts[0]),
+            fill_price=fill,
+            bars_held=n,
+            mae_r=mae,
+            mfe_r=mfe,
+        )
+
+    exit_price = raw * (1 - sign * slip)
+    net_unit = sign * (exit_price - fill) - fee * (fill + exit_price)
+    r_multiple = net_unit / risk_unit if risk_unit is not None else math.nan
+    return PositionOutcome(
+        status=status,
+        fill_ts=int(bar_ts[0]),
+        fill_price=fill,
+        exit_ts=int(bar_ts[k]),
+        exit_price=exit_price,
+        bars_held=k + 1,
+        r_multiple=_finite_or_none(r_multiple),
+        pnl_money=_finite_or_none(size * net_unit),
+        pnl_pct=_finite_or_none(100 * net_unit / fill),
+        mae_r=mae,
+        mfe_r=mfe,
+    )
+
+
+def _risk_unit(sign: float, fill: float, stop: float, signal_entry: float) -> float | None:
+    """One R per unit: |fill - stop|, or the planned |entry - stop| if the fill is past the stop."""
+    actual = sign * (fill - stop)
+    if math.isfinite(actual) and actual > 0:
+        return actual
+    planned = abs(signal_entry - stop)
+    if math.isfinite(planned) and planned > 0:
+        return planned
+    return None
+
+
+def _excursions(
+    sign: float,
+    fill: float,
+    o: NDArray[np.float64],
+    h: NDArray[np.float64],
+    lo: NDArray[np.float64],
+    k: int,
+    status: Status,
+    raw: float,
+    risk_unit: float | None,
+) -> tuple[float, float]:
+    """(MAE, MFE) in R over bars 0..k, the exit bar counted only up to the exit."""
+    if risk_unit is None:
+        return 0.0, 0.0
+    hi, low = h[: k + 1].copy(), lo[: k + 1].copy()
+    # "up" is the favourable direction for a BUY; mirrored for a SELL.
+    up, down = (hi, low) if sign > 0 else (low, hi)
+    if status in ("win", "loss") and raw == o[k]:
+        # Gap exit at the open: nothing after the open was held.
+        hi[k] = low[k] = o[k]
+    elif status == "loss":
+        # Stop first: the adverse move ends at the stop, the favourable one is only the open.
+        down[k], up[k] = raw, o[k]
+    elif status == "win":
+        up[k] = raw
+    favourable = sign * (float(up.max() if sign > 0 else up.min()) - fill)
+    adverse = sign * (fill - float(down.min() if sign > 0 else down.max()))
+    return max(0.0, adverse / risk_unit), max(0.0, favourable / risk_unit)
