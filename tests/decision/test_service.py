@@ -189,3 +189,29 @@ def test_stop_flag_finishes_the_current_symbol(sample_store: Any) -> None:
     assert results[0].status == "interrupted"
     assert [s.symbol for s in results[0].symbols] == ["BTC-USD"]
     assert results[0].symbols[0].status == "ok"
+
+
+def test_paper_update_closes_positions_and_books_the_account(sample_store: Any) -> None:
+    from hmas.report.queries import summary
+    from hmas.store.models import Account
+
+    settings = permissive()
+    signal = service.decide(sample_store, settings, approved_analysis(sample_store, settings)).signal
+    assert signal.decision == "APPROVED"
+    closed = ledger.update_positions(sample_store, settings)
+    assert [c.signal_id for c in closed] == [signal.id]
+    with Session(sample_store) as session:
+        result = session.get(SignalResult, signal.id)
+        position = session.execute(select(Position)).scalars().one()
+        account = session.get(Account, "rules")
+    assert result is not None and account is not None
+    assert result.status in ("win", "loss", "expired")
+    assert result.fill_ts == signal.bar_ts + 3_600_000  # filled at the next bar's open
+    assert result.r_multiple is not None and result.pnl_money is not None
+    assert position.status == "closed"
+    assert account.equity == pytest.approx(settings.paper.starting_equity + result.pnl_money)
+    assert ledger.update_positions(sample_store, settings) == []  # nothing left open
+    report = summary(sample_store)
+    assert report["closed_trades"] == 1
+    assert report["outcomes"][result.status]["count"] == 1
+    assert report["open_positions"] == []
