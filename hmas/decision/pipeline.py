@@ -42,6 +42,10 @@ class MarketInputs:
     source: str = "exchange"
     benchmark: pd.DataFrame | None = None
     universe: dict[str, pd.DataFrame] = field(default_factory=dict)
+    #: The public Fear & Greed index by UTC day (``YYYY-MM-DD`` -> value), when enabled; kept
+    #: in the snapshot so a replay never needs the network.
+    fear_greed: dict[str, int] | None = None
+    fear_greed_error: str | None = None
 
     def cut(self, end: pd.Timestamp) -> MarketInputs:
         """The same inputs seeing only bars at or before ``end`` (for no-lookahead checks)."""
@@ -53,6 +57,10 @@ class MarketInputs:
             self.source,
             None if self.benchmark is None else self.benchmark.loc[:end],
             {k: v.loc[:end] for k, v in self.universe.items()},
+            None
+            if self.fear_greed is None
+            else {day: v for day, v in self.fear_greed.items() if day <= end.strftime("%Y-%m-%d")},
+            self.fear_greed_error,
         )
 
 
@@ -92,6 +100,11 @@ def build_context(
         universe = pd.DataFrame(
             {sym: frame["close"] for sym, frame in sorted(inputs.universe.items())}
         ).reindex(features.index)
+    fear_greed = None
+    if inputs.fear_greed:
+        days = pd.DatetimeIndex(pd.to_datetime(list(inputs.fear_greed), utc=True))
+        fear_greed = pd.Series(list(inputs.fear_greed.values()), index=days, dtype="float64")
+    extra = {"fear_greed_error": inputs.fear_greed_error} if inputs.fear_greed_error else {}
     return AgentContext(
         settings=settings,
         symbol=inputs.symbol,
@@ -100,6 +113,8 @@ def build_context(
         equity=equity,
         universe=universe,
         benchmark=benchmark,
+        fear_greed=fear_greed,
+        extra=extra,
     )
 
 

@@ -89,6 +89,7 @@ def reload_inputs(engine: Engine, analysis: Any) -> MarketInputs:
 
         bench_sym = Settings.model_validate(analysis.config).macro.benchmark
         benchmark = universe.get(bench_sym)
+    fear_greed = ctx.get("fear_greed") or {}
     inputs = MarketInputs(
         analysis.exchange,
         analysis.symbol,
@@ -97,6 +98,8 @@ def reload_inputs(engine: Engine, analysis: Any) -> MarketInputs:
         analysis.source,
         benchmark,
         universe,
+        fear_greed.get("values"),
+        fear_greed.get("error"),
     )
     _, digest = describe(inputs)
     if digest != analysis.snapshot_hash:

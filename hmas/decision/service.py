@@ -109,7 +109,7 @@ def load_inputs(
         if info.symbol == benchmark_sym:
             benchmark = frame
         universe[info.symbol] = frame
-    return MarketInputs(
+    inputs = MarketInputs(
         exchange=exchange,
         symbol=symbol,
         timeframe=timeframe,
@@ -118,6 +118,33 @@ def load_inputs(
         benchmark=benchmark,
         universe=universe,
     )
+    if settings.sentiment.use_fear_greed_index:
+        _add_fear_greed(inputs, settings)
+    return inputs
+
+
+def _add_fear_greed(inputs: MarketInputs, settings: Settings) -> None:
+    """Fetch the public Fear & Greed index (cached per day); a failure is noted, never fatal."""
+    from hmas.agents.feargreed import FearGreedClient
+
+    days = len(inputs.candles) * timeframe_ms(inputs.timeframe) // 86_400_000 + 2
+    client = FearGreedClient(
+        settings.sentiment.fear_greed_url,
+        cache_dir=settings.resolved_data_dir() / "cache",
+        timeout=settings.fetch.timeout_seconds,
+    )
+    series = client.history(min(days, 2000))
+    if series is None:
+        inputs.fear_greed_error = client.last_error or "unavailable"
+        return
+    inputs.fear_greed = {pd_day(ts): int(value) for ts, value in series.items() if value == value}
+
+
+def pd_day(ts: Any) -> str:
+    """A timestamp's UTC day as ``YYYY-MM-DD``."""
+    import pandas as pd
+
+    return str(pd.Timestamp(ts).strftime("%Y-%m-%d"))
 
 
 def analyze(

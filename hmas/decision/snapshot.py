@@ -43,10 +43,16 @@ def describe(inputs: MarketInputs) -> tuple[dict[str, Any], str]:
     if inputs.benchmark is not None:
         series["benchmark"] = _extent(inputs.benchmark)
     series["universe"] = {sym: _extent(f) for sym, f in sorted(inputs.universe.items())}
+    if inputs.fear_greed is not None or inputs.fear_greed_error is not None:
+        series["fear_greed"] = {"values": inputs.fear_greed, "error": inputs.fear_greed_error}
     digest = hashlib.sha256()
     digest.update(series["symbol"]["hash"].encode())
     if "benchmark" in series:
         digest.update(b"benchmark" + series["benchmark"]["hash"].encode())
     for sym, ext in series["universe"].items():
         digest.update(sym.encode() + ext["hash"].encode())
+    if "fear_greed" in series:
+        import json
+
+        digest.update(json.dumps(series["fear_greed"], sort_keys=True).encode())
     return series, digest.hexdigest()

@@ -215,3 +215,40 @@ def test_paper_update_closes_positions_and_books_the_account(sample_store: Any) 
     assert report["closed_trades"] == 1
     assert report["outcomes"][result.status]["count"] == 1
     assert report["open_positions"] == []
+
+
+def test_fear_greed_index_is_snapshotted_so_replay_needs_no_network(
+    sample_store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pandas as pd
+
+    from hmas.agents import feargreed
+
+    days = pd.date_range("2025-09-01", "2026-01-01", freq="D", tz="UTC")
+    history = pd.Series([20.0 + (i % 60) for i in range(len(days))], index=days)
+    monkeypatch.setattr(feargreed.FearGreedClient, "history", lambda self, limit=30: history)
+    settings = permissive(sentiment={"use_fear_greed_index": True})
+    analysis = service.analyze(sample_store, settings, "BTC-USD", "1h").analysis
+    assert analysis.views["sentiment"]["fear_greed_index"] is not None
+    assert "fear_greed" in analysis.context
+    signal = service.decide(sample_store, settings, analysis).signal
+
+    def offline(self: Any, limit: int = 30) -> None:
+        raise AssertionError("replay must not fetch the index")
+
+    monkeypatch.setattr(feargreed.FearGreedClient, "history", offline)
+    assert replay(sample_store, signal.id).identical
+
+
+def test_fear_greed_failure_is_noted_not_fatal(sample_store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hmas.agents import feargreed
+
+    def down(self: Any, limit: int = 30) -> None:
+        self.last_error = "ConnectError: network down"
+
+    monkeypatch.setattr(feargreed.FearGreedClient, "history", down)
+    settings = permissive(sentiment={"use_fear_greed_index": True})
+    analysis = service.analyze(sample_store, settings, "BTC-USD", "1h").analysis
+    view = analysis.views["sentiment"]
+    assert view["fear_greed_index"] is None
+    assert any("network down" in note for note in view["notes"])

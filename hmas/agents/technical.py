@@ -1,0 +1,256 @@
+"""Technical (layer 2A): trend state, support/resistance, Fibonacci zones and chart patterns.
+
+Rules (thresholds in ``TechnicalParams``; docs/agents/technical.md has the formulas):
+
+- trend: up when close > SMA 200, +DI > -DI and ADX >= ``adx_trend``; down mirrored; else range;
+- support/resistance: the nearest confirmed swing or Donchian level below/above the close;
+- Fibonacci retracements of the last confirmed swing leg (high and low, ordered by time);
+- double top/bottom from the last two confirmed swings, range breakouts from the previous bar's
+  Donchian channel.
+
+Every swing read here is a *confirmed* one (``swing_*`` columns), so nothing looks ahead.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import ConfigDict, Field
+
+from hmas.agents.alpha import Bools, Floats, column, frame_of, join_flags, pick
+from hmas.agents.base import AgentView, none_if_nan
+
+if TYPE_CHECKING:
+    from hmas.agents.base import AgentContext
+
+NAME = "technical"
+
+FIB_RATIOS: tuple[float, ...] = (0.236, 0.382, 0.5, 0.618, 0.786)
+#: Output column of each retracement (``fib_236`` …) and its key in ``fib_levels`` (``0.236`` …).
+FIB_COLUMNS: dict[str, str] = {f"fib_{round(r * 1000):03d}": f"{r:g}" for r in FIB_RATIOS}
+PATTERNS: tuple[str, ...] = (
+    "double_top",
+    "double_bottom",
+    "range_breakout_up",
+    "range_breakout_down",
+)
+_TREND_INPUTS = ("sma_200", "adx_14", "plus_di_14", "minus_di_14")
+_LEVELS = ("swing_high", "swing_low", "donchian_high_20", "donchian_low_20")
+
+# Weights of the bias score (docs/agents/technical.md): the trend dominates, a breakout
+# outweighs a double top/bottom, which is the least reliable reading.
+_TREND_BASE = 0.4
+_TREND_ADX_BONUS = 0.2
+_ADX_SCALE = 25.0
+_BREAKOUT_WEIGHT = 0.3
+_DOUBLE_WEIGHT = 0.2
+
+
+class TechnicalView(AgentView):
+    """The technical agent's reading of one bar.
+
+    ``elliott_wave``, ``harmonic_pattern`` and ``wyckoff_phase`` are LLM-only readings: the rules
+    engine always leaves them None rather than inventing values.
+    """
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    agent: Literal["technical"] = "technical"
+    bias: Literal["bullish", "bearish", "neutral"] = "neutral"
+    confidence: float = Field(0.0, ge=0, le=1)
+    trend: Literal["up", "down", "range"] | None = None
+    support: float | None = Field(None, gt=0)
+    resistance: float | None = Field(None, gt=0)
+    fib_levels: dict[str, float] | None = None
+    patterns: list[str] = Field(default_factory=list)
+    elliott_wave: str | None = None
+    harmonic_pattern: str | None = None
+    wyckoff_phase: str | None = None
+
+
+def stamps(features: pd.DataFrame, name: str) -> Floats:
+    """A timestamp column as float epoch nanoseconds (NaN for NaT or absent); numbers pass as is."""
+    n = len(features)
+    if name not in features.columns:
+        return np.full(n, np.nan)
+    col = features[name]
+    if isinstance(col, pd.DataFrame):
+        col = col.iloc[:, 0]
+    if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+        return column(features, name)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # format inference chatter on hostile text
+            index = pd.DatetimeIndex(pd.to_datetime(col, utc=True, errors="coerce"))
+    except (TypeError, ValueError, OverflowError):
+        return np.full(n, np.nan)
+    values = index.as_unit("ns").asi8.astype(np.float64)
+    return np.where(index.isna(), np.nan, values)
+
+
+def previous_swing(values: Floats, times: Floats) -> Floats:
+    """The swing confirmed before the last one, per bar: causal, from the changes of the last."""
+    n = len(values)
+    key = np.where(np.isfinite(times), times, np.nan)
+    if not np.isfinite(key).any():
+        key = values  # no timestamps: a new swing shows as a new price
+    before = np.concatenate([[np.nan], key[:-1]]) if n else key
+    changed = np.isfinite(key) & ~(key == before)
+    # At a change, the swing before it is the previous bar's last swing; carry that forward.
+    last_change = np.maximum.accumulate(np.where(changed, np.arange(n), -1)) if n else changed
+    prior = np.concatenate([[np.nan], values[:-1]]) if n else values
+    out: Floats = np.where(last_change >= 0, prior[np.maximum(last_change, 0)], np.nan)
+    return out
+
+
+def double_pattern(
+    peak: Floats,
+    peak_ts: Floats,
+    trough: Floats,
+    trough_ts: Floats,
+    tolerance: Floats,
+    close: Floats,
+    sign: float,
+) -> Bools:
+    """Double top (``sign`` 1; a double bottom with -1 and highs/lows swapped), per bar.
+
+    The last two confirmed peaks lie within ``tolerance`` of each other, a confirmed trough
+    between them sits more than ``tolerance`` beyond the nearer peak (else it is one flat top),
+    and the close has not yet gone past that peak (a break would void the pattern).
+    """
+    prev_peak = previous_swing(peak, peak_ts)
+    prev_peak_ts = previous_swing(peak_ts, peak_ts)
+    prev_trough = previous_swing(trough, trough_ts)
+    prev_trough_ts = previous_swing(trough_ts, trough_ts)
+    # The trough between the peaks is the last confirmed one, or the one before it when a
+    # newer trough has formed since the second peak.
+    last_between = (prev_peak_ts < trough_ts) & (trough_ts < peak_ts)
+    prev_between = (prev_peak_ts < prev_trough_ts) & (prev_trough_ts < peak_ts)
+    neck = np.where(last_between, trough, np.where(prev_between, prev_trough, np.nan))
+    inner = np.minimum(sign * peak, sign * prev_peak)
+    found: Bools = (
+        (prev_peak > 0)
+        & (np.abs(peak - prev_peak) <= tolerance)
+        & (sign * neck < inner - tolerance)
+        & (sign * close < inner)
+    )
+    return found
+
+
+def run_rules(features: pd.DataFrame, ctx: AgentContext) -> pd.DataFrame:
+    """Technical readings for every bar of ``features`` (row t reads rows ≤ t only)."""
+    p = ctx.settings.technical
+    n = len(features)
+    f = {name: column(features, name) for name in ("close", "atr_14", *_TREND_INPUTS, *_LEVELS)}
+    close, atr = f["close"], f["atr_14"]
+    high_ts, low_ts = stamps(features, "swing_high_ts"), stamps(features, "swing_low_ts")
+
+    with np.errstate(all="ignore"):
+        price_ok = close > 0
+        ready = np.logical_and.reduce([np.isfinite(f[c]) for c in _TREND_INPUTS])
+        flags = [("close missing or not positive", ~price_ok)]
+        flags += [(f"{c} missing", ~np.isfinite(f[c])) for c in _TREND_INPUTS]
+        abstain = ~(price_ok & ready)
+        reason = join_flags(flags, n)
+        ok = ~abstain
+
+        sma, adx, plus_di, minus_di = (f[c] for c in _TREND_INPUTS)
+        trending = adx >= p.adx_trend
+        up = ok & (close > sma) & (plus_di > minus_di) & trending
+        down = ok & (close < sma) & (minus_di > plus_di) & trending
+
+        # Nearest positive level on each side of the close.
+        levels = np.stack([f[c] for c in _LEVELS])
+        usable = np.isfinite(levels) & (levels > 0)
+        below = usable & (levels < close)
+        above = usable & (levels > close)
+        support = np.where(below.any(axis=0), np.where(below, levels, -np.inf).max(axis=0), np.nan)
+        resistance = np.where(
+            above.any(axis=0), np.where(above, levels, np.inf).min(axis=0), np.nan
+        )
+
+        # Fibonacci retracements of the leg between the last confirmed swing high and low.
+        high, low = f["swing_high"], f["swing_low"]
+        leg = (
+            ok
+            & (high > low)
+            & (low > 0)
+            & np.isfinite(high_ts)
+            & np.isfinite(low_ts)
+            & (high_ts != low_ts)
+        )
+        leg_up = high_ts > low_ts  # the high came later: the leg rose, retrace down from it
+        span = high - low
+        fibs = {
+            name: np.where(leg, np.where(leg_up, high - r * span, low + r * span), np.nan)
+            for name, r in zip(FIB_COLUMNS, FIB_RATIOS, strict=True)
+        }
+
+        tolerance = np.where(atr > 0, p.double_tolerance_atr * atr, np.nan)
+        double_top = ok & double_pattern(high, high_ts, low, low_ts, tolerance, close, 1.0)
+        double_bottom = ok & (low > 0)
+        double_bottom &= double_pattern(low, low_ts, high, high_ts, tolerance, close, -1.0)
+        prior_high = np.concatenate([[np.nan], f["donchian_high_20"][:-1]]) if n else close
+        prior_low = np.concatenate([[np.nan], f["donchian_low_20"][:-1]]) if n else close
+        breakout_up = ok & (close > prior_high)
+        breakout_down = ok & (close < prior_low)
+
+        adx_bonus = _TREND_ADX_BONUS * np.clip((adx - p.adx_trend) / _ADX_SCALE, 0, 1)
+        direction = up.astype(np.float64) - down.astype(np.float64)
+        score = (
+            direction * (_TREND_BASE + np.nan_to_num(adx_bonus))
+            + _BREAKOUT_WEIGHT * (breakout_up.astype(np.float64) - breakout_down)
+            + _DOUBLE_WEIGHT * (double_bottom.astype(np.float64) - double_top)
+        )
+        score = np.where(ok, np.clip(score, -1.0, 1.0), 0.0)
+
+    # Strict signs keep a zero score neutral even with a zero threshold.
+    bullish = (score > 0) & (score >= p.bias_threshold)
+    bearish = (score < 0) & (score <= -p.bias_threshold)
+    bias = pick(n, "neutral", (bullish, "bullish"), (bearish, "bearish"))
+    abstain_reason = np.full(n, None, dtype=object)
+    abstain_reason[abstain] = "data quality: " + reason[abstain]
+    columns: dict[str, Any] = {
+        "bias": bias,
+        "confidence": np.abs(score),
+        "score": score,
+        "trend": pick(n, "range", (abstain, None), (up, "up"), (down, "down")),
+        "support": np.where(ok, support, np.nan),
+        "resistance": np.where(ok, resistance, np.nan),
+        "fib_leg": pick(n, None, (leg & leg_up, "up"), (leg, "down")),
+        **fibs,
+        "double_top": double_top,
+        "double_bottom": double_bottom,
+        "range_breakout_up": breakout_up,
+        "range_breakout_down": breakout_down,
+        # LLM-only readings: never invented by the rules engine.
+        "elliott_wave": np.full(n, None, dtype=object),
+        "harmonic_pattern": np.full(n, None, dtype=object),
+        "wyckoff_phase": np.full(n, None, dtype=object),
+        "abstained": abstain,
+        "abstain_reason": abstain_reason,
+    }
+    return frame_of(columns, features.index)
+
+
+def view_at(out: pd.DataFrame, i: int) -> TechnicalView:
+    """The view of row ``i`` (positional) of a ``run_rules`` frame."""
+    row = {str(k): none_if_nan(v) for k, v in out.iloc[i].items()}
+    fibs = {key: float(row[name]) for name, key in FIB_COLUMNS.items() if row[name] is not None}
+    return TechnicalView(
+        bias=row["bias"],
+        confidence=float(row["confidence"]),
+        trend=row["trend"],
+        support=row["support"],
+        resistance=row["resistance"],
+        fib_levels=fibs if len(fibs) == len(FIB_COLUMNS) else None,
+        patterns=[name for name in PATTERNS if row[name]],
+        elliott_wave=row["elliott_wave"],
+        harmonic_pattern=row["harmonic_pattern"],
+        wyckoff_phase=row["wyckoff_phase"],
+        abstained=bool(row["abstained"]),
+        abstain_reason=row["abstain_reason"],
+    )
