@@ -1,0 +1,29 @@
+"""Indicators: pure ``DataFrame -> DataFrame`` feature functions (pandas-ta over TA-Lib).
+
+pandas-ta and TA-Lib are used only inside this package, so they can be swapped without touching
+the agents. See docs/indicators.md for every column.
+"""
+
+from __future__ import annotations
+
+from hmas.indicators.features import (
+    FEATURE_COLUMNS,
+    OUTPUT_COLUMNS,
+    SECONDS_PER_YEAR,
+    FeatureParams,
+    compute_features,
+    feature_warmup,
+)
+from hmas.indicators.swings import SWING_COLUMNS, confirmed_swings, swing_levels
+
+__all__ = [
+    "FEATURE_COLUMNS",
+    "OUTPUT_COLUMNS",
+    "SECONDS_PER_YEAR",
+    "SWING_COLUMNS",
+    "FeatureParams",
+    "compute_features",
+    "confirmed_swings",
+    "feature_warmup",
+    "swing_levels",
+]

@@ -1,0 +1,323 @@
+"""Macro agent: regime, volatility regimes, sessions, correlations, causality, hostile input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hmas.agents import macro
+from hmas.agents.base import AgentContext
+from hmas.settings import Settings
+from tests.agents.frames import hourly_index, random_features
+
+
+def make_settings(**macro_params: Any) -> Settings:
+    """Settings with short macro windows so hand-made frames stay small."""
+    params = {"vol_lookback": 20, "vol_min_periods": 5, "corr_window": 10, **macro_params}
+    return Settings(macro=params)
+
+
+def ctx(symbol: str = "ETH-USD", timeframe: str = "1h", **kwargs: Any) -> AgentContext:
+    """A context for ``symbol`` with the short-window settings."""
+    settings = kwargs.pop("settings", None) or make_settings()
+    return AgentContext(
+        settings=settings, symbol=symbol, exchange="coinbase", timeframe=timeframe, **kwargs
+    )
+
+
+def frame(
+    close: float | np.ndarray,
+    *,
+    n: int = 30,
+    sma: float = 100.0,
+    ema: float = 100.0,
+    vol: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """A feature frame with the columns macro reads."""
+    closes = np.broadcast_to(np.asarray(close, dtype=float), (n,)).copy()
+    return pd.DataFrame(
+        {
+            "open": closes,
+            "high": closes * 1.01,
+            "low": closes * 0.99,
+            "close": closes,
+            "volume": np.full(n, 10.0),
+            "sma_200": np.full(n, sma),
+            "ema_20": np.full(n, ema),
+            "realized_vol": np.linspace(0.5, 0.9, n) if vol is None else vol,
+        },
+        index=hourly_index(n),
+    )
+
+
+RISING = np.linspace(0.5, 0.9, 30)  # the last value is the window's highest: percentile 1
+FALLING = np.linspace(0.9, 0.5, 30)  # the last value is the window's lowest: percentile 1/20
+
+
+def last_view(features: pd.DataFrame, context: AgentContext) -> macro.MacroView:
+    """The view of the last bar."""
+    return macro.view_at(macro.run_rules(features, context), -1)
+
+
+# --- regime ------------------------------------------------------------------------------
+
+
+def test_risk_on_when_benchmark_above_sma_and_calm() -> None:
+    bench = frame(110.0, vol=FALLING)
+    view = last_view(frame(50.0), ctx(benchmark=bench))
+    assert view.regime == "risk_on"
+    assert view.tailwind == "long"
+    assert view.benchmark_volatility_percentile == pytest.approx(1 / 20)
+    assert "risk-on" in view.notes[0]
+
+
+def test_risk_off_when_benchmark_below_sma() -> None:
+    bench = frame(90.0, vol=FALLING)
+    view = last_view(frame(50.0), ctx(benchmark=bench))
+    assert (view.regime, view.tailwind) == ("risk_off", "short")
+
+
+def test_risk_off_on_a_high_volatility_selloff_above_the_sma() -> None:
+    bench = frame(110.0, ema=115.0, vol=RISING)
+    out = macro.run_rules(frame(50.0), ctx(benchmark=bench))
+    assert out["regime"].iloc[-1] == "risk_off"
+    assert out["regime_rule"].iloc[-1] == "high_vol_selloff"
+
+
+def test_neutral_when_above_sma_with_high_volatility_and_not_falling() -> None:
+    bench = frame(110.0, ema=105.0, vol=RISING)
+    view = last_view(frame(50.0), ctx(benchmark=bench))
+    assert (view.regime, view.tailwind) == ("neutral", "none")
+
+
+def test_neutral_during_warm_up_and_without_benchmark() -> None:
+    bench = frame(110.0, vol=FALLING)
+    bench["sma_200"] = np.nan
+    assert last_view(frame(50.0), ctx(benchmark=bench)).regime == "neutral"
+    view = last_view(frame(50.0), ctx())
+    assert view.regime == "neutral"
+    assert view.correlation_btc is None
+    assert view.notes[0].startswith("no benchmark")
+
+
+def test_the_benchmark_uses_its_own_features() -> None:
+    view = last_view(frame(110.0, vol=FALLING), ctx(symbol="BTC-USD", benchmark=None))
+    assert view.regime == "risk_on"
+    assert view.correlation_btc is None
+
+
+def test_high_vol_threshold_comes_from_settings() -> None:
+    bench = frame(110.0, vol=FALLING)
+    context = ctx(benchmark=bench, settings=make_settings(high_vol_pct=0.01))
+    # Percentile 1/20 >= 0.01 is "high"; close above EMA 20, so neutral rather than risk-off.
+    assert last_view(frame(50.0), context).regime == "neutral"
+
+
+# --- volatility --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("vol", "expected"),
+    [(RISING, "high"), (FALLING, "low"), (np.full(30, 0.4), "normal")],
+)
+def test_volatility_regime(vol: np.ndarray, expected: str) -> None:
+    view = last_view(frame(100.0, vol=vol), ctx())
+    assert view.volatility_regime == expected
+
+
+def test_volatility_percentile_matches_a_direct_rank() -> None:
+    rng = np.random.default_rng(3)
+    vol = rng.lognormal(0, 0.5, 200)
+    vol[[10, 50]] = np.nan
+    got = macro.volatility_percentile(vol, 30, 10)
+    for t in range(len(vol)):
+        window = vol[max(0, t - 29) : t + 1]
+        window = window[np.isfinite(window)]
+        if np.isnan(vol[t]) or len(window) < 10:
+            assert np.isnan(got[t])
+            continue
+        below, equal = (window < vol[t]).sum(), (window == vol[t]).sum()
+        assert got[t] == pytest.approx((below + (equal + 1) / 2) / len(window))
+
+
+def test_volatility_percentile_unavailable_is_reported() -> None:
+    view = last_view(frame(100.0, vol=np.full(30, np.nan)), ctx())
+    assert view.volatility_percentile is None
+    assert view.volatility_regime == "normal"
+    assert "unavailable" in view.notes[1]
+
+
+# --- sessions ----------------------------------------------------------------------------
+
+
+def test_sessions_by_utc_hour() -> None:
+    out = macro.run_rules(frame(100.0, n=24), ctx())
+    expected = ["asia"] * 7 + ["london"] * 6 + ["new_york"] * 8 + ["off_hours"] * 3
+    assert list(out["session"]) == expected
+
+
+def test_sessions_convert_other_time_zones_and_daily_bars() -> None:
+    f = frame(100.0, n=3)
+    f.index = pd.DatetimeIndex(["2024-03-01 09:00"] * 1 + ["2024-03-01 16:00", "2024-03-01 23:00"])
+    f.index = f.index.tz_localize("Asia/Tokyo")  # 00:00, 07:00, 14:00 UTC
+    assert list(macro.run_rules(f, ctx())["session"]) == ["asia", "london", "new_york"]
+    daily = frame(100.0, n=3)
+    daily.index = pd.date_range("2024-03-01", periods=3, freq="D", tz="UTC")
+    assert set(macro.run_rules(daily, ctx(timeframe="1d"))["session"]) == {"daily"}
+    # An unknown timeframe string is judged by the bar spacing.
+    assert set(macro.run_rules(daily, ctx(timeframe="1day"))["session"]) == {"daily"}
+
+
+# --- correlations ------------------------------------------------------------------------
+
+
+def correlated_pair(sign: float, n: int = 60) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Two closes whose log returns share one shock (times ``sign``) plus a little noise."""
+    rng = np.random.default_rng(11)
+    shock = rng.normal(0, 0.01, n)
+    own = 100 * np.exp(np.cumsum(sign * shock + rng.normal(0, 0.001, n)))
+    other = 100 * np.exp(np.cumsum(shock))
+    return frame(own, n=n), frame(other, n=n)
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_correlation_with_benchmark_and_universe_has_the_right_sign(sign: float) -> None:
+    own, bench = correlated_pair(sign)
+    universe = pd.DataFrame(
+        {"BTC-USD": bench["close"], "ETH-USD": own["close"], "LTC-USD": own["close"]},
+        index=own.index,
+    )
+    view = last_view(own, ctx(benchmark=bench, universe=universe))
+    assert view.correlation_btc is not None
+    assert sign * view.correlation_btc > 0.9
+    assert set(view.correlation_universe) == {"BTC-USD", "LTC-USD"}  # not the symbol itself
+    assert view.correlation_universe["LTC-USD"] == pytest.approx(1.0)
+    assert sign * view.correlation_universe["BTC-USD"] > 0.9
+
+
+def test_correlation_with_btc_from_the_universe_when_no_benchmark_frame() -> None:
+    own, bench = correlated_pair(1.0)
+    universe = pd.DataFrame({"BTC-USD": bench["close"]}, index=own.index)
+    view = last_view(own, ctx(universe=universe))
+    assert view.correlation_btc is not None and view.correlation_btc > 0.9
+    assert view.regime == "neutral"  # no benchmark features: no regime
+
+
+def test_correlation_matches_numpy_on_each_window() -> None:
+    own, bench = correlated_pair(1.0)
+    out = macro.run_rules(own, ctx(benchmark=bench))
+    r_own = np.diff(np.log(own["close"].to_numpy()))
+    r_bench = np.diff(np.log(bench["close"].to_numpy()))
+    for t in (10, 25, 59):
+        window = slice(t - 10, t)  # returns r_{t-9} … r_t live at diff positions t-10 … t-1
+        expected = np.corrcoef(r_own[window], r_bench[window])[0, 1]
+        assert out["correlation_btc"].iloc[t] == pytest.approx(expected)
+    assert out["correlation_btc"].iloc[:10].isna().all()
+
+
+def test_daily_correlations_on_real_data(shared_data: Path) -> None:
+    wide = pd.read_csv(shared_data / "ohlcv" / "bitstamp_btc_eth_ltc_usd_1d.csv", index_col=0)
+    wide.index = pd.DatetimeIndex(pd.to_datetime(wide.index), name="ts").tz_localize("UTC")
+    wide = wide.loc["2018-01-01":"2019-12-31"]
+    eth = wide[[f"ETH:{c}" for c in ("open", "high", "low", "close", "volume")]]
+    eth.columns = ["open", "high", "low", "close", "volume"]
+    btc = wide[[f"BTC:{c}" for c in ("open", "high", "low", "close", "volume")]]
+    btc.columns = eth.columns
+    universe = pd.DataFrame({"BTC-USD": btc["close"], "LTC-USD": wide["LTC:close"]})
+    context = ctx(timeframe="1d", benchmark=btc, universe=universe, settings=Settings())
+    out = macro.run_rules(eth, context)
+    # Crypto majors moved together in 2018-2019: strongly positive 30-day correlations.
+    assert out["correlation_btc"].dropna().median() > 0.6
+    assert out[macro.UNIVERSE_PREFIX + "LTC-USD"].dropna().median() > 0.6
+    assert set(out["session"]) == {"daily"}
+    assert out["regime"].iloc[-1] == "neutral"  # no sma_200 in raw candles: no regime
+
+
+# --- causality and hostile input ---------------------------------------------------------
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 3), cut=st.integers(1, 599))
+def test_row_t_equals_the_row_of_history_cut_at_t(seed: int, cut: int) -> None:
+    own = random_features(seed)
+    bench = random_features(seed + 10)
+    universe = pd.DataFrame({"LTC-USD": random_features(seed + 20)["close"]})
+    context = ctx(benchmark=bench, universe=universe, settings=Settings())
+    full = macro.run_rules(own, context)
+    cut_context = ctx(benchmark=bench.iloc[:cut], universe=universe.iloc[:cut], settings=Settings())
+    part = macro.run_rules(own.iloc[:cut], cut_context)
+    pd.testing.assert_frame_equal(part, full.iloc[:cut])
+
+
+def hostile_frames() -> dict[str, pd.DataFrame]:
+    """Feature frames no agent should raise on."""
+    base = frame(100.0)
+    nan = base.copy()
+    nan.loc[:, :] = np.nan
+    zeros = base.copy()
+    zeros.loc[:, :] = 0.0
+    mixed = base.copy()
+    mixed.iloc[::3, :] = np.nan
+    mixed.iloc[1::5, 3] = -1.0
+    mixed.iloc[2, 7] = np.inf
+    strings = base.copy().astype(object)
+    strings.iloc[4, 3] = "oops"
+    return {
+        "empty": base.iloc[:0],
+        "one row": base.iloc[:1],
+        "all NaN": nan,
+        "zeros": zeros,
+        "constant": base,
+        "mixed": mixed,
+        "strings": strings,
+        "no close": base.drop(columns=["close"]),
+        "range index": base.reset_index(drop=True),
+    }
+
+
+@pytest.mark.parametrize("name", list(hostile_frames()))
+@pytest.mark.parametrize("with_benchmark", [False, True])
+def test_hostile_input_never_raises(name: str, with_benchmark: bool) -> None:
+    features = hostile_frames()[name]
+    bench = hostile_frames()["mixed"].iloc[::-1] if with_benchmark else None  # misaligned order
+    universe = (
+        pd.DataFrame([["a", 1.0, 2.0]] * 5, columns=["X-USD", "Y-USD", "Y-USD"])
+        if with_benchmark
+        else None
+    )
+    out = macro.run_rules(features, ctx(benchmark=bench, universe=universe))
+    assert len(out) == len(features)
+    assert out.index.equals(features.index)
+    numeric = out.select_dtypes("number").to_numpy(dtype=float)
+    assert not np.isinf(numeric).any()
+    for i in range(len(out)):
+        view = macro.view_at(out, i)
+        assert isinstance(view, macro.MacroView)
+        if view.abstained:
+            assert view.abstain_reason is not None
+            assert view.abstain_reason.startswith("data quality: ")
+
+
+def test_missing_close_abstains_per_row() -> None:
+    f = frame(100.0)
+    f.iloc[5, f.columns.get_loc("close")] = 0.0
+    out = macro.run_rules(f, ctx())
+    assert out["abstained"].tolist() == [i == 5 for i in range(30)]
+    view = macro.view_at(out, 5)
+    assert view.regime == "neutral"
+    assert view.abstain_reason == "data quality: missing or non-positive close"
+
+
+def test_benchmark_with_duplicate_or_foreign_timestamps() -> None:
+    bench = frame(110.0, vol=FALLING)
+    doubled = pd.concat([bench, bench.iloc[-2:]])
+    assert last_view(frame(50.0), ctx(benchmark=doubled)).regime == "risk_on"
+    naive = bench.copy()
+    naive.index = naive.index.tz_localize(None)
+    assert last_view(frame(50.0), ctx(benchmark=naive)).regime == "neutral"
