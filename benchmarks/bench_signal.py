@@ -28,21 +28,29 @@ def _in_process(tmp: Path) -> None:
     settings = load_settings(db_url=f"sqlite:///{tmp / 'bench.db'}")
     engine = open_store(settings)
     store = CandleStore(engine)
-    fetch_candles(store, settings, FetchRequest(
-        symbols=["BTC-USD", "ETH-USD"], timeframe="1h", source="sample", limit=2000))
+    fetch_candles(
+        store,
+        settings,
+        FetchRequest(symbols=["BTC-USD", "ETH-USD"], timeframe="1h", source="sample", limit=2000),
+    )
 
     def one_signal() -> None:
         inputs = load_inputs(engine, settings, "sample", "BTC-USD", "1h")
         analysis = build_analysis(inputs, settings)
         with Session(engine) as session:
-            state = ledger.guardian_state(session, settings, "rules", "BTC-USD",
-                                          analysis.bar_ts, 3_600_000)
+            state = ledger.guardian_state(
+                session, settings, "rules", "BTC-USD", analysis.bar_ts, 3_600_000
+            )
             session.rollback()
         decide_signal(analysis, settings, state)
 
     med = median_ms(one_signal, runs=30, warmup=3)
-    report(f"one rules signal from stored candles ({settings.decision.window} bars, 2 symbols)",
-           f"{med:.1f} ms", "<= 20 ms median", med <= 20)
+    report(
+        f"one rules signal from stored candles ({settings.decision.window} bars, 2 symbols)",
+        f"{med:.1f} ms",
+        "<= 20 ms median",
+        med <= 20,
+    )
     engine.dispose()
 
 
@@ -62,8 +70,12 @@ def _fresh_process(tmp: Path) -> None:
         else:
             samples.append(elapsed)
     med = statistics.median(samples)
-    report("hmas run --symbols BTC-USD --source sample --once (fresh process, median of 5)",
-           f"{med:.2f} s", "<= 2.5 s", med <= 2.5)
+    report(
+        "hmas run --symbols BTC-USD --source sample --once (fresh process, median of 5)",
+        f"{med:.2f} s",
+        "<= 2.5 s",
+        med <= 2.5,
+    )
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ rounds, the guardian's inputs and verdict, the config and its hash, and the hmas
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -137,7 +138,9 @@ def _add_fear_greed(inputs: MarketInputs, settings: Settings) -> None:
     if series is None:
         inputs.fear_greed_error = client.last_error or "unavailable"
         return
-    inputs.fear_greed = {pd_day(ts): int(value) for ts, value in series.items() if value == value}
+    inputs.fear_greed = {
+        pd_day(ts): int(value) for ts, value in series.items() if not math.isnan(float(value))
+    }
 
 
 def pd_day(ts: Any) -> str:

@@ -130,8 +130,8 @@ def test_run_refused_while_another_holds_the_lock(hmas: Run, db: list[str], tmp_
         (
             ["analyze", "BTC-USD"],
             2,
-            "Error: no BTC-USD 1h candles stored; fetch them first, e.g. hmas fetch --symbols BTC-USD "
-            "--timeframe 1h\n",
+            "Error: no BTC-USD 1h candles stored; fetch them first, e.g. "
+            "hmas fetch --symbols BTC-USD --timeframe 1h\n",
         ),
         (
             ["analyze", "BTCUSD"],
@@ -141,7 +141,8 @@ def test_run_refused_while_another_holds_the_lock(hmas: Run, db: list[str], tmp_
         (
             ["analyze", "BTC-USD", "--at", "yesterday"],
             2,
-            "Error: invalid date 'yesterday'; use ISO format, e.g. 2024-03-01 or 2024-03-01T12:00Z\n",
+            "Error: invalid date 'yesterday'; use ISO format, "
+            "e.g. 2024-03-01 or 2024-03-01T12:00Z\n",
         ),
         (["run", "--source", "sample", "--once"], 2, "give at least one symbol"),
         (

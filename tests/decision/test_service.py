@@ -196,7 +196,9 @@ def test_paper_update_closes_positions_and_books_the_account(sample_store: Any) 
     from hmas.store.models import Account
 
     settings = permissive()
-    signal = service.decide(sample_store, settings, approved_analysis(sample_store, settings)).signal
+    signal = service.decide(
+        sample_store, settings, approved_analysis(sample_store, settings)
+    ).signal
     assert signal.decision == "APPROVED"
     closed = ledger.update_positions(sample_store, settings)
     assert [c.signal_id for c in closed] == [signal.id]
@@ -240,7 +242,9 @@ def test_fear_greed_index_is_snapshotted_so_replay_needs_no_network(
     assert replay(sample_store, signal.id).identical
 
 
-def test_fear_greed_failure_is_noted_not_fatal(sample_store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fear_greed_failure_is_noted_not_fatal(
+    sample_store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from hmas.agents import feargreed
 
     def down(self: Any, limit: int = 30) -> None:
