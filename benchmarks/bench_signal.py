@@ -37,6 +37,7 @@ def _in_process(tmp: Path) -> None:
     def one_signal() -> None:
         inputs = load_inputs(engine, settings, "sample", "BTC-USD", "1h")
         analysis = build_analysis(inputs, settings)
+        analysis.id = 0  # not stored: this measures the computation, not the insert
         with Session(engine) as session:
             state = ledger.guardian_state(
                 session, settings, "rules", "BTC-USD", analysis.bar_ts, 3_600_000

@@ -12,6 +12,7 @@ whole history in one call; ``view_at`` writes the rounds of one bar for the stor
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import numpy as np
@@ -57,33 +58,53 @@ class MotherView(BaseModel):
     rounds: dict[str, Any]
 
 
-def _col(frame: pd.DataFrame | None, name: str, n: int, default: Any = np.nan) -> npt.NDArray[Any]:
-    if frame is None or name not in frame.columns:
+#: An agent's output: its vectorised frame, or (for one stored bar) a mapping of columns.
+AgentFrame = pd.DataFrame | Mapping[str, Any]
+
+
+def _has(frame: AgentFrame | None, name: str) -> bool:
+    if frame is None:
+        return False
+    return name in frame.columns if isinstance(frame, pd.DataFrame) else name in frame
+
+
+def _col(frame: AgentFrame | None, name: str, n: int, default: Any = np.nan) -> npt.NDArray[Any]:
+    if frame is None or not _has(frame, name):
         return np.full(n, default, dtype=object if isinstance(default, str | None) else float)
-    return frame[name].to_numpy()
+    if isinstance(frame, pd.DataFrame):
+        return frame[name].to_numpy()
+    return np.asarray(frame[name], dtype=object)
 
 
-def _num(frame: pd.DataFrame | None, name: str, n: int) -> Array:
+def _num(frame: AgentFrame | None, name: str, n: int) -> Array:
     raw = _col(frame, name, n)
-    return pd.to_numeric(pd.Series(raw), errors="coerce").to_numpy(dtype="float64")
+    try:
+        # numpy maps None to NaN itself; only text needs pandas' slower coercion.
+        return np.asarray(raw, dtype="float64")
+    except (TypeError, ValueError):
+        return pd.to_numeric(pd.Series(raw), errors="coerce").to_numpy(dtype="float64")
 
 
-def _present(frame: pd.DataFrame | None, n: int) -> npt.NDArray[np.bool_]:
+def _present(frame: AgentFrame | None, n: int) -> npt.NDArray[np.bool_]:
     if frame is None:
         return np.zeros(n, dtype=bool)
-    if "abstained" not in frame.columns:
+    if not _has(frame, "abstained"):
         return np.ones(n, dtype=bool)
-    return ~frame["abstained"].fillna(True).to_numpy(dtype=bool)
+    flags = _col(frame, "abstained", n)
+    return ~np.array(
+        [True if f is None or (isinstance(f, float) and np.isnan(f)) else bool(f) for f in flags],
+        dtype=bool,
+    )
 
 
 def _direction(values: npt.NDArray[Any], up: str, down: str) -> Array:
     return np.where(values == up, 1.0, np.where(values == down, -1.0, 0.0))
 
 
-def run_rules(frames: dict[str, pd.DataFrame], settings: Settings, equity: float) -> pd.DataFrame:
+def run_rules(frames: Mapping[str, AgentFrame], settings: Settings, equity: float) -> pd.DataFrame:
     """Decide every bar of the agents' output frames (same index) at once."""
     alpha = frames["alpha"]
-    index = alpha.index
+    index = alpha.index if isinstance(alpha, pd.DataFrame) else pd.RangeIndex(1)
     n = len(index)
     m = settings.mother
     out: dict[str, Any] = {}

@@ -135,9 +135,14 @@ def compute(
     *,
     equity: float | None = None,
     deadline_s: float = DEFAULT_DEADLINE_S,
-    concurrent: bool = True,
+    concurrent: bool | None = None,
 ) -> PipelineOutput:
-    """Run every layer over ``inputs`` (vectorised); never raises on bad candles."""
+    """Run every layer over ``inputs`` (vectorised); never raises on bad candles.
+
+    ``concurrent`` runs Layer 2A in a thread pool with ``deadline_s``; by default only for an
+    I/O-bound engine. Rules agents are CPU-bound pandas code that holds the GIL: measured on a
+    600-bar window, four threads took 15.6 ms where running them in turn took 6.5 ms.
+    """
     from hmas.decision import mother
     from hmas.indicators import compute_features
 
@@ -151,19 +156,22 @@ def compute(
     frames: dict[str, pd.DataFrame] = {}
 
     t1 = time.perf_counter()
+    if concurrent is None:
+        concurrent = settings.decision.engine != "rules"
     if concurrent:
-        with ThreadPoolExecutor(max_workers=len(LAYER_2A), thread_name_prefix="layer2a") as pool:
-            futures: dict[str, Future[pd.DataFrame]] = {
-                name: pool.submit(_run_safely, name, _bind(name, features, ctx), index)
-                for name in LAYER_2A
-            }
-            wait(list(futures.values()), timeout=deadline_s)
-            for name, fut in futures.items():
-                if fut.done():
-                    frames[name] = fut.result()
-                else:
-                    fut.cancel()
-                    frames[name] = abstained_frame(index, f"deadline of {deadline_s:g}s exceeded")
+        pool = ThreadPoolExecutor(max_workers=len(LAYER_2A), thread_name_prefix="layer2a")
+        futures: dict[str, Future[pd.DataFrame]] = {
+            name: pool.submit(_run_safely, name, _bind(name, features, ctx), index)
+            for name in LAYER_2A
+        }
+        wait(list(futures.values()), timeout=deadline_s)
+        for name, fut in futures.items():
+            if fut.done():
+                frames[name] = fut.result()
+            else:
+                frames[name] = abstained_frame(index, f"deadline of {deadline_s:g}s exceeded")
+        # Do not wait for a late agent: its answer is already recorded as an abstention.
+        pool.shutdown(wait=False, cancel_futures=True)
     else:
         for name in LAYER_2A:
             frames[name] = _run_safely(name, _bind(name, features, ctx), index)
@@ -216,21 +224,17 @@ def _view(name: str, frame: pd.DataFrame, i: int, others: dict[str, Any] | None)
         }
 
 
-def frames_from_views(views: dict[str, dict[str, Any]]) -> dict[str, pd.DataFrame]:
-    """One-row agent frames rebuilt from stored views: the mother decides them exactly as live."""
-    frames: dict[str, pd.DataFrame] = {}
+def frames_from_views(views: dict[str, dict[str, Any]]) -> dict[str, dict[str, list[Any]]]:
+    """One-bar agent outputs rebuilt from stored views: the mother decides them exactly as live.
+
+    Plain column mappings rather than DataFrames: building six one-row frames cost more than
+    the whole decision.
+    """
+    frames: dict[str, dict[str, list[Any]]] = {}
     for name in AGENTS:
         view = views.get(name) or {"abstained": True, "abstain_reason": "missing"}
-        frames[name] = pd.DataFrame([{k: _cell(v) for k, v in view.items()}])
+        frames[name] = {k: [v] for k, v in view.items()}
     return frames
-
-
-def _cell(value: Any) -> Any:
-    if value is None:
-        return np.nan
-    if isinstance(value, list | dict):
-        return str(value)
-    return value
 
 
 def feature_row(features: pd.DataFrame, i: int) -> dict[str, Any]:

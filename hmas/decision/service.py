@@ -97,25 +97,25 @@ def load_inputs(
     if at_ms is not None and ms[-1] != at_ms:
         logger.info("no candle at %s; using the last one before it (%s)", at_ms, ms[-1])
     first, last = ms[0], ms[-1]
-    sources = {s.symbol: s.source for s in store.series(symbol) if s.exchange == exchange}
     benchmark_sym = settings.macro.benchmark
     benchmark = None
     universe = {}
-    for info in store.series():
-        if info.exchange != exchange or info.timeframe != timeframe or info.symbol == symbol:
+    stored = store.symbols(exchange, timeframe)
+    for other in stored:
+        if other == symbol:
             continue
-        frame = store.frame(exchange, info.symbol, timeframe, since=first, until=last)
+        frame = store.frame(exchange, other, timeframe, since=first, until=last)
         if frame.empty:
             continue
-        if info.symbol == benchmark_sym:
+        if other == benchmark_sym:
             benchmark = frame
-        universe[info.symbol] = frame
+        universe[other] = frame
     inputs = MarketInputs(
         exchange=exchange,
         symbol=symbol,
         timeframe=timeframe,
         candles=candles,
-        source=sources.get(symbol, "exchange"),
+        source=stored.get(symbol, "exchange"),
         benchmark=benchmark,
         universe=universe,
     )

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlmodel import Session, col
 
 from hmas.risk.guardian import AccountState
@@ -76,18 +76,33 @@ def guardian_state(
         .group_by(col(Signal.symbol))
     ).all()
     day_start = bar_ts - bar_ts % 86_400_000
-
-    def approved_since(since: int) -> int:
-        return int(
+    hour_start = bar_ts - HOUR_MS
+    # One query for both throttle counts: approved signals in the last hour and this UTC day.
+    counts = session.execute(
+        select(
+            func.count(case((col(Signal.bar_ts) > hour_start, 1))),
+            func.count(),
+        ).where(
+            col(Signal.engine) == engine_name,
+            col(Signal.decision) == "APPROVED",
+            col(Signal.bar_ts) >= day_start,
+            col(Signal.bar_ts) <= bar_ts,
+        )
+    ).one()
+    if hour_start < day_start:  # the hour reaches into yesterday
+        last_hour = int(
             session.execute(
                 select(func.count()).where(
                     col(Signal.engine) == engine_name,
                     col(Signal.decision) == "APPROVED",
-                    col(Signal.bar_ts) > since,
+                    col(Signal.bar_ts) > hour_start,
                     col(Signal.bar_ts) <= bar_ts,
                 )
             ).scalar_one()
         )
+    else:
+        last_hour = int(counts[0])
+    today = int(counts[1])
 
     return AccountState(
         equity=account.equity,
@@ -99,8 +114,8 @@ def guardian_state(
         paused_until_ts=account.paused_until_ts,
         kill_switch=bool(account.kill_switch or settings.kill_switch),
         last_signal_ts={sym: int(ts) for sym, ts in last if ts is not None},
-        signals_last_hour=approved_since(bar_ts - HOUR_MS),
-        signals_today=approved_since(day_start - 1),
+        signals_last_hour=last_hour,
+        signals_today=today,
         open_risk=sum(abs(p.entry - p.stop_loss) * p.size for p in open_rows),
     )
 

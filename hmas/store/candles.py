@@ -189,6 +189,17 @@ class CandleStore:
         except Exception as exc:  # DB-API errors differ per driver
             raise StoreError(f"could not read candles: {exc}") from exc
 
+    def symbols(self, exchange: str, timeframe: str) -> dict[str, str]:
+        """The symbols with candles stored for one exchange and timeframe, with their source."""
+        q = (
+            select(_T.c.symbol, func.min(_T.c.source))
+            .where(_T.c.exchange == exchange, _T.c.timeframe == timeframe)
+            .group_by(_T.c.symbol)
+            .order_by(_T.c.symbol)
+        )
+        with self.engine.connect() as conn:
+            return {str(sym): str(src) for sym, src in conn.execute(q).all()}
+
     def series(self, symbol: str | None = None) -> list[SeriesInfo]:
         """Every stored series (optionally of one symbol) with its extent and source."""
         q = (

@@ -256,3 +256,19 @@ def test_fear_greed_failure_is_noted_not_fatal(
     view = analysis.views["sentiment"]
     assert view["fear_greed_index"] is None
     assert any("network down" in note for note in view["notes"])
+
+
+def test_signal_limits_hold_across_runs(sample_store: Any) -> None:
+    settings = permissive(risk={"max_signals_per_day": 1, "cooldown_bars": 0})
+    inputs = service.load_inputs(sample_store, settings, "sample", "ETH-USD", "1h")
+    bars = setup_bars(inputs, settings, limit=40)
+    decided = []
+    for bar in bars:
+        analysis = service.analyze(sample_store, settings, "ETH-USD", "1h", at_ms=bar).analysis
+        decided.append(service.decide(sample_store, settings, analysis).signal)
+        ledger.update_positions(sample_store, settings)
+    approved_days = [s.bar_ts // 86_400_000 for s in decided if s.decision == "APPROVED"]
+    assert approved_days, "some proposal must be approved"
+    assert len(approved_days) == len(set(approved_days))  # at most one a day
+    limited = [s for s in decided if "signals_per_day" in (s.rejection_reason or "")]
+    assert limited, "a second proposal on an approved day is refused by the daily limit"
