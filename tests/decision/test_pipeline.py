@@ -190,3 +190,35 @@ def test_degenerate_histories_reject_with_a_reason(rows: list[tuple[float, ...]]
     assert signal.decision == "REJECTED"
     assert signal.rejection_reason and signal.rejection_reason.startswith("no trade proposed")
     assert signal.entry is None
+
+
+def test_layer_2a_deadline_and_agent_failure_are_abstentions(
+    sample_inputs: MarketInputs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from hmas.agents import macro, technical
+
+    def slow(*args: object, **kwargs: object) -> pd.DataFrame:
+        time.sleep(1.0)
+        return pd.DataFrame()  # too late: already recorded as an abstention
+
+    def broken(*args: object, **kwargs: object) -> pd.DataFrame:
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.setattr(technical, "run_rules", slow)
+    monkeypatch.setattr(macro, "run_rules", broken)
+    settings = permissive()
+    start = time.perf_counter()
+    out = compute(sample_inputs, settings, concurrent=True, deadline_s=0.2)
+    assert time.perf_counter() - start < 0.9  # a late agent is not waited for
+    views = views_at(out, len(out.features) - 1)
+    assert views["technical"] == {
+        "agent": "technical",
+        "abstained": True,
+        "abstain_reason": "deadline of 0.2s exceeded",
+    }
+    assert views["macro"]["abstained"] is True
+    assert views["macro"]["abstain_reason"] == "agent error: ZeroDivisionError: boom"
+    assert views["alpha"]["abstained"] is False
+    assert out.decided["voters"].iloc[-1] <= 2  # the abstainers do not vote
