@@ -201,7 +201,9 @@ def _check_spacing(frame: pd.DataFrame, timeframe: str, name: str) -> None:
         return
     ms = pd.DatetimeIndex(frame.index).as_unit("ms").asi8
     diffs = np.diff(ms)
-    typical = int(np.median(diffs))
+    # The most frequent spacing (the smallest on a tie): gaps only ever add longer spacings.
+    values, counts = np.unique(diffs, return_counts=True)
+    typical = int(values[np.argmax(counts)])
     if typical == step and not (diffs % step).any():
         return
     detected = next((tf for tf, v in TIMEFRAMES.items() if v == typical), None)
