@@ -86,7 +86,8 @@ def test_bad_file_writes_nothing(hmas: Run, tmp_path: Path) -> None:
         (
             ["fetch", "--source", "sample", "-s", "BTC-USD", "-t", "7m"],
             2,
-            "Error: unsupported timeframe '7m'; use one of 1m, 5m, 15m, 30m, 1h, 2h, 4h, 6h, 12h, 1d\n",
+            "Error: unsupported timeframe '7m'; "
+            "use one of 1m, 5m, 15m, 30m, 1h, 2h, 4h, 6h, 12h, 1d\n",
         ),
         (
             ["fetch", "--source", "file", "-s", "BTC-USD", "--path", "missing.csv"],
