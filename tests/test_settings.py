@@ -102,3 +102,10 @@ def test_broken_toml(tmp_path: Path) -> None:
 def test_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="config file not found"):
         load_settings(tmp_path / "nope.toml")
+
+
+def test_shipped_example_config_is_valid() -> None:
+    example = Path(__file__).resolve().parent.parent / "examples" / "hmas.toml"
+    s = load_settings(example)
+    assert s.risk.preset == "ftmo"
+    assert s.risk.limits() == (0.05, 0.10)
