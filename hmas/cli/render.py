@@ -521,15 +521,17 @@ def run_view(symbols: list[str], *, live: bool) -> Iterator[Any]:
 
     def table() -> Table:
         t = Table(title="hmas run")
-        for col in ("symbol", "stage", "decision", "signal", "note"):
+        for col in ("symbol", "stage", "agents", "decision", "signal", "open pos.", "note"):
             t.add_column(col)
         for sym, st in state.items():
             t.add_row(
                 sym,
                 st.get("stage", ""),
+                st.get("agents", ""),
                 f"{st.get('decision') or ''} {st.get('action') or ''}",
                 str(st.get("signal_id") or ""),
-                (st.get("reason") or st.get("error") or "")[:70],
+                str(st.get("positions", "")),
+                (st.get("reason") or st.get("error") or "")[:60],
             )
         return t
 

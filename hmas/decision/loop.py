@@ -232,7 +232,11 @@ def _one_symbol(
         analysis = service.analyze(
             engine, settings, symbol, options.timeframe, exchange=exchange
         ).analysis
-        emit("deciding")
+        abstained = [n for n, v in analysis.views.items() if v.get("abstained")]
+        agents = f"{len(analysis.views) - len(abstained)}/{len(analysis.views)} answered"
+        if abstained:
+            agents += f" ({', '.join(abstained)} abstained)"
+        emit("deciding", agents=agents)
         record = service.decide(engine, settings, analysis, run_id=run_id)
         sig = record.signal
         outcome.signal_id, outcome.created = sig.id, record.created
@@ -245,6 +249,7 @@ def _one_symbol(
             signal_id=sig.id,
             created=record.created,
             reason=sig.rejection_reason,
+            positions=ledger.open_position_count(engine, symbol=symbol),
         )
     except HmasError as exc:
         outcome.status, outcome.error = "error", str(exc)

@@ -278,3 +278,16 @@ def set_kill_switch(
             session.add(account)
         session.commit()
         return bool(account.kill_switch)
+
+
+def open_position_count(
+    engine: Engine, engine_name: str = "rules", *, symbol: str | None = None
+) -> int:
+    """Open paper positions (of one symbol, if given)."""
+    stmt = select(func.count()).where(
+        col(Position.engine) == engine_name, col(Position.status) == "open"
+    )
+    if symbol is not None:
+        stmt = stmt.where(col(Position.symbol) == symbol)
+    with Session(engine) as session:
+        return int(session.execute(stmt).scalar_one())
