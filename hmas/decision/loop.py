@@ -127,6 +127,8 @@ def run_loop(
             if stop.stopped or (options.iterations >= 0 and n >= options.iterations):
                 break
             _sleep(options.sleep_seconds, stop, lock)
+            if stop.stopped:  # stopped while waiting: no empty iteration after it
+                break
     finally:
         lock.release()
         for sig, handler in previous.items():
