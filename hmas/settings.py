@@ -211,6 +211,12 @@ class DecisionParams(BaseModel):
     """How much history a decision reads."""
 
     window: int = Field(600, ge=50, le=100_000, description="Candles read for one decision.")
+    gap_lookback: int = Field(
+        50, ge=1, le=10_000, description="Bars before the decision bar checked for gaps."
+    )
+    max_recent_missing: int = Field(
+        0, ge=0, description="Missing candles allowed in those bars before a trade is refused."
+    )
     engine: Literal["rules"] = Field("rules", description="rules (LLM engine: not built yet).")
 
 

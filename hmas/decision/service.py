@@ -190,6 +190,7 @@ def build_analysis(inputs: MarketInputs, settings: Settings) -> Analysis:
     i = len(output.features) - 1
     context, snapshot_hash = describe(inputs)
     ms = index_to_ms(inputs.candles.index)
+    context["recent_missing"] = recent_missing(ms, inputs.timeframe, settings.decision.gap_lookback)
     return Analysis(
         exchange=inputs.exchange,
         symbol=inputs.symbol,
@@ -208,6 +209,16 @@ def build_analysis(inputs: MarketInputs, settings: Settings) -> Analysis:
         views=views_at(output, i),
         config=settings.decision_config(),
     )
+
+
+def recent_missing(ms: list[int], timeframe: str, lookback: int) -> int:
+    """Candles missing among the ``lookback`` bar slots ending at the last candle."""
+    if not ms:
+        return 0
+    step = timeframe_ms(timeframe)
+    start = ms[-1] - (lookback - 1) * step
+    present = sum(1 for t in ms if t >= start)
+    return max(0, lookback - present) if ms[0] <= start else 0
 
 
 def find_analysis(
@@ -342,7 +353,25 @@ def decide_signal(analysis: Analysis, settings: Settings, state: Any) -> Signal:
     guardian: dict[str, Any] = {"state": _state_json(state), "checked": False}
     decision, action, reason = view.decision, view.action, view.rejection_reason
     prices = (view.entry, view.stop_loss, view.take_profit, view.size)
-    if view.decision == "APPROVED":
+    missing = int(analysis.context.get("recent_missing", 0))
+    limit = settings.decision.max_recent_missing
+    view.rounds["decide"]["checks"].append(
+        {
+            "rule": f"candles missing in the last {settings.decision.gap_lookback} bars <= limit",
+            "value": missing,
+            "threshold": limit,
+            "passed": missing <= limit,
+        }
+    )
+    if view.decision == "APPROVED" and missing > limit:
+        # Bad candles fail closed: levels computed across a gap are not traded.
+        decision, action = "REJECTED", "HOLD"
+        reason = (
+            f"data quality: {missing} candle(s) missing in the last "
+            f"{settings.decision.gap_lookback} bars"
+        )
+        prices = (None, None, None, None)
+    elif view.decision == "APPROVED":
         assert view.entry is not None and view.stop_loss is not None and view.size is not None
         proposal = Proposal(
             symbol=analysis.symbol,

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from hmas.decision import service
 from hmas.decision.loop import RunOptions, StopFlag, run_loop
@@ -272,3 +272,34 @@ def test_signal_limits_hold_across_runs(sample_store: Any) -> None:
     assert len(approved_days) == len(set(approved_days))  # at most one a day
     limited = [s for s in decided if "signals_per_day" in (s.rejection_reason or "")]
     assert limited, "a second proposal on an approved day is refused by the daily limit"
+
+
+def test_a_gap_in_the_recent_candles_fails_closed(sample_store: Any) -> None:
+    from sqlalchemy import delete
+
+    from hmas.store.models import Candle
+
+    settings = permissive()
+    inputs = service.load_inputs(sample_store, settings, "sample", "ETH-USD", "1h")
+    bar = setup_bars(inputs, settings)[0]
+    with sample_store.begin() as conn:
+        conn.execute(
+            delete(Candle).where(
+                col(Candle.symbol) == "ETH-USD", col(Candle.ts) == bar - 5 * 3_600_000
+            )
+        )
+    analysis = service.analyze(sample_store, settings, "ETH-USD", "1h", at_ms=bar).analysis
+    assert analysis.context["recent_missing"] == 1
+    assert analysis.views["alpha"]["action"] != "HOLD"  # the proposal survives the gap...
+    signal = service.decide(sample_store, settings, analysis).signal
+    assert signal.decision == "REJECTED"  # ...but is not traded
+    assert signal.rejection_reason == "data quality: 1 candle(s) missing in the last 50 bars"
+    assert signal.entry is None
+    check = signal.rounds["decide"]["checks"][-1]
+    assert check == {
+        "rule": "candles missing in the last 50 bars <= limit",
+        "value": 1,
+        "threshold": 0,
+        "passed": False,
+    }
+    assert replay(sample_store, signal.id).identical
