@@ -16,7 +16,8 @@ import pandas as pd
 from pydantic import Field
 
 from hmas.agents.base import AgentContext, AgentView, none_if_nan
-from hmas.agents.macro import align_on, column_values, frame_of, labelled, log_returns
+from hmas.agents.common import align_on, column_values, frame_of, labelled, true_flags
+from hmas.agents.macro import log_returns
 
 NAME = "execution"
 
@@ -143,11 +144,7 @@ def run_rules(features: pd.DataFrame, ctx: AgentContext, alpha: pd.DataFrame) ->
     entry, stop, target = (column_values(proposals, c, index) for c in ("entry", "stop", "target"))
     action = proposals["action"].to_numpy(dtype=object)
     is_buy, is_sell = action == "BUY", action == "SELL"
-    alpha_abstained = (
-        proposals["abstained"].eq(True).to_numpy(dtype=bool, na_value=False)
-        if "abstained" in proposals.columns
-        else np.zeros(len(index), dtype=bool)
-    )
+    alpha_abstained = true_flags(proposals, "abstained", len(index))
     trade = (is_buy | is_sell) & ~alpha_abstained
 
     fee = round_trip_fee_bps(ctx)

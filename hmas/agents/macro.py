@@ -8,7 +8,6 @@ is read from the bar's UTC open hour. Every rolling statistic ends at the bar it
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -17,12 +16,18 @@ import pandas as pd
 from pydantic import Field
 
 from hmas.agents.base import AgentContext, AgentView, none_if_nan
+from hmas.agents.common import (
+    align_on,
+    column_values,
+    filled,
+    frame_of,
+    labelled,
+    rolling_rank,
+)
 from hmas.data.market import TIMEFRAMES
 
 if TYPE_CHECKING:
     from hmas.settings import MacroParams
-
-logger = logging.getLogger(__name__)
 
 Array = npt.NDArray[Any]
 
@@ -40,6 +45,12 @@ SESSIONS: tuple[tuple[str, int, int], ...] = (
     ("new_york", 13, 21),
     ("off_hours", 21, 24),
 )
+
+_SESSION_OF_HOUR = np.array(
+    [next(name for name, lo, hi in SESSIONS if lo <= hour < hi) for hour in range(24)],
+    dtype=object,
+)
+_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
 
 #: Prefix of the output columns holding the correlation with each universe symbol.
 UNIVERSE_PREFIX = "corr_universe:"
@@ -71,67 +82,14 @@ class MacroView(AgentView):
     notes: list[str] = Field(default_factory=list)
 
 
-def column_values(frame: pd.DataFrame | None, column: str, index: pd.Index) -> Array:
-    """``frame[column]`` (a frame already on ``index``) as float64, non-finite values as NaN."""
-    if frame is None or column not in frame.columns:
-        return np.full(len(index), np.nan)
-    column_data = frame[column]
-    if isinstance(column_data, pd.DataFrame):  # duplicated column name: take the first
-        column_data = column_data.iloc[:, 0]
-    values = pd.to_numeric(column_data, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-    if len(values) != len(index):
-        return np.full(len(index), np.nan)
-    return np.where(np.isfinite(values), values, np.nan)
-
-
-def align_on(frame: pd.DataFrame | None, index: pd.Index) -> pd.DataFrame | None:
-    """``frame`` on ``index`` by exact timestamp (no forward fill: never a later value)."""
-    if frame is None:
-        return None
-    if frame.index.equals(index):
-        return frame
-    try:
-        unique = frame[~frame.index.duplicated(keep="last")]
-        return unique.reindex(index)
-    except (TypeError, ValueError) as exc:
-        logger.warning("cannot align frame on the symbol's index: %s", exc)
-        return None
-
-
-def frame_of(columns: dict[str, Any], index: pd.Index) -> pd.DataFrame:
-    """An output frame whose text columns (object arrays, None for missing) stay ``object``.
-
-    pandas 3 infers its string dtype only when a column holds a string, so a cut history
-    could otherwise get another dtype than the full one.
-    """
-    # The arrays are fresh and owned by the caller's frame from here on: no copy needed.
-    data = {
-        name: pd.Series(
-            values, index=index, dtype=object if values.dtype == object else None, copy=False
-        )
-        for name, values in columns.items()
-    }
-    return pd.DataFrame(data, index=index)
-
-
-def labelled(conditions: list[Array], labels: list[str | None], default: str | None) -> Array:
-    """Per row, the label of the first true condition, else ``default`` (an object array)."""
-    # Integer codes then one gather: far cheaper than np.select over strings on 500k rows.
-    names = np.array([*labels, default], dtype=object)
-    codes = np.select(conditions, list(range(len(labels))), default=len(labels))
-    result: Array = names[codes]
-    return result
-
-
 def volatility_percentile(vol: Array, lookback: int, min_periods: int) -> Array:
-    """Causal percentile rank (0–1, ties averaged) of each value among the last ``lookback``."""
+    """Causal percentile rank (0–1, ties averaged) of each value among the last ``lookback``.
+
+    A 2-D array ranks each row.
+    """
     clean = np.where(np.isfinite(vol) & (vol >= 0), vol, np.nan)
-    ranks = (
-        pd.Series(clean)
-        .rolling(lookback, min_periods=max(1, min(min_periods, lookback)))
-        .rank(pct=True)
-    )
-    return np.clip(ranks.to_numpy(dtype="float64", na_value=np.nan), 0.0, 1.0)
+    ranks = rolling_rank(clean, lookback, max(1, min(min_periods, lookback)), pct=True)
+    return np.clip(ranks, 0.0, 1.0)
 
 
 def log_returns(close: Array) -> Array:
@@ -154,8 +112,7 @@ def rolling_correlation(x: Array, y: Array, window: int) -> Array:
 
 def sessions(index: pd.Index, timeframe: str) -> Array:
     """Session name per bar from its UTC open hour, or ``daily`` for bars of a day or longer."""
-    ts = pd.DatetimeIndex(index)
-    ts = ts.tz_localize("UTC") if ts.tz is None else ts.tz_convert("UTC")
+    ts = index if isinstance(index, pd.DatetimeIndex) else pd.DatetimeIndex(index)
     valid = ~np.asarray(ts.isna())
     step = TIMEFRAMES.get(timeframe)
     if step is None and valid.sum() > 1:
@@ -163,24 +120,21 @@ def sessions(index: pd.Index, timeframe: str) -> Array:
         step = int(np.median(np.diff(ts.as_unit("ms").asi8[valid])))
     names: Array
     if step is not None and step >= TIMEFRAMES["1d"]:
-        names = np.full(len(ts), "daily", dtype=object)
+        names = filled(len(ts), "daily")
     else:
-        hours = np.asarray(ts.hour, dtype="float64")
-        conditions = [(hours >= lo) & (hours < hi) for _, lo, hi in SESSIONS]
-        names = labelled(conditions, [name for name, _, _ in SESSIONS], "off_hours")
+        # Epoch counts are UTC whatever the zone (naive stamps count as UTC), and UTC hours
+        # are whole units: the hour is a floor division, without pandas' field machinery.
+        hours = ts.asi8 // (3600 * _PER_SECOND[ts.unit]) % 24
+        names = _SESSION_OF_HOUR[hours]
     names[~valid] = None
     return names
 
 
 def _regime(
-    bench: pd.DataFrame | None, index: pd.Index, params: MacroParams, pct: Array
+    close: Array, sma: Array, ema: Array, has_bench: bool, params: MacroParams, pct: Array
 ) -> tuple[Array, Array, Array]:
-    """(risk-on mask, risk-off mask, rule code) per bar; ``pct``: the benchmark's percentile."""
-    n = len(index)
-    close = column_values(bench, "close", index)
-    sma = column_values(bench, "sma_200", index)
-    ema = column_values(bench, "ema_20", index)
-    has_bench = np.full(n, bench is not None)
+    """(risk-on mask, risk-off mask, rule code) per bar from the benchmark's close, SMA 200,
+    EMA 20 and volatility percentile ``pct`` (all NaN without a benchmark)."""
     known = np.isfinite(close) & np.isfinite(sma) & (close > 0) & (sma > 0)
     with np.errstate(invalid="ignore"):
         high = pct >= params.high_vol_pct
@@ -191,7 +145,7 @@ def _regime(
     selloff = has_bench & high & falling & ~below
     risk_on = above & calm & ~selloff
     rule = labelled(
-        [~has_bench, below, selloff, risk_on, ~known, above & high, above],
+        [np.full(len(close), not has_bench), below, selloff, risk_on, ~known, above & high, above],
         [
             "no_benchmark",
             "below_sma200",
@@ -251,7 +205,15 @@ def run_rules(features: pd.DataFrame, ctx: AgentContext) -> pd.DataFrame:
     )
     close = column_values(features, "close", index)
     bad = ~(np.isfinite(close) & (close > 0))
-    risk_on, risk_off, rule = _regime(bench, index, params, bench_pct)
+    bench_close = close if is_benchmark else column_values(bench, "close", index)
+    risk_on, risk_off, rule = _regime(
+        bench_close,
+        column_values(bench, "sma_200", index),
+        column_values(bench, "ema_20", index),
+        bench is not None,
+        params,
+        bench_pct,
+    )
     risk_on, risk_off = risk_on & ~bad, risk_off & ~bad
     with np.errstate(invalid="ignore"):
         vol_regime = labelled(
@@ -262,36 +224,41 @@ def run_rules(features: pd.DataFrame, ctx: AgentContext) -> pd.DataFrame:
 
     own_returns = log_returns(close)
     universe = align_on(ctx.universe, index)
+    # Correlations with the same returns (the benchmark is usually in the universe too) are
+    # computed once: pandas' rolling correlation is the dearest step of a short window.
+    correlations: list[tuple[Array, Array]] = []
+
+    def correlation(returns: Array) -> Array:
+        key = returns.view(np.int64)
+        for seen_key, corr in correlations:
+            if np.array_equal(seen_key, key):
+                return corr.copy()
+        corr = rolling_correlation(own_returns, returns, params.corr_window)
+        correlations.append((key, corr))
+        return corr
+
     corr_btc: Array = np.full(len(index), np.nan)
     if not is_benchmark:
+        btc_close: Array | None = None
         if bench is not None and "close" in bench.columns:
-            bench_close = column_values(bench, "close", index)
+            btc_close = bench_close
         elif universe is not None and params.benchmark in universe.columns:
-            bench_close = column_values(universe, params.benchmark, index)
-        else:
-            bench_close = None
-        if bench_close is not None:
-            corr_btc = rolling_correlation(
-                own_returns, log_returns(bench_close), params.corr_window
-            )
+            btc_close = column_values(universe, params.benchmark, index)
+        if btc_close is not None:
+            corr_btc = correlation(log_returns(btc_close))
 
-    out = frame_of(
-        {
-            "regime": labelled([risk_on, risk_off], ["risk_on", "risk_off"], "neutral"),
-            "regime_rule": rule,
-            "volatility_regime": vol_regime,
-            "volatility_percentile": own_pct,
-            "benchmark_volatility_percentile": bench_pct,
-            "correlation_btc": corr_btc,
-            "session": sessions(index, ctx.timeframe),
-            "tailwind": labelled([risk_on, risk_off], ["long", "short"], "none"),
-            "abstained": bad,
-            "abstain_reason": labelled(
-                [bad], ["data quality: missing or non-positive close"], None
-            ),
-        },
-        index,
-    )
+    columns: dict[str, Array] = {
+        "regime": labelled([risk_on, risk_off], ["risk_on", "risk_off"], "neutral"),
+        "regime_rule": rule,
+        "volatility_regime": vol_regime,
+        "volatility_percentile": own_pct,
+        "benchmark_volatility_percentile": bench_pct,
+        "correlation_btc": corr_btc,
+        "session": sessions(index, ctx.timeframe),
+        "tailwind": labelled([risk_on, risk_off], ["long", "short"], "none"),
+        "abstained": bad,
+        "abstain_reason": labelled([bad], ["data quality: missing or non-positive close"], None),
+    }
     if universe is not None:
         seen = {ctx.symbol.upper()}
         for symbol in universe.columns:
@@ -299,11 +266,9 @@ def run_rules(features: pd.DataFrame, ctx: AgentContext) -> pd.DataFrame:
             if name.upper() in seen:  # the symbol itself, or a duplicated column
                 continue
             seen.add(name.upper())
-            other = log_returns(column_values(universe, symbol, index))
-            out[UNIVERSE_PREFIX + name] = rolling_correlation(
-                own_returns, other, params.corr_window
-            )
-    return out
+            returns = log_returns(column_values(universe, symbol, index))
+            columns[UNIVERSE_PREFIX + name] = correlation(returns)
+    return frame_of(columns, index)
 
 
 def _notes(row: pd.Series) -> list[str]:

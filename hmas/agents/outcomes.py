@@ -21,6 +21,9 @@ PENDING = 2
 #: No trade on this bar (HOLD, abstained, or inconsistent prices).
 NO_TRADE = -2
 
+#: Setup × bar cells checked per chunk by ``simulate_outcomes`` (bounds its memory).
+_CHUNK_CELLS = 1 << 20
+
 
 def valid_setups(close: Array, direction: Array, stop: Array, target: Array) -> Array:
     """Bars whose trade is well formed: positive finite prices, stop and target either side."""
@@ -56,22 +59,30 @@ def simulate_outcomes(
     valid = valid_setups(close, direction, stop, target)
     result[valid] = PENDING
     open_ = valid.copy()
-    is_long = direction > 0
-    # One vectorised pass per step of the horizon: O(n · horizon), no per-bar Python loop.
-    for k in range(1, min(horizon, n - 1) + 1):
-        idx = np.flatnonzero(open_[: n - k])
-        if len(idx) == 0:
-            continue
-        j = idx + k
-        longs = is_long[idx]
-        with np.errstate(invalid="ignore"):
-            hit_stop = np.where(longs, low[j] <= stop[idx], high[j] >= stop[idx])
-            hit_target = np.where(longs, high[j] >= target[idx], low[j] <= target[idx])
-        closed = hit_stop | hit_target
-        done = idx[closed]
-        resolution[done] = j[closed]
-        result[done] = np.where(hit_stop[closed], LOSS, WIN)
-        open_[done] = False
+    # Every setup against each of its next bars at once (setups × horizon), then the first bar
+    # that touches a level: no per-bar Python loop, and no pass per step of the horizon.
+    steps = np.arange(1, min(horizon, n - 1) + 1)
+    setups = np.flatnonzero(valid)
+    if len(steps) and len(setups):
+        per_chunk = max(1, _CHUNK_CELLS // len(steps))  # bounds the memory on long histories
+        for first_row in range(0, len(setups), per_chunk):
+            rows = setups[first_row : first_row + per_chunk]
+            bars = rows[:, None] + steps
+            inside = bars < n
+            bars = np.minimum(bars, n - 1)
+            longs = (direction[rows] > 0)[:, None]
+            level_stop, level_target = stop[rows][:, None], target[rows][:, None]
+            highs, lows = high[bars], low[bars]
+            with np.errstate(invalid="ignore"):
+                hit_stop = np.where(longs, lows <= level_stop, highs >= level_stop) & inside
+                hit_target = np.where(longs, highs >= level_target, lows <= level_target) & inside
+            hit = hit_stop | hit_target
+            closed = hit.any(axis=1)
+            first = hit.argmax(axis=1)[closed]
+            done = rows[closed]
+            resolution[done] = done + steps[first]
+            result[done] = np.where(hit_stop[closed, first], LOSS, WIN)
+            open_[done] = False
     expired = open_ & (np.arange(n) + horizon < n)
     resolution[expired] = np.flatnonzero(expired) + horizon
     result[expired] = EXPIRED

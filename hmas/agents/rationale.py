@@ -15,7 +15,7 @@ import pandas as pd
 from pydantic import BaseModel, Field
 
 from hmas.agents.base import AgentContext, AgentView, none_if_nan
-from hmas.agents.macro import align_on, column_values, frame_of
+from hmas.agents.common import align_on, column_values, frame_of, true_flags
 from hmas.agents.outcomes import resolved_counts, simulate_outcomes, valid_setups
 
 NAME = "rationale"
@@ -94,13 +94,9 @@ def _base_rates(features: pd.DataFrame, proposals: pd.DataFrame, horizon: int) -
     none = np.full(n, None, dtype=object)
     raw_action = proposals["action"].to_numpy(dtype=object)
     action = np.where(pd.isna(raw_action), none, raw_action)
-    abstained = (
-        proposals["abstained"].eq(True).to_numpy(dtype=bool, na_value=False)
-        if "abstained" in proposals.columns
-        else np.zeros(n, dtype=bool)
-    )
-    direction = np.select([action == "BUY", action == "SELL"], [1, -1], default=0)
-    direction = np.where(abstained, 0, direction).astype(np.int64)
+    abstained = true_flags(proposals, "abstained", n)
+    direction = (action == "BUY").astype(np.int64) - (action == "SELL")
+    direction[abstained] = 0
     raw_setup = (
         proposals["setup"].to_numpy(dtype=object)
         if "setup" in proposals.columns
@@ -108,7 +104,7 @@ def _base_rates(features: pd.DataFrame, proposals: pd.DataFrame, horizon: int) -
     )
     setup = np.where(pd.isna(raw_setup), none, raw_setup)
     # Setup and direction form the group; a missing setup is a group of its own.
-    setup_codes, _ = pd.factorize(pd.Series(setup, dtype=object), use_na_sentinel=False)
+    setup_codes, _ = pd.factorize(setup, use_na_sentinel=False)
     groups = np.where(direction != 0, setup_codes * 2 + (direction > 0), -1).astype(np.int64)
 
     resolution, result = simulate_outcomes(

@@ -22,8 +22,16 @@ import numpy as np
 import pandas as pd
 from pydantic import ConfigDict, Field
 
-from hmas.agents.alpha import Floats, column, frame_of, join_flags, pick
 from hmas.agents.base import AgentView, none_if_nan
+from hmas.agents.common import (
+    Floats,
+    column,
+    frame_of,
+    join_flags,
+    pick,
+    rolling_count,
+    rolling_rank,
+)
 
 if TYPE_CHECKING:
     from hmas.agents.base import AgentContext
@@ -62,12 +70,12 @@ def rolling_percentile(values: Floats, window: int) -> Floats:
     """Mid-rank percentile (0-100) of each value among the last ``window`` values, itself included.
 
     Ties share their average rank, so a constant series scores 50. At least half the window
-    must hold values; a NaN value scores NaN.
+    must hold values; a NaN value scores NaN. A 2-D array scores each row (one call for all
+    the sub-scores).
     """
-    series = pd.Series(values)
-    rolling = series.rolling(window, min_periods=max(2, window // 2))
-    rank = rolling.rank(method="average").to_numpy(dtype=np.float64)
-    count = rolling.count().to_numpy(dtype=np.float64)
+    min_periods = max(2, window // 2)
+    rank = rolling_rank(values, window, min_periods)
+    count = rolling_count(~np.isnan(values), window, min_periods)
     with np.errstate(all="ignore"):
         pct: Floats = np.where(count > 0, (rank - 0.5) / count * 100.0, np.nan)
     return np.where(np.isfinite(values), pct, np.nan)
@@ -105,12 +113,14 @@ def run_rules(features: pd.DataFrame, ctx: AgentContext) -> pd.DataFrame:
         directional = column(features, "volume_z") * np.sign(roc)
         peak = pd.Series(price).rolling(window, min_periods=1).max().to_numpy(dtype=np.float64)
         depth = np.where(peak > 0, 1.0 - price / np.where(peak > 0, peak, 1.0), np.nan)
+        pct = rolling_percentile(
+            np.stack([roc, column(features, "realized_vol"), directional, depth]), window
+        )
         subs = {
-            "momentum_score": rolling_percentile(roc, window),
-            "volatility_score": 100.0
-            - rolling_percentile(column(features, "realized_vol"), window),
-            "volume_score": rolling_percentile(directional, window),
-            "drawdown_score": 100.0 - rolling_percentile(depth, window),
+            "momentum_score": pct[0],
+            "volatility_score": 100.0 - pct[1],
+            "volume_score": pct[2],
+            "drawdown_score": 100.0 - pct[3],
         }
         stacked = np.stack(list(subs.values()))
         available = np.isfinite(stacked)
@@ -148,7 +158,8 @@ def run_rules(features: pd.DataFrame, ctx: AgentContext) -> pd.DataFrame:
     contrarian = pick(n, "neutral", (extreme_fear, "bullish"), (extreme_greed, "bearish"))
     stance = pick(n, "neutral", (extreme_fear | extreme_greed, "fade"), (greed | fear, "follow"))
     with np.errstate(invalid="ignore"):
-        confidence = np.nan_to_num(np.abs(score - 50.0) / 50.0, nan=0.0)
+        confidence = np.abs(score - 50.0) / 50.0  # finite or NaN: the score is clipped
+    confidence[np.isnan(confidence)] = 0.0
 
     index_note = np.full(n, None, dtype=object)
     if p.use_fear_greed_index:

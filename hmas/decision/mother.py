@@ -91,10 +91,35 @@ def _present(frame: AgentFrame | None, n: int) -> npt.NDArray[np.bool_]:
     if not _has(frame, "abstained"):
         return np.ones(n, dtype=bool)
     flags = _col(frame, "abstained", n)
-    return ~np.array(
-        [True if f is None or (isinstance(f, float) and np.isnan(f)) else bool(f) for f in flags],
-        dtype=bool,
-    )
+    present: npt.NDArray[np.bool_]
+    if flags.dtype == bool:
+        present = ~flags
+    elif flags.dtype.kind in "iu":
+        present = flags == 0
+    elif flags.dtype.kind == "f":  # NaN counts as abstained, like None
+        present = ~(np.isnan(flags) | (flags != 0))
+    else:
+        present = ~np.array(
+            [
+                True if f is None or (isinstance(f, float) and np.isnan(f)) else bool(f)
+                for f in flags
+            ],
+            dtype=bool,
+        )
+    return present
+
+
+def _unit(values: Array) -> Array:
+    """``np.clip(np.nan_to_num(values), 0, 1)`` (the clip bounds infinities the same way)."""
+    return np.clip(np.where(np.isnan(values), 0.0, values), 0, 1)
+
+
+def _macro_weight(regime: npt.NDArray[Any]) -> Array:
+    """``MACRO_WEIGHT`` of each regime label (0.4 for anything else)."""
+    weight = np.full(len(regime), 0.4)
+    for label, value in MACRO_WEIGHT.items():
+        weight[regime == label] = value
+    return weight
 
 
 def _direction(values: npt.NDArray[Any], up: str, down: str) -> Array:
@@ -119,10 +144,10 @@ def run_rules(frames: Mapping[str, AgentFrame], settings: Settings, equity: floa
 
     tech, sent, macro = frames.get("technical"), frames.get("sentiment"), frames.get("macro")
     votes = {
-        "alpha": (direction, np.clip(np.nan_to_num(_num(alpha, "confidence", n)), 0, 1), a_present),
+        "alpha": (direction, _unit(_num(alpha, "confidence", n)), a_present),
         "technical": (
             _direction(_col(tech, "bias", n, "neutral"), "bullish", "bearish"),
-            np.clip(np.nan_to_num(_num(tech, "confidence", n)), 0, 1),
+            _unit(_num(tech, "confidence", n)),
             _present(tech, n),
         ),
     }
@@ -141,7 +166,7 @@ def run_rules(frames: Mapping[str, AgentFrame], settings: Settings, equity: floa
     regime = _col(macro, "regime", n, "neutral")
     votes["macro"] = (
         _direction(_col(macro, "tailwind", n, "none"), "long", "short"),
-        np.array([MACRO_WEIGHT.get(str(r), 0.4) for r in regime], dtype="float64"),
+        _macro_weight(regime),
         _present(macro, n),
     )
     weight_sum = np.zeros(n)
@@ -166,10 +191,12 @@ def run_rules(frames: Mapping[str, AgentFrame], settings: Settings, equity: floa
     vol_pct = _num(macro, "volatility_percentile", n)
     trend = _col(tech, "trend", n, "range")
     tailwind = votes["macro"][0]
+    with np.errstate(invalid="ignore"):
+        extreme_vol = vol_pct >= EXTREME_VOL_PCT  # NaN is not extreme (nor was nan_to_num's 0)
     high = (
         (verdict == "FAIL").astype(int)
         + ((direction != 0) & ~_present(execution, n)).astype(int)
-        + (np.nan_to_num(vol_pct) >= EXTREME_VOL_PCT).astype(int)
+        + extreme_vol.astype(int)
     )
     medium = (((direction > 0) & (trend == "down")) | ((direction < 0) & (trend == "up"))).astype(
         int
@@ -210,9 +237,7 @@ def run_rules(frames: Mapping[str, AgentFrame], settings: Settings, equity: floa
         | np.where(~((fraction > 0) & np.isfinite(size)), NO_EDGE, 0)
     )
     approved = reasons == 0
-    quality = 10 * np.clip(
-        0.4 * np.clip(np.nan_to_num(raev) / 2, 0, 1) + 0.3 * consensus + 0.3 * confidence, 0, 1
-    )
+    quality = 10 * np.clip(0.4 * _unit(raev / 2) + 0.3 * consensus + 0.3 * confidence, 0, 1)
     out.update(
         approved=approved,
         reasons=reasons,
