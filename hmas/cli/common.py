@@ -27,7 +27,14 @@ def settings_from(ctx: typer.Context, **overrides: Any) -> Settings:
 
 
 def store_from(settings: Settings) -> Engine:
-    """The store's engine, migrated to head."""
+    """The store's engine, migrated to head; disposed when the command ends."""
+    from typer._click.globals import get_current_context
+
     from hmas.store import open_store
 
-    return open_store(settings)
+    engine = open_store(settings)
+    ctx = get_current_context(silent=True)
+    if ctx is not None:
+        # Close pooled connections with the command, not at garbage collection.
+        ctx.find_root().call_on_close(engine.dispose)
+    return engine

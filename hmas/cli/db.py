@@ -22,7 +22,11 @@ def upgrade(ctx: typer.Context, json_out: JsonOption = False) -> None:
     from hmas.store.engine import upgrade as do_upgrade
 
     settings = settings_from(ctx)
-    result = do_upgrade(make_engine(settings.resolved_db_url()))
+    engine = make_engine(settings.resolved_db_url())
+    try:
+        result = do_upgrade(engine)
+    finally:
+        engine.dispose()
     data = {"from": result.before, "to": result.after, "applied": result.applied}
     if json_out:
         render.print_json(data)
@@ -45,7 +49,10 @@ def status(ctx: typer.Context, json_out: JsonOption = False) -> None:
     settings = settings_from(ctx)
     url = settings.resolved_db_url()
     engine = make_engine(url)
-    current, head = current_revision(engine), head_revision()
+    try:
+        current, head = current_revision(engine), head_revision()
+    finally:
+        engine.dispose()
     data = {
         "url": mask_url(url),
         "backend": engine.dialect.name,
