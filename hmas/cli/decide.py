@@ -35,6 +35,8 @@ def decide(
 ) -> None:
     """Turn an analysis into an APPROVED/REJECTED signal and say why (idempotent per bar).
 
+    Exits 3 when the kill switch refused the trade.
+
     Example: hmas decide BTC-USD --json
     """
     from hmas.cli import render
@@ -65,3 +67,7 @@ def decide(
         render.print_json(service.signal_json(record.signal) | {"created": record.created})
     else:
         render.signal_panel(record.signal, record.created)
+    if (record.signal.rejection_reason or "").startswith("guardian: kill_switch"):
+        from hmas.errors import EXIT_REFUSED
+
+        raise typer.Exit(EXIT_REFUSED)

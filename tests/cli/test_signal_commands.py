@@ -164,3 +164,38 @@ def test_bad_input(hmas: Run, db: list[str], args: list[str], code: int, message
     assert result.exit_code == code
     assert message in result.stderr
     assert result.stdout == ""
+
+
+def test_decide_exits_3_when_the_kill_switch_refuses(
+    hmas: Run, db: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hmas.data.market import ms_to_datetime
+    from hmas.decision.service import load_inputs
+    from hmas.settings import load_settings
+    from hmas.store.engine import make_engine
+    from tests.decision.conftest import setup_bars
+
+    for key, value in {
+        "HMAS_MOTHER__MIN_EXPECTED_VALUE_R": "-100",
+        "HMAS_MOTHER__MIN_CONSENSUS": "0",
+        "HMAS_MOTHER__MIN_CONFIDENCE": "0",
+        "HMAS_EXECUTION__MAX_COST_R": "100",
+        "HMAS_EXECUTION__MAX_COST_TO_TARGET": "100",
+        "HMAS_MACRO__HIGH_VOL_PCT": "1",
+    }.items():
+        monkeypatch.setenv(key, value)
+    fetched = hmas(*db, "fetch", "--source", "sample", "-s", "ETH-USD", "--limit", "1500")
+    assert fetched.exit_code == 0
+    engine = make_engine(f"sqlite:///{tmp_path / 'cli.db'}")
+    settings = load_settings()
+    bars = setup_bars(load_inputs(engine, settings, "sample", "ETH-USD", "1h"), settings, limit=10)
+    engine.dispose()
+    monkeypatch.setenv("HMAS_KILL_SWITCH", "1")
+    codes = []
+    for bar in bars:
+        result = hmas(*db, "decide", "ETH-USD", "--at", ms_to_datetime(bar).isoformat(), "--json")
+        signal = json.loads(result.stdout)
+        refused = (signal["rejection_reason"] or "").startswith("guardian: kill_switch")
+        assert result.exit_code == (3 if refused else 0)
+        codes.append(result.exit_code)
+    assert 3 in codes, "at least one approved proposal must meet the kill switch"
