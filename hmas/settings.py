@@ -176,6 +176,17 @@ class MotherParams(BaseModel):
     vote_adjustment: float = Field(0.2, ge=0, le=1, description="Max shift of p by the votes.")
     neutral_probability: float = Field(0.15, ge=0, lt=1, description="P(neither stop nor target).")
     kelly_fraction: float = Field(0.25, gt=0, le=1)
+    extreme_volatility_pct: float = Field(
+        0.95, ge=0, le=1, description="Volatility percentile flagged as high-severity risk."
+    )
+    medium_flag_penalty_r: float = Field(0.10, ge=0, description="EV deducted per medium flag.")
+    low_flag_penalty_r: float = Field(0.05, ge=0, description="EV deducted per low flag.")
+    macro_regime_weight: float = Field(
+        0.6, ge=0, le=1, description="Weight of the macro vote in a risk-on/off regime."
+    )
+    macro_neutral_weight: float = Field(
+        0.4, ge=0, le=1, description="Weight of the macro vote in a neutral regime."
+    )
 
 
 class RiskParams(BaseModel):

@@ -21,17 +21,13 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from hmas.decision.sizing import risk_fraction, units
-from hmas.settings import Settings
+from hmas.settings import MotherParams, Settings
 
 Array = npt.NDArray[np.float64]
 VOTERS = ("alpha", "technical", "sentiment", "macro")
 
 # Rejection reasons, as bits so a whole history is decided with integer masks.
 NO_TRADE, HIGH_FLAG, LOW_EV, LOW_CONSENSUS, LOW_CONFIDENCE, NO_EDGE = (1, 2, 4, 8, 16, 32)
-EXTREME_VOL_PCT = 0.95
-MEDIUM_PENALTY_R = 0.10
-LOW_PENALTY_R = 0.05
-MACRO_WEIGHT = {"risk_on": 0.6, "risk_off": 0.6, "neutral": 0.4}
 
 
 class MotherView(BaseModel):
@@ -114,11 +110,11 @@ def _unit(values: Array) -> Array:
     return np.clip(np.where(np.isnan(values), 0.0, values), 0, 1)
 
 
-def _macro_weight(regime: npt.NDArray[Any]) -> Array:
-    """``MACRO_WEIGHT`` of each regime label (0.4 for anything else)."""
-    weight = np.full(len(regime), 0.4)
-    for label, value in MACRO_WEIGHT.items():
-        weight[regime == label] = value
+def _macro_weight(regime: npt.NDArray[Any], m: MotherParams) -> Array:
+    """The macro vote's weight: stronger in a risk-on/off regime than in a neutral one."""
+    weight = np.full(len(regime), m.macro_neutral_weight)
+    for label in ("risk_on", "risk_off"):
+        weight[regime == label] = m.macro_regime_weight
     return weight
 
 
@@ -166,7 +162,7 @@ def run_rules(frames: Mapping[str, AgentFrame], settings: Settings, equity: floa
     regime = _col(macro, "regime", n, "neutral")
     votes["macro"] = (
         _direction(_col(macro, "tailwind", n, "none"), "long", "short"),
-        _macro_weight(regime),
+        _macro_weight(regime, m),
         _present(macro, n),
     )
     weight_sum = np.zeros(n)
@@ -192,7 +188,9 @@ def run_rules(frames: Mapping[str, AgentFrame], settings: Settings, equity: floa
     trend = _col(tech, "trend", n, "range")
     tailwind = votes["macro"][0]
     with np.errstate(invalid="ignore"):
-        extreme_vol = vol_pct >= EXTREME_VOL_PCT  # NaN is not extreme (nor was nan_to_num's 0)
+        extreme_vol = (
+            vol_pct >= m.extreme_volatility_pct
+        )  # NaN is not extreme (nor was nan_to_num's 0)
     high = (
         (verdict == "FAIL").astype(int)
         + ((direction != 0) & ~_present(execution, n)).astype(int)
@@ -217,8 +215,8 @@ def run_rules(frames: Mapping[str, AgentFrame], settings: Settings, equity: floa
     p_neutral = m.neutral_probability
     bull, bear = (1 - p_neutral) * p_win, (1 - p_neutral) * (1 - p_win)
     ev = bull * rr - bear
-    raev = ev - np.where(np.isfinite(cost_r), cost_r, 0.0) - MEDIUM_PENALTY_R * medium
-    raev = raev - LOW_PENALTY_R * low
+    raev = ev - np.where(np.isfinite(cost_r), cost_r, 0.0) - m.medium_flag_penalty_r * medium
+    raev = raev - m.low_flag_penalty_r * low
 
     # ---- round 3: the rules, the size
     confidence = np.clip(votes["alpha"][1] * (0.5 + 0.5 * consensus), 0, 1)
@@ -323,7 +321,7 @@ def view_at(decided: pd.DataFrame, i: int, views: dict[str, Any], settings: Sett
         )
         if direction and _vote_sign(name, v) == -direction:
             conflicts.append(name)
-    flags = _flags(row, views)
+    flags = _flags(row, views, settings)
     approved = bool(row["approved"])
     proposed = str(row["proposed_action"])
     rounds = {
@@ -409,7 +407,7 @@ def _vote_label(name: str, v: dict[str, Any]) -> str:
     return {1: "long", -1: "short", 0: "neutral"}[sign]
 
 
-def _flags(row: pd.Series, views: dict[str, Any]) -> list[dict[str, str]]:
+def _flags(row: pd.Series, views: dict[str, Any], settings: Settings) -> list[dict[str, str]]:
     flags = []
     execution = views.get("execution") or {}
     if execution.get("verdict") == "FAIL":
@@ -430,7 +428,7 @@ def _flags(row: pd.Series, views: dict[str, Any]) -> list[dict[str, str]]:
         )
     macro = views.get("macro") or {}
     pct = macro.get("volatility_percentile")
-    if pct is not None and pct >= EXTREME_VOL_PCT:
+    if pct is not None and pct >= settings.mother.extreme_volatility_pct:
         flags.append(
             {
                 "flag": "extreme_volatility",

@@ -188,7 +188,7 @@ def test_decide_exits_3_when_the_kill_switch_refuses(
     assert fetched.exit_code == 0
     engine = make_engine(f"sqlite:///{tmp_path / 'cli.db'}")
     settings = load_settings()
-    bars = setup_bars(load_inputs(engine, settings, "sample", "ETH-USD", "1h"), settings, limit=10)
+    bars = setup_bars(load_inputs(engine, settings, "sample", "ETH-USD", "1h"), settings, limit=25)
     engine.dispose()
     monkeypatch.setenv("HMAS_KILL_SWITCH", "1")
     codes = []
