@@ -70,7 +70,8 @@ class PipelineOutput:
 
     features: pd.DataFrame
     frames: dict[str, pd.DataFrame]
-    decided: pd.DataFrame
+    #: The mother's decision of every bar (None when computed for an analysis only).
+    decided: pd.DataFrame | None
     context: AgentContext
     timings_ms: dict[str, float] = field(default_factory=dict)
 
@@ -136,6 +137,7 @@ def compute(
     equity: float | None = None,
     deadline_s: float = DEFAULT_DEADLINE_S,
     concurrent: bool | None = None,
+    decide: bool = True,
 ) -> PipelineOutput:
     """Run every layer over ``inputs`` (vectorised); never raises on bad candles.
 
@@ -187,7 +189,8 @@ def compute(
     )
     timings["layer_2bc"] = (time.perf_counter() - t2) * 1000
     t3 = time.perf_counter()
-    decided = mother.run_rules(frames, settings, equity)
+    # An analysis stores views only: its decision is taken later from those views.
+    decided = mother.run_rules(frames, settings, equity) if decide else None
     timings["mother"] = (time.perf_counter() - t3) * 1000
     return PipelineOutput(features, frames, decided, ctx, timings)
 

@@ -186,7 +186,7 @@ def analyze(
 
 def build_analysis(inputs: MarketInputs, settings: Settings) -> Analysis:
     """Run the agents over ``inputs`` and build (not store) the analysis of its last bar."""
-    output = compute(inputs, settings)
+    output = compute(inputs, settings, decide=False)
     i = len(output.features) - 1
     context, snapshot_hash = describe(inputs)
     ms = index_to_ms(inputs.candles.index)

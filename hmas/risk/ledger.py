@@ -63,13 +63,12 @@ def guardian_state(
     """What the guardian needs to judge a proposal at ``bar_ts``, read from the store."""
     account = get_account(session, settings, engine_name)
     _roll_day(account, bar_ts)
-    open_rows = list(
-        session.execute(
-            select(Position).where(
-                col(Position.engine) == engine_name, col(Position.status) == "open"
-            )
-        ).scalars()
-    )
+    # Plain columns, not ORM objects: this runs for every decision.
+    open_rows = session.execute(
+        select(
+            col(Position.symbol), col(Position.entry), col(Position.stop_loss), col(Position.size)
+        ).where(col(Position.engine) == engine_name, col(Position.status) == "open")
+    ).all()
     last = session.execute(
         select(col(Signal.symbol), func.max(col(Signal.bar_ts)))
         .where(col(Signal.engine) == engine_name, col(Signal.decision) == "APPROVED")

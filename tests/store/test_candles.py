@@ -84,3 +84,13 @@ def test_fetch_history(store: CandleStore) -> None:
     assert run["status"] == "ok"
     assert run["added"] == 2
     assert run["finished_at"] is not None
+
+
+def test_symbols_of_one_exchange_and_timeframe(store: CandleStore) -> None:
+    store.upsert("x", "BTC-USD", "1h", rows(3), source="sample")
+    store.upsert("x", "ETH-USD", "1h", rows(2), source="file")
+    store.upsert("x", "SOL-USD", "4h", rows(2, step=4 * HOUR), source="sample")
+    store.upsert("y", "ADA-USD", "1h", rows(2), source="exchange")
+    assert store.symbols("x", "1h") == {"BTC-USD": "sample", "ETH-USD": "file"}
+    assert store.symbols("x", "4h") == {"SOL-USD": "sample"}
+    assert store.symbols("z", "1h") == {}
