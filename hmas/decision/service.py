@@ -55,9 +55,9 @@ def resolve_series(
     """The exchange a symbol's candles are stored under (``exchange`` or the only one)."""
     from hmas.store.candles import CandleStore
 
-    matches = [s for s in CandleStore(engine).series(symbol) if s.timeframe == timeframe]
+    matches = CandleStore(engine).exchanges_for(symbol, timeframe)
     if exchange is not None:
-        matches = [s for s in matches if s.exchange == exchange]
+        matches = [e for e in matches if e == exchange]
     if not matches:
         where = f" on {exchange}" if exchange else ""
         raise UsageError(
@@ -65,12 +65,12 @@ def resolve_series(
             f"hmas fetch --symbols {symbol} --timeframe {timeframe}"
         )
     if len(matches) > 1:
-        preferred = [s for s in matches if s.exchange == settings.fetch.exchange]
-        if len(preferred) == 1:
-            return preferred[0].exchange
-        names = ", ".join(s.exchange for s in matches)
-        raise UsageError(f"{symbol} {timeframe} is stored for {names}; pick one with --exchange")
-    return matches[0].exchange
+        if settings.fetch.exchange in matches:
+            return settings.fetch.exchange
+        raise UsageError(
+            f"{symbol} {timeframe} is stored for {', '.join(matches)}; pick one with --exchange"
+        )
+    return matches[0]
 
 
 def load_inputs(

@@ -216,6 +216,27 @@ class CandleStore:
                     found[str(sym)] = str(source)
         return found
 
+    def exchanges_for(self, symbol: str, timeframe: str) -> list[str]:
+        """The exchanges a symbol's candles of ``timeframe`` are stored under (index probes)."""
+        walk = text(
+            "WITH RECURSIVE s(ex) AS ("
+            " SELECT MIN(exchange) FROM candle"
+            " UNION ALL"
+            " SELECT (SELECT MIN(exchange) FROM candle WHERE exchange > s.ex)"
+            " FROM s WHERE s.ex IS NOT NULL"
+            ") SELECT ex FROM s WHERE ex IS NOT NULL"
+        )
+        probe = text(
+            "SELECT 1 FROM candle WHERE exchange = :e AND symbol = :s AND timeframe = :t LIMIT 1"
+        )
+        with self.engine.connect() as conn:
+            exchanges = [str(e) for (e,) in conn.execute(walk).all()]
+            return [
+                e
+                for e in exchanges
+                if conn.execute(probe, {"e": e, "s": symbol, "t": timeframe}).first() is not None
+            ]
+
     def series(self, symbol: str | None = None) -> list[SeriesInfo]:
         """Every stored series (optionally of one symbol) with its extent and source."""
         q = (

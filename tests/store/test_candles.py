@@ -94,3 +94,12 @@ def test_symbols_of_one_exchange_and_timeframe(store: CandleStore) -> None:
     assert store.symbols("x", "1h") == {"BTC-USD": "sample", "ETH-USD": "file"}
     assert store.symbols("x", "4h") == {"SOL-USD": "sample"}
     assert store.symbols("z", "1h") == {}
+
+
+def test_exchanges_holding_a_series(store: CandleStore) -> None:
+    store.upsert("sample", "BTC-USD", "1h", rows(3), source="sample")
+    store.upsert("coinbase", "BTC-USD", "1h", rows(2), source="exchange")
+    store.upsert("kraken", "BTC-USD", "4h", rows(2, step=4 * HOUR), source="exchange")
+    assert store.exchanges_for("BTC-USD", "1h") == ["coinbase", "sample"]
+    assert store.exchanges_for("BTC-USD", "4h") == ["kraken"]
+    assert store.exchanges_for("ETH-USD", "1h") == []
