@@ -45,7 +45,6 @@ def candles(
     from hmas.cli import render
     from hmas.data.gaps import find_gaps
     from hmas.data.market import index_to_ms, ms_to_datetime, normalize_symbol, timeframe_ms
-    from hmas.errors import UsageError
     from hmas.store.candles import CandleStore
 
     settings = settings_from(ctx)
@@ -65,23 +64,8 @@ def candles(
     sym = normalize_symbol(symbol)
     tf = timeframe or settings.fetch.timeframe
     timeframe_ms(tf)
-    matches = [s for s in store.series(sym) if s.timeframe == tf]
-    if exchange is not None:
-        matches = [s for s in matches if s.exchange == exchange]
-    elif len(matches) > 1:
-        preferred = [s for s in matches if s.exchange == settings.fetch.exchange]
-        if len(preferred) != 1:
-            names = ", ".join(s.exchange for s in matches)
-            raise UsageError(
-                f"{sym} {tf} is stored for several exchanges ({names}); pick one with --exchange"
-            )
-        matches = preferred
-    if not matches:
-        raise UsageError(
-            f"no {sym} {tf} candles stored{f' for {exchange}' if exchange else ''}; "
-            f"fetch them first, e.g. hmas fetch --symbols {sym} --timeframe {tf}"
-        )
-    info = matches[0]
+    chosen = store.resolve_exchange(sym, tf, exchange, settings.fetch.exchange)
+    (info,) = [s for s in store.series(sym) if s.exchange == chosen and s.timeframe == tf]
     if gaps:
         found = find_gaps(store.timestamps(info.exchange, sym, tf), timeframe_ms(tf))
         if json_out:

@@ -16,6 +16,16 @@ JsonOption = Annotated[
 ]
 
 
+def symbols_from(*groups: list[str] | None) -> list[str]:
+    """Symbols given after ``--symbols`` (several after one flag, or comma-separated)."""
+    wanted = [s for group in groups for item in group or [] for s in item.split(",") if s]
+    if not wanted:
+        raise typer.BadParameter(
+            "give at least one symbol, e.g. --symbols BTC-USD", param_hint="--symbols"
+        )
+    return wanted
+
+
 def settings_from(ctx: typer.Context, **overrides: Any) -> Settings:
     """Settings with the global flags (and any command flags) as the highest-precedence source."""
     from hmas.settings import load_settings

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from hmas.cli.common import JsonOption, settings_from, store_from
+from hmas.cli.common import JsonOption, settings_from, store_from, symbols_from
 
 app = typer.Typer()
 
@@ -79,11 +79,7 @@ def fetch(
     from hmas.data.market import datetime_to_ms, parse_when
     from hmas.store.candles import CandleStore
 
-    wanted = [s for item in [*(symbols or []), *(more_symbols or [])] for s in item.split(",") if s]
-    if not wanted:
-        raise typer.BadParameter(
-            "give at least one symbol, e.g. --symbols BTC-USD", param_hint="--symbols"
-        )
+    wanted = symbols_from(symbols, more_symbols)
     if since is not None and limit is not None:
         raise typer.BadParameter("use either --since or --limit, not both", param_hint="--since")
     settings = settings_from(ctx)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from hmas.cli.common import JsonOption, settings_from, store_from
+from hmas.cli.common import JsonOption, settings_from, store_from, symbols_from
 
 app = typer.Typer()
 
@@ -68,11 +68,7 @@ def run(
     from hmas.decision.loop import RunOptions, run_loop
     from hmas.errors import EXIT_ERROR, EXIT_REFUSED
 
-    wanted = [s for item in [*(symbols or []), *(more_symbols or [])] for s in item.split(",") if s]
-    if not wanted:
-        raise typer.BadParameter(
-            "give at least one symbol, e.g. --symbols BTC-USD", param_hint="--symbols"
-        )
+    wanted = symbols_from(symbols, more_symbols)
     if once and iterations is not None:
         raise typer.BadParameter("use either --once or --iterations", param_hint="--once")
     overrides = {}

@@ -55,22 +55,9 @@ def resolve_series(
     """The exchange a symbol's candles are stored under (``exchange`` or the only one)."""
     from hmas.store.candles import CandleStore
 
-    matches = CandleStore(engine).exchanges_for(symbol, timeframe)
-    if exchange is not None:
-        matches = [e for e in matches if e == exchange]
-    if not matches:
-        where = f" on {exchange}" if exchange else ""
-        raise UsageError(
-            f"no {symbol} {timeframe} candles stored{where}; fetch them first, e.g. "
-            f"hmas fetch --symbols {symbol} --timeframe {timeframe}"
-        )
-    if len(matches) > 1:
-        if settings.fetch.exchange in matches:
-            return settings.fetch.exchange
-        raise UsageError(
-            f"{symbol} {timeframe} is stored for {', '.join(matches)}; pick one with --exchange"
-        )
-    return matches[0]
+    return CandleStore(engine).resolve_exchange(
+        symbol, timeframe, exchange, settings.fetch.exchange
+    )
 
 
 def load_inputs(

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import case, func, select
 from sqlmodel import Session, col
 
+from hmas.risk.account import utc_day
 from hmas.risk.guardian import AccountState
 from hmas.store.models import Account, Position, Signal, SignalResult, utcnow
 
@@ -25,11 +25,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 HOUR_MS = 3_600_000
-
-
-def utc_day(ts_ms: int) -> str:
-    """The UTC date of a timestamp, as ``YYYY-MM-DD``."""
-    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime("%Y-%m-%d")
 
 
 def get_account(session: Session, settings: Settings, engine_name: str) -> Account:

@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 
-from hmas.errors import StoreError
+from hmas.errors import StoreError, UsageError
 from hmas.store.models import Candle, FetchRun, utcnow
 
 if TYPE_CHECKING:
@@ -236,6 +236,27 @@ class CandleStore:
                 for e in exchanges
                 if conn.execute(probe, {"e": e, "s": symbol, "t": timeframe}).first() is not None
             ]
+
+    def resolve_exchange(
+        self, symbol: str, timeframe: str, exchange: str | None, preferred: str
+    ) -> str:
+        """The exchange a series is stored under: ``exchange``, the only one, or ``preferred``."""
+        matches = self.exchanges_for(symbol, timeframe)
+        if exchange is not None:
+            matches = [e for e in matches if e == exchange]
+        if not matches:
+            where = f" on {exchange}" if exchange else ""
+            raise UsageError(
+                f"no {symbol} {timeframe} candles stored{where}; fetch them first, e.g. "
+                f"hmas fetch --symbols {symbol} --timeframe {timeframe}"
+            )
+        if len(matches) > 1:
+            if preferred in matches:
+                return preferred
+            raise UsageError(
+                f"{symbol} {timeframe} is stored for {', '.join(matches)}; pick one with --exchange"
+            )
+        return matches[0]
 
     def series(self, symbol: str | None = None) -> list[SeriesInfo]:
         """Every stored series (optionally of one symbol) with its extent and source."""
