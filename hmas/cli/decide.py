@@ -62,6 +62,10 @@ def decide(
             exchange=exchange,
             at_ms=at_ms,
         ).analysis
+    from hmas.risk import ledger
+
+    # Close what the stored candles already settle, so the guardian judges the current account.
+    ledger.update_positions(engine, settings, symbol=analysis.symbol)
     record = service.decide(engine, settings, analysis)
     if json_out:
         render.print_json(service.signal_json(record.signal) | {"created": record.created})

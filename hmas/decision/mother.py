@@ -277,14 +277,21 @@ def _f(value: Any, digits: int | None = None) -> float | None:
     return round(v, digits) if digits is not None else v
 
 
-def _reason_text(bits: int, row: pd.Series, settings: Settings, hold_reason: str | None) -> str:
+def _reason_text(
+    bits: int,
+    row: pd.Series,
+    settings: Settings,
+    hold_reason: str | None,
+    flags: list[dict[str, str]],
+) -> str:
     m = settings.mother
     parts = []
     if bits & NO_TRADE:
         # Without a proposal the other checks have nothing to measure: say only this.
         return f"no trade proposed ({hold_reason or 'alpha: HOLD'})"
     if bits & HIGH_FLAG:
-        parts.append("high-severity risk flag")
+        high = [f"{f['flag']} ({f['detail']})" for f in flags if f["severity"] == "high"]
+        parts.append("high-severity risk flag: " + ("; ".join(high) or "see round 1"))
     if bits & LOW_EV:
         ev = _f(row["risk_adjusted_ev_r"], 2)
         parts.append(f"risk-adjusted EV {ev}R < {m.min_expected_value_r}R")
@@ -365,6 +372,7 @@ def view_at(decided: pd.DataFrame, i: int, views: dict[str, Any], settings: Sett
             row,
             settings,
             alpha.get("hold_reason") or alpha.get("abstain_reason"),
+            flags,
         )
     )
     return MotherView(
