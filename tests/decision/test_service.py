@@ -303,3 +303,23 @@ def test_a_gap_in_the_recent_candles_fails_closed(sample_store: Any) -> None:
         "passed": False,
     }
     assert replay(sample_store, signal.id).identical
+
+
+def test_every_signal_of_a_session_replays_identically(sample_store: Any) -> None:
+    from hmas.report.queries import list_signals
+
+    settings = permissive(risk={"cooldown_bars": 0})
+    inputs = service.load_inputs(sample_store, settings, "sample", "ETH-USD", "1h")
+    for bar in setup_bars(inputs, settings, limit=12):
+        ledger.update_positions(sample_store, settings)
+        analysis = service.analyze(sample_store, settings, "ETH-USD", "1h", at_ms=bar).analysis
+        service.decide(sample_store, settings, analysis)
+    for symbol in ("BTC-USD", "ETH-USD"):
+        analysis = service.analyze(sample_store, settings, symbol, "1h").analysis
+        service.decide(sample_store, settings, analysis)
+    signals = list_signals(sample_store, limit=100)
+    assert len(signals) >= 10
+    assert {s.decision for s in signals} == {"APPROVED", "REJECTED"}
+    for sig in signals:
+        result = replay(sample_store, sig.id)
+        assert result.identical, (sig.id, result.differences)
