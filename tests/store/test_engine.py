@@ -228,3 +228,9 @@ def test_plain_postgres_urls_use_psycopg3() -> None:
     assert normalize_url("postgresql://u@h/d") == "postgresql+psycopg://u@h/d"
     assert normalize_url("postgres://u@h/d") == "postgresql+psycopg://u@h/d"
     assert normalize_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_head_constant_matches_the_migration_scripts() -> None:
+    from hmas.store.engine import HEAD_REVISION
+
+    assert head_revision() == HEAD_REVISION
