@@ -17,7 +17,7 @@ from hmas.data.market import (
     now_ms,
     timeframe_ms,
 )
-from hmas.errors import CandleDataError, HmasError, UsageError
+from hmas.errors import HmasError, UsageError
 
 if TYPE_CHECKING:
     from hmas.settings import Settings
@@ -259,11 +259,7 @@ def _validated(page: list[list[float]], what: str) -> list[list[float]]:
         index=pd.DatetimeIndex(pd.to_datetime([int(r[0]) for r in page], unit="ms", utc=True)),
         columns=["open", "high", "low", "close", "volume"],
     )
-    try:
-        frame = validate_candle_frame(frame, what=what)
-    except CandleDataError:
-        raise
-    return _rows(frame)
+    return _rows(validate_candle_frame(frame, what=what))
 
 
 def _rows(frame: Any) -> list[list[float]]:

@@ -208,6 +208,29 @@ def recent_missing(ms: list[int], timeframe: str, lookback: int) -> int:
     return max(0, lookback - present) if ms[0] <= start else 0
 
 
+def _find_bar(
+    engine: Engine,
+    model: type[Analysis] | type[Signal],
+    exchange: str,
+    symbol: str,
+    timeframe: str,
+    bar_ts: int,
+    engine_name: str,
+    config_hash: str,
+) -> Any:
+    """The row of ``model`` stored for one bar and config (both tables share that key)."""
+    with Session(engine, expire_on_commit=False) as session:
+        stmt = select(model).where(
+            col(model.exchange) == exchange,
+            col(model.symbol) == symbol,
+            col(model.timeframe) == timeframe,
+            col(model.bar_ts) == bar_ts,
+            col(model.engine) == engine_name,
+            col(model.config_hash) == config_hash,
+        )
+        return session.execute(stmt).scalars().first()
+
+
 def find_analysis(
     engine: Engine,
     exchange: str,
@@ -218,16 +241,10 @@ def find_analysis(
     config_hash: str,
 ) -> Analysis | None:
     """The stored analysis of one bar, if any."""
-    with Session(engine, expire_on_commit=False) as session:
-        stmt = select(Analysis).where(
-            col(Analysis.exchange) == exchange,
-            col(Analysis.symbol) == symbol,
-            col(Analysis.timeframe) == timeframe,
-            col(Analysis.bar_ts) == bar_ts,
-            col(Analysis.engine) == engine_name,
-            col(Analysis.config_hash) == config_hash,
-        )
-        return session.execute(stmt).scalars().first()
+    found: Analysis | None = _find_bar(
+        engine, Analysis, exchange, symbol, timeframe, bar_ts, engine_name, config_hash
+    )
+    return found
 
 
 def get_analysis(engine: Engine, analysis_id: int) -> Analysis:
@@ -241,16 +258,17 @@ def get_analysis(engine: Engine, analysis_id: int) -> Analysis:
 
 def find_signal(engine: Engine, analysis: Analysis) -> Signal | None:
     """The signal already decided for an analysis's bar and config, if any."""
-    with Session(engine, expire_on_commit=False) as session:
-        stmt = select(Signal).where(
-            col(Signal.exchange) == analysis.exchange,
-            col(Signal.symbol) == analysis.symbol,
-            col(Signal.timeframe) == analysis.timeframe,
-            col(Signal.bar_ts) == analysis.bar_ts,
-            col(Signal.engine) == analysis.engine,
-            col(Signal.config_hash) == analysis.config_hash,
-        )
-        return session.execute(stmt).scalars().first()
+    found: Signal | None = _find_bar(
+        engine,
+        Signal,
+        analysis.exchange,
+        analysis.symbol,
+        analysis.timeframe,
+        analysis.bar_ts,
+        analysis.engine,
+        analysis.config_hash,
+    )
+    return found
 
 
 def get_signal(engine: Engine, signal_id: int) -> Signal:
@@ -411,13 +429,6 @@ def decide_signal(analysis: Analysis, settings: Settings, state: Any) -> Signal:
 
 
 def _state_json(obj: Any) -> dict[str, Any]:
-    import dataclasses
-
-    if hasattr(obj, "model_dump"):
-        data: dict[str, Any] = obj.model_dump(mode="json")
-        return data
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        import json
-
-        return dict(json.loads(json.dumps(dataclasses.asdict(obj), default=str)))
-    raise TypeError(f"cannot serialise {type(obj).__name__}")
+    """A guardian model (state, proposal, verdict) as JSON-able data."""
+    data: dict[str, Any] = obj.model_dump(mode="json")
+    return data
