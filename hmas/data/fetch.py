@@ -222,28 +222,25 @@ def _fetch_one(
             if progress:
                 progress(symbol, result.received, expected)
     except HmasError as exc:
-        store.finish_fetch(
-            result.fetch_id,
-            status="error",
-            error=str(exc)[:2000],
-            received=result.received,
-            added=result.added,
-            first_ts=result.first_ts,
-            last_ts=result.last_ts,
-        )
+        _finish(store, result, status="error", error=str(exc)[:2000])
         raise
     result.gaps = find_gaps(store.timestamps(exchange, symbol, tf, since, until), step)
+    _finish(store, result, status="ok", gaps=len(result.gaps))
+    result.up_to_date = result.received == 0
+    return result
+
+
+def _finish(store: CandleStore, result: FetchResult, **fields: Any) -> None:
+    """Record how a fetch ended, with the counters it reached."""
+    assert result.fetch_id is not None
     store.finish_fetch(
         result.fetch_id,
-        status="ok",
         received=result.received,
         added=result.added,
         first_ts=result.first_ts,
         last_ts=result.last_ts,
-        gaps=len(result.gaps),
+        **fields,
     )
-    result.up_to_date = result.received == 0
-    return result
 
 
 def _validated(page: list[list[float]], what: str) -> list[list[float]]:
@@ -302,13 +299,10 @@ def _import_file(store: CandleStore, request: FetchRequest, symbols: list[str]) 
             store.timestamps(exchange, symbol, tf, result.first_ts, result.last_ts),
             timeframe_ms(tf),
         )
-    store.finish_fetch(
-        result.fetch_id,
+    _finish(
+        store,
+        result,
         status="ok",
-        received=result.received,
-        added=result.added,
-        first_ts=result.first_ts,
-        last_ts=result.last_ts,
         gaps=len(result.gaps),
         since_ts=result.first_ts,
         until_ts=result.last_ts,
