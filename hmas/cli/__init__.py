@@ -131,6 +131,29 @@ def _mount() -> None:
 _mount()
 
 
+def _bytecode_hint() -> None:
+    """Say so when every command would recompile its libraries from source.
+
+    Where ``PYTHONDONTWRITEBYTECODE`` is set and the environment was installed without compiled
+    bytecode (``uv sync`` without ``--compile-bytecode``), each process compiles pandas and
+    friends again: seconds per command. One stat of a cached file tells.
+    """
+    if not sys.flags.dont_write_bytecode:
+        return
+    import importlib.util
+
+    spec = importlib.util.find_spec("pandas")
+    if spec is None or spec.origin is None or spec.cached is None:
+        return
+    if not Path(spec.cached).exists():
+        sys.stderr.write(
+            "hmas: this environment has no compiled bytecode and PYTHONDONTWRITEBYTECODE is set, "
+            "so every command recompiles its libraries (seconds each); run "
+            "'uv sync --compile-bytecode' once to fix it\n"
+        )
+
+
 def main() -> None:
     """Console-script entry point."""
+    _bytecode_hint()
     app()
