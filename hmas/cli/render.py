@@ -197,11 +197,9 @@ def table_lines(
     if width is not None:
         texts = [i for i in range(n) if cols[i].text]
         shown = [i for i in range(n) if not cols[i].text]
-        for i in [i for i in shown if cols[i].detail]:
-            if used(shown) <= width:
-                break
-            shown.remove(i)
-            below.append(i)
+        if used(shown) > width:  # detail columns move together, so the row stays whole
+            below = [i for i in shown if cols[i].detail]
+            shown = [i for i in shown if not cols[i].detail]
         if texts and used(shown + texts) <= width:
             shown += texts
         elif len(texts) == 1 and texts[0] == n - 1 and width - used(shown) - 2 >= MIN_TEXT_WIDTH:
@@ -232,8 +230,8 @@ def table_lines(
             lines += [(" " * offset + p, "") for p in parts[1:]]
         assert width is not None or not below
         details = [f"{cols[i].header} {row[i]}" for i in below if not cols[i].text]
-        if details:
-            lines += [(line, "") for line in _wrapped("; ".join(details), width)]
+        if details and any(row[i] != NONE for i in below if not cols[i].text):
+            lines += [(line, "") for line in _wrapped(SEP.join(details), width)]
         for i in below:
             if cols[i].text and row[i] != NONE:
                 lines += [(line, "") for line in _wrapped(f"{cols[i].header}: {row[i]}", width)]
@@ -289,7 +287,10 @@ def print_table(
     """A titled table: fitted to a terminal, or plain full-width columns in a pipe."""
     console = console or out()
     _title(console, title, sample)
-    _print_lines(console, table_lines(cols, rows, _width(console)))
+    if rows:
+        _print_lines(console, table_lines(cols, rows, _width(console)))
+    else:
+        _print_lines(console, [("(none)", "")])
     if sample:
         _sample_note(console)
 
@@ -665,14 +666,16 @@ def signal_detail(detail: dict[str, Any]) -> None:
     sample = bool(sig.get("sample_data"))
     digits = _digits_of(detail.get("features"), sig.get("entry"), sig.get("stop_loss"))
     price_keys = {"entry", "stop_loss", "take_profit", "fill_price", "exit_price"}
-    time_keys = {"bar_ts", "created_at", "updated_at", "fill_ts", "exit_ts"}
+    time_keys = {"bar_ts", "created_at", "updated_at", "fill_ts", "exit_ts", "closed_ts"}
 
     def show(key: str, value: Any) -> str:
         if key in time_keys:
             return iso(value)
         if key in price_keys and isinstance(value, (int, float)):
             return fmt_price(float(value), digits)
-        if key.endswith("_r") and isinstance(value, (int, float)):
+        if key == "pnl_money" and isinstance(value, (int, float)):
+            return _money(float(value))
+        if (key.endswith("_r") or key == "r_multiple") and isinstance(value, (int, float)):
             return _r(value)
         if key in ("confidence", "consensus", "conviction", "reward_risk") and value is not None:
             return fmt_num(value)
@@ -751,10 +754,13 @@ def signal_detail(detail: dict[str, Any]) -> None:
     if result is None:
         items = ["no position (not approved)"]
     else:
+        order = [
+            "status", "fill_ts", "fill_price", "exit_ts", "exit_price", "bars_held",
+            "r_multiple", "pnl_money", "pnl_pct", "mae_r", "mfe_r", "updated_at",
+        ]  # fmt: skip
+        keys = [k for k in order if k in result] + [k for k in result if k not in order]
         items = [
-            (k, show(k, v))
-            for k, v in result.items()
-            if k != "signal_id" and not k.endswith("_iso")
+            (k, show(k, result[k])) for k in keys if k != "signal_id" and not k.endswith("_iso")
         ]
     print_section("outcome", items, console=console)
     if sample:
