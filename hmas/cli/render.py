@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 import textwrap
 from collections.abc import Iterator, Sequence
@@ -143,7 +144,15 @@ def fmt_auto(value: Any) -> str:
         return "; ".join(fmt_auto(v) for v in value) or NONE
     if isinstance(value, dict):
         return ", ".join(f"{k}={fmt_auto(v)}" for k, v in value.items()) or NONE
-    return str(value)
+    return tidy(str(value))
+
+
+_LONG_FLOAT = re.compile(r"(?<![\w.])-?\d+\.\d{6,}(?![\w.])")
+
+
+def tidy(text: str) -> str:
+    """Free text with over-long floats (``92.63888888888889``) cut to sensible digits."""
+    return _LONG_FLOAT.sub(lambda m: fmt_auto(float(m.group())), text)
 
 
 def _r(value: Any) -> str:
@@ -612,7 +621,7 @@ def signal_panel(signal: Any, created: bool) -> None:
         ("quality", f"{fmt_num(signal.quality, 1)}/10"),
     ]
     if signal.rejection_reason:
-        items.append(("why rejected", signal.rejection_reason))
+        items.append(("why rejected", tidy(signal.rejection_reason)))
     if sample:
         items.append(("data", SAMPLE_NOTE))
     title = f"signal {signal.id}" + (f" [{SAMPLE_TAG}]" if sample else "")
@@ -649,7 +658,7 @@ def signals_table(rows: list[Any]) -> None:
                 fmt_price(s.take_profit, digits),
                 fmt_num(s.risk_adjusted_ev_r),
                 fmt_num(s.consensus),
-                s.rejection_reason or NONE,
+                tidy(s.rejection_reason or NONE),
             ]
         )
     console = out()
@@ -700,9 +709,9 @@ def signal_detail(detail: dict[str, Any]) -> None:
         ("conflicts", ", ".join(gather.get("conflicts", [])) or "none"),
     ]
     flags = gather.get("risk_flags", [])
-    items += [(f"flag {f['flag']}", f"[{f['severity']}] {f['detail']}") for f in flags] or [
-        ("risk flags", "none")
-    ]
+    items += [
+        (f"flag {f['flag']}", f"[{f['severity']}] {tidy(str(f['detail']))}") for f in flags
+    ] or [("risk flags", "none")]
     print_section("round 1: gather", items, console=console)
     resolve = rounds.get("resolve", {})
     base = resolve.get("base_rate")
@@ -741,7 +750,7 @@ def signal_detail(detail: dict[str, Any]) -> None:
     if guardian.get("checked"):
         verdict = guardian.get("verdict", {})
         items = [("allowed", fmt_auto(verdict.get("allowed")))]
-        items += [(str(v["limit"]), str(v["detail"])) for v in verdict.get("violations", [])]
+        items += [(str(v["limit"]), tidy(str(v["detail"]))) for v in verdict.get("violations", [])]
     else:
         items = ["not consulted (the mother rejected the trade)"]
     print_section("guardian", items, console=console)
@@ -940,7 +949,7 @@ def run_summary(results: list[Any]) -> None:
                 str(s.signal_id or NONE),
                 "yes" if s.created else "no",
                 str(s.closed_positions),
-                s.error or s.rejection_reason or NONE,
+                tidy(s.error or s.rejection_reason or NONE),
             ]
             for s in res.symbols
         ]
