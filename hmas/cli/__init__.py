@@ -48,7 +48,7 @@ app = typer.Typer(
     name="hmas",
     help=(
         "Hierarchical multi-agent trading signals: fetch candles, analyse, decide, paper-trade "
-        "and backtest, with every signal stored and replayable. Paper trading only.\n\n"
+        "with every signal stored and replayable. Paper trading only.\n\n"
         "Example: hmas fetch --source sample --symbols BTC-USD ETH-USD --timeframe 1h"
     ),
     no_args_is_help=True,

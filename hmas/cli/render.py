@@ -1,18 +1,26 @@
-"""All terminal output: Rich tables and progress on a terminal, plain text or JSON otherwise.
+"""All terminal output: tables and panels on a terminal, plain stable text or JSON otherwise.
 
-The only module of hmas that imports Rich (enforced by ruff's banned-api rule).
+The only module of hmas that imports Rich (enforced by ruff's banned-api rule). Tables go
+through one text writer (:func:`table_lines`): on a terminal it fits the console width (free
+text wraps in its column or moves to a line under its row, numbers are never folded); in a pipe
+every column keeps its full width and free text is never cut.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 import sys
-from collections.abc import Iterator
+import textwrap
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
+from rich.cells import cell_len
+from rich.console import Console, Group, RenderableType
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
@@ -23,6 +31,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,11 +41,16 @@ if TYPE_CHECKING:
     from hmas.store.candles import SeriesInfo
 
 SAMPLE_NOTE = "SAMPLE DATA: synthetic offline market, not real prices"
+SAMPLE_TAG = "SAMPLE DATA"
+NONE = "—"
+#: Narrowest a wrapping text column may get before it moves under its row.
+MIN_TEXT_WIDTH = 24
+SEP = "  "
 
 
 def out() -> Console:
     """Console on stdout."""
-    return Console(soft_wrap=True, highlight=False)
+    return Console(highlight=False)
 
 
 def err() -> Console:
@@ -50,25 +64,280 @@ def print_json(data: Any) -> None:
     sys.stdout.flush()
 
 
+def print_json_line(data: dict[str, Any]) -> None:
+    """One compact JSON object on one line of stdout, flushed (NDJSON for ``tail -f | jq``)."""
+    sys.stdout.write(json.dumps(data, separators=(",", ":"), default=str) + "\n")
+    sys.stdout.flush()
+
+
 def note(message: str) -> None:
     """A one-line note on stderr."""
     err().print(message, markup=False)
 
 
-def _fmt_price(value: float) -> str:
+# --- formatting ------------------------------------------------------------------------------
+
+
+def iso(value: int | datetime | str | None) -> str:
+    """A time in ISO 8601 UTC, to the minute when that is exact: ``2024-02-04T13:00Z``."""
+    if value is None:
+        return NONE
+    if isinstance(value, int):
+        when = datetime.fromtimestamp(value / 1000, tz=UTC)
+    elif isinstance(value, str):
+        try:
+            when = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    else:
+        when = value
+    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    if when.second or when.microsecond:
+        return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return when.strftime("%Y-%m-%dT%H:%MZ")
+
+
+def price_digits(reference: float | None) -> int:
+    """Decimals for prices of this magnitude: five significant digits, at least two."""
+    if reference is None or not math.isfinite(reference) or reference == 0:
+        return 2
+    return max(2, min(10, 4 - math.floor(math.log10(abs(reference)))))
+
+
+def fmt_price(value: float | None, digits: int) -> str:
+    """A price to ``digits`` decimals; ``—`` for none."""
+    if value is None:
+        return NONE
     if math.isnan(value):
         return "nan"
-    if abs(value) >= 100:
-        return f"{value:,.2f}"
-    if abs(value) >= 1:
-        return f"{value:,.4f}"
-    return f"{value:.8f}"
+    return f"{value:.{digits}f}"
 
 
-def _short(ms: int | None) -> str | None:
-    from hmas.data.market import ms_to_datetime
+def fmt_num(value: Any, digits: int = 2) -> str:
+    """A number to ``digits`` decimals; ``—`` for none; other values as text."""
+    if value is None:
+        return NONE
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.{digits}f}"
+    return str(value)
 
-    return None if ms is None else ms_to_datetime(ms).strftime("%Y-%m-%d %H:%M")
+
+def fmt_auto(value: Any) -> str:
+    """Any value for people: floats to a sensible number of digits, ``—`` for none."""
+    if value is None:
+        return NONE
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)
+        if value == 0:
+            return "0"
+        if abs(value) >= 100:
+            return f"{value:.2f}"
+        if abs(value) >= 0.001:
+            return f"{value:.4g}"
+        return f"{value:.3e}"
+    if isinstance(value, list):
+        return "; ".join(fmt_auto(v) for v in value) or NONE
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={fmt_auto(v)}" for k, v in value.items()) or NONE
+    return tidy(str(value))
+
+
+_LONG_FLOAT = re.compile(r"(?<![\w.])-?\d+\.\d{6,}(?![\w.])")
+
+
+def tidy(text: str) -> str:
+    """Free text with over-long floats (``92.63888888888889``) cut to sensible digits."""
+    return _LONG_FLOAT.sub(lambda m: fmt_auto(float(m.group())), text)
+
+
+def _r(value: Any) -> str:
+    """An R multiple: ``1.25R``, or ``—``."""
+    return NONE if value is None else f"{fmt_num(value)}R"
+
+
+# --- the table writer -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Col:
+    """A table column.
+
+    ``text``: free text (reasons, values); on a terminal it wraps in its column when it is the
+    last one and wide enough, else it moves to a line under its row; in a pipe it is kept whole.
+    ``detail``: may move to the line under its row when the terminal is too narrow.
+    """
+
+    header: str
+    right: bool = False
+    text: bool = False
+    detail: bool = False
+
+
+def _cut(cell: str, width: int) -> str:
+    if cell_len(cell) <= width:
+        return cell
+    return cell[: max(width - 1, 0)] + "…"
+
+
+def _pad(cell: str, width: int, right: bool) -> str:
+    gap = " " * max(width - cell_len(cell), 0)
+    return gap + cell if right else cell + gap
+
+
+def table_lines(
+    cols: Sequence[Col], rows: Sequence[Sequence[str]], width: int | None
+) -> list[tuple[str, str]]:
+    """Header and rows as ``(line, style)``; ``width=None`` (a pipe) keeps every cell whole."""
+    n = len(cols)
+    body = [[(c if c != "" else NONE) for c in r] for r in rows]
+    w = [max([cell_len(cols[i].header)] + [cell_len(r[i]) for r in body]) for i in range(n)]
+
+    def used(ix: list[int]) -> int:
+        return sum(w[i] for i in ix) + len(SEP) * max(len(ix) - 1, 0)
+
+    shown = list(range(n))
+    below: list[int] = []
+    wrap: int | None = None
+    if width is not None:
+        texts = [i for i in range(n) if cols[i].text]
+        shown = [i for i in range(n) if not cols[i].text]
+        if used(shown) > width:  # detail columns move together, so the row stays whole
+            below = [i for i in shown if cols[i].detail]
+            shown = [i for i in shown if not cols[i].detail]
+        if texts and used(shown + texts) <= width:
+            shown += texts
+        elif len(texts) == 1 and texts[0] == n - 1 and width - used(shown) - 2 >= MIN_TEXT_WIDTH:
+            wrap = texts[0]
+            w[wrap] = width - used(shown) - len(SEP)
+            shown.append(wrap)
+        else:
+            below += texts
+        while used(shown) > width:  # last resort: cut the widest cells, marked with …
+            widest = max((i for i in shown if i != wrap), key=lambda i: w[i])
+            if w[widest] <= 4:
+                break
+            w[widest] -= 1
+    lines: list[tuple[str, str]] = []
+    head = SEP.join(_pad(_cut(cols[i].header, w[i]), w[i], cols[i].right) for i in shown)
+    lines.append((head.rstrip(), "bold"))
+    if width is not None:
+        lines.append((SEP.join("─" * w[i] for i in shown), "dim"))
+    for row in body:
+        if wrap is not None:
+            offset = used(shown[:-1]) + len(SEP)
+            parts = textwrap.wrap(row[wrap], w[wrap], break_on_hyphens=False) or [NONE]
+        cells = [
+            _pad(_cut(row[i], w[i]) if i != wrap else parts[0], w[i], cols[i].right) for i in shown
+        ]
+        lines.append((SEP.join(cells).rstrip(), ""))
+        if wrap is not None:
+            lines += [(" " * offset + p, "") for p in parts[1:]]
+        assert width is not None or not below
+        details = [f"{cols[i].header} {row[i]}" for i in below if not cols[i].text]
+        if details and any(row[i] != NONE for i in below if not cols[i].text):
+            lines += [(line, "") for line in _wrapped(SEP.join(details), width)]
+        for i in below:
+            if cols[i].text and row[i] != NONE:
+                lines += [(line, "") for line in _wrapped(f"{cols[i].header}: {row[i]}", width)]
+    return lines
+
+
+def _wrapped(text: str, width: int | None, indent: str = "    ") -> list[str]:
+    if width is None:
+        return [indent + text]
+    return textwrap.wrap(
+        text,
+        max(width, len(indent) + 10),
+        initial_indent=indent,
+        subsequent_indent=indent,
+        break_on_hyphens=False,
+    )
+
+
+def _width(console: Console) -> int | None:
+    return console.width if console.is_terminal else None
+
+
+def _print_lines(console: Console, lines: Sequence[tuple[str, str]]) -> None:
+    if console.is_terminal:
+        for line, style in lines:
+            console.print(Text(line, style=style), soft_wrap=True)
+    else:
+        console.file.write("".join(line + "\n" for line, _ in lines))
+        console.file.flush()
+
+
+def _title(console: Console, title: str, sample: bool = False) -> None:
+    text = title + (f"  [{SAMPLE_TAG}]" if sample else "")
+    _print_lines(console, [(line, "bold") for line in _wrapped(text, _width(console), "")])
+
+
+def _sample_note(console: Console) -> None:
+    _print_lines(console, [(SAMPLE_NOTE, "bold yellow")])
+
+
+def _text(console: Console, text: str, style: str = "") -> None:
+    _print_lines(console, [(line, style) for line in _wrapped(text, _width(console), "")])
+
+
+def print_table(
+    title: str,
+    cols: Sequence[Col],
+    rows: Sequence[Sequence[str]],
+    *,
+    sample: bool = False,
+    console: Console | None = None,
+) -> None:
+    """A titled table: fitted to a terminal, or plain full-width columns in a pipe."""
+    console = console or out()
+    _title(console, title, sample)
+    if rows:
+        _print_lines(console, table_lines(cols, rows, _width(console)))
+    else:
+        _print_lines(console, [("(none)", "")])
+    if sample:
+        _sample_note(console)
+
+
+#: A section item: a (key, value) pair, or a whole line.
+Item = tuple[str, str] | str
+
+
+def print_section(title: str, items: Sequence[Item], style: str = "", console: Any = None) -> None:
+    """A titled block of key/value lines: a Rich panel on a terminal, indented text otherwise."""
+    from rich.panel import Panel
+
+    console = console or out()
+    if not console.is_terminal:
+        keys = [cell_len(i[0]) for i in items if isinstance(i, tuple)]
+        kw = max(keys, default=0)
+        lines = [(title, "")]
+        for item in items:
+            if isinstance(item, tuple):
+                lines.append((f"  {_pad(item[0], kw, False)}  {item[1]}".rstrip(), ""))
+            else:
+                lines.append((f"  {item}".rstrip(), ""))
+        _print_lines(console, lines)
+        return
+    parts: list[RenderableType] = []
+    grid: Table | None = None
+    for item in items:
+        if isinstance(item, tuple):
+            if grid is None:
+                grid = Table.grid(padding=(0, 2))
+                grid.add_column(style="bold", no_wrap=True)
+                grid.add_column(overflow="fold")
+                parts.append(grid)
+            grid.add_row(Text(item[0]), Text(item[1]))
+        else:
+            grid = None
+            parts.append(Text(item, overflow="fold"))
+    console.print(Panel(Group(*parts), title=escape(title), border_style=style or "none"))
 
 
 # --- fetch -------------------------------------------------------------------------------
@@ -101,27 +370,34 @@ def fetch_progress(enabled: bool) -> Iterator[Any]:
 
 def fetch_summary(results: list[FetchResult]) -> None:
     """The end-of-fetch table: candles added, first/last timestamp, gaps found."""
-    table = Table(title="Fetched candles")
-    for col in ("symbol", "exchange", "tf", "source", "received", "added", "first", "last", "gaps"):
-        table.add_column(col, justify="right" if col in ("received", "added", "gaps") else "left")
+    cols = [
+        Col("symbol"),
+        Col("exchange"),
+        Col("tf"),
+        Col("source"),
+        Col("received", right=True),
+        Col("added", right=True),
+        Col("first (UTC)", detail=True),
+        Col("last (UTC)", detail=True),
+        Col("gaps", text=True),
+    ]
+    rows = []
     for r in results:
         d = r.as_dict()
-        gaps = f"{d['gaps']} ({d['missing_candles']} missing)" if d["gaps"] else "0"
-        table.add_row(
-            r.symbol,
-            r.exchange,
-            r.timeframe,
-            "SAMPLE" if r.sample else r.source,
-            str(r.received),
-            str(r.added),
-            _short(r.first_ts) or "-",
-            _short(r.last_ts) or ("up to date" if r.up_to_date else "-"),
-            gaps,
+        rows.append(
+            [
+                r.symbol,
+                r.exchange,
+                r.timeframe,
+                "SAMPLE" if r.sample else r.source,
+                str(r.received),
+                str(r.added),
+                iso(r.first_ts),
+                "up to date" if r.last_ts is None and r.up_to_date else iso(r.last_ts),
+                f"{d['gaps']} ({d['missing_candles']} missing)" if d["gaps"] else "0",
+            ]
         )
-    console = out()
-    console.print(table)
-    if any(r.sample for r in results):
-        console.print(f"[yellow]{SAMPLE_NOTE}[/yellow]")
+    print_table("Fetched candles", cols, rows, sample=any(r.sample for r in results))
 
 
 # --- candles -----------------------------------------------------------------------------
@@ -129,57 +405,60 @@ def fetch_summary(results: list[FetchResult]) -> None:
 
 def candles_table(frame: pd.DataFrame, info: SeriesInfo) -> None:
     """The stored candles of one series."""
-    import pandas as pd
+    from hmas.data.market import index_to_ms
 
-    sample = info.source == "sample"
+    values = frame.to_numpy().tolist()
+    closes = [float(v[3]) for v in values if not math.isnan(float(v[3]))]
+    digits = price_digits(max(closes, default=None, key=abs))
+    cols = [Col("time (UTC)")] + [
+        Col(c, right=True) for c in ("open", "high", "low", "close", "volume")
+    ]
+    rows = [
+        [iso(ms), *(fmt_price(float(x), digits) for x in (o, h, low, c)), f"{float(v):.4f}"]
+        for ms, (o, h, low, c, v) in zip(index_to_ms(frame.index), values, strict=True)
+    ]
     title = f"{info.symbol} {info.timeframe} on {info.exchange}: {info.count} stored"
-    table = Table(title=title + (" (SAMPLE DATA)" if sample else ""))
-    for col in ("ts (UTC)", "open", "high", "low", "close", "volume"):
-        table.add_column(col, justify="left" if col.startswith("ts") else "right")
-    stamps = pd.DatetimeIndex(frame.index).strftime("%Y-%m-%d %H:%M")
-    for ts, (o, h, low, c, v) in zip(stamps, frame.to_numpy().tolist(), strict=True):
-        table.add_row(ts, *(_fmt_price(float(x)) for x in (o, h, low, c)), f"{float(v):,.4f}")
-    console = out()
-    console.print(table)
-    if sample:
-        console.print(f"[yellow]{SAMPLE_NOTE}[/yellow]")
+    print_table(title, cols, rows, sample=info.source == "sample")
 
 
 def gaps_table(gaps: list[Gap], info: SeriesInfo) -> None:
     """The gaps of one series."""
     console = out()
+    sample = info.source == "sample"
+    where = f"{info.symbol} {info.timeframe} on {info.exchange}"
     if not gaps:
-        console.print(f"No gaps in {info.symbol} {info.timeframe} on {info.exchange}.")
+        _text(console, f"No gaps in {where}." + (f" [{SAMPLE_TAG}]" if sample else ""))
         return
-    table = Table(title=f"Gaps in {info.symbol} {info.timeframe} on {info.exchange}")
-    table.add_column("first missing (UTC)")
-    table.add_column("last missing (UTC)")
-    table.add_column("missing", justify="right")
-    for g in gaps:
-        d = g.as_dict()
-        table.add_row(str(d["first_missing"]), str(d["last_missing"]), str(d["missing"]))
-    console.print(table)
-    console.print(f"{len(gaps)} gap(s), {sum(g.missing for g in gaps)} missing candle(s).")
+    cols = [Col("first missing (UTC)"), Col("last missing (UTC)"), Col("missing", right=True)]
+    rows = [[iso(g.first_missing_ts), iso(g.last_missing_ts), str(g.missing)] for g in gaps]
+    print_table(f"Gaps in {where}", cols, rows, sample=sample, console=console)
+    _text(console, f"{len(gaps)} gap(s), {sum(g.missing for g in gaps)} missing candle(s).")
 
 
 def series_table(series: list[SeriesInfo]) -> None:
     """Every stored series."""
-    from hmas.data.market import ms_to_datetime
-
-    table = Table(title="Stored series")
-    for col in ("symbol", "exchange", "tf", "source", "candles", "first", "last"):
-        table.add_column(col, justify="right" if col == "candles" else "left")
-    for s in series:
-        table.add_row(
+    cols = [
+        Col("symbol"),
+        Col("exchange"),
+        Col("tf"),
+        Col("source"),
+        Col("candles", right=True),
+        Col("first (UTC)", detail=True),
+        Col("last (UTC)", detail=True),
+    ]
+    rows = [
+        [
             s.symbol,
             s.exchange,
             s.timeframe,
             "SAMPLE" if s.source == "sample" else s.source,
             str(s.count),
-            ms_to_datetime(s.first_ts).strftime("%Y-%m-%d %H:%M"),
-            ms_to_datetime(s.last_ts).strftime("%Y-%m-%d %H:%M"),
-        )
-    out().print(table)
+            iso(s.first_ts),
+            iso(s.last_ts),
+        ]
+        for s in series
+    ]
+    print_table("Stored series", cols, rows, sample=any(s.source == "sample" for s in series))
 
 
 # --- config and db -----------------------------------------------------------------------
@@ -187,46 +466,36 @@ def series_table(series: list[SeriesInfo]) -> None:
 
 def config_table(data: dict[str, Any], source: str | None) -> None:
     """Settings as a two-column table (secrets already masked)."""
-    table = Table(title="hmas configuration" + (f" (file: {source})" if source else ""))
-    table.add_column("setting")
-    table.add_column("value")
+    rows: list[list[str]] = []
 
     def walk(prefix: str, value: Any) -> None:
-        if isinstance(value, dict):
+        if isinstance(value, dict) and value:
             for k, v in value.items():
                 walk(f"{prefix}.{k}" if prefix else k, v)
         else:
-            table.add_row(prefix, "" if value is None else str(value))
+            rows.append([prefix, _plain_value(value)])
 
     walk("", data)
-    out().print(table)
+    title = "hmas configuration" + (f" (file: {source})" if source else "")
+    print_table(title, [Col("setting"), Col("value", text=True)], rows)
+
+
+def _plain_value(value: Any) -> str:
+    if value is None:
+        return NONE
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, default=str)
+    return str(value)
 
 
 def key_values(title: str, data: dict[str, Any]) -> None:
     """A small key/value table."""
-    table = Table(title=title, show_header=False)
-    table.add_column("key", style="bold")
-    table.add_column("value")
-    for k, v in data.items():
-        table.add_row(k, "" if v is None else str(v))
-    out().print(table)
+    print_table(
+        title, [Col("key"), Col("value", text=True)], [[k, fmt_auto(v)] for k, v in data.items()]
+    )
 
 
 # --- analyses and signals ------------------------------------------------------------------
-
-
-def _when(ms: int | None) -> str:
-    from hmas.data.market import ms_to_datetime
-
-    return "-" if ms is None else ms_to_datetime(ms).strftime("%Y-%m-%d %H:%M")
-
-
-def _num(value: Any, digits: int = 2) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return _fmt_price(value) if digits == -1 else f"{value:.{digits}f}"
-    return str(value)
 
 
 def analysis_json(analysis: Any, created: bool) -> dict[str, Any]:
@@ -254,191 +523,257 @@ def analysis_json(analysis: Any, created: bool) -> dict[str, Any]:
     }
 
 
-def _view_lines(view: dict[str, Any]) -> str:
-    skip = {"agent", "journal"}
-    lines = []
+def _view_items(view: dict[str, Any], digits: int) -> list[Item]:
+    """An agent's view as key/value items; prices (``*_ts`` times, levels) formatted."""
+    items: list[Item] = []
     for key, raw in view.items():
-        if key in skip or raw in (None, [], {}):
+        if key in ("agent", "journal") or raw in (None, [], {}):
             continue
-        value: Any = raw
-        if isinstance(raw, float):
-            value = round(raw, 4)
-        elif isinstance(raw, list):
-            value = "; ".join(str(v) for v in raw)
-        elif isinstance(raw, dict):
-            value = ", ".join(
-                f"{k}={round(v, 4) if isinstance(v, float) else v}" for k, v in raw.items()
-            )
-        lines.append(f"[bold]{key}[/bold]: {escape(str(value))}")
-    return "\n".join(lines) or "(no fields)"
+        if key.endswith("_ts") and isinstance(raw, int):
+            value = iso(raw)
+        elif key in _PRICE_KEYS and isinstance(raw, (int, float)):
+            value = fmt_price(float(raw), digits)
+        elif key in _PRICE_KEYS and isinstance(raw, dict):
+            value = ", ".join(f"{k}={fmt_price(float(v), digits)}" for k, v in raw.items())
+        else:
+            value = fmt_auto(raw)
+        items.append((key, value))
+    return items or ["(no fields)"]
+
+
+_PRICE_KEYS = frozenset(
+    {"entry", "stop", "target", "support", "resistance", "fib_levels", "swing_high", "swing_low"}
+)
+
+
+def _digits_of(features: dict[str, Any] | None, *prices: Any) -> int:
+    ref = (features or {}).get("close")
+    if not isinstance(ref, (int, float)):
+        ref = next((p for p in prices if isinstance(p, (int, float))), None)
+    return price_digits(None if ref is None else float(ref))
+
+
+def _journal(console: Console, text: str) -> None:
+    from rich.markdown import Markdown
+    from rich.panel import Panel
+
+    if console.is_terminal:
+        console.print(Panel(Markdown(text), title="trade journal"))
+    else:
+        _print_lines(
+            console,
+            [("trade journal", "")] + [(f"  {ln}".rstrip(), "") for ln in text.splitlines()],
+        )
 
 
 def analysis_panels(analysis: Any, created: bool) -> None:
     """A panel per agent."""
-    from rich.markdown import Markdown
-    from rich.panel import Panel
-
     console = out()
+    sample = analysis.source == "sample"
     state = "stored" if created else "already stored"
-    console.print(
-        f"[bold]Analysis {analysis.id}[/bold] ({state}): {analysis.symbol} {analysis.timeframe} "
-        f"on {analysis.exchange}, bar {_when(analysis.bar_ts)} UTC, {analysis.window_len} candles"
+    _title(
+        console,
+        f"Analysis {analysis.id} ({state}): {analysis.symbol} {analysis.timeframe} on "
+        f"{analysis.exchange}, bar {iso(analysis.bar_ts)}, {analysis.window_len} candles",
+        sample,
     )
-    if analysis.source == "sample":
-        console.print(f"[yellow]{SAMPLE_NOTE}[/yellow]")
+    if sample:
+        _sample_note(console)
+    digits = _digits_of(analysis.features)
     for name, view in analysis.views.items():
         style = "red" if view.get("abstained") else "cyan"
-        body = _view_lines(view)
-        console.print(Panel(body, title=name, border_style=style, expand=True))
+        print_section(name, _view_items(view, digits), style, console)
         if name == "rationale" and view.get("journal"):
-            console.print(Panel(Markdown(view["journal"]), title="trade journal"))
+            _journal(console, view["journal"])
+
+
+def _decision_text(decision: str | None, action: str | None) -> str:
+    if decision == "APPROVED":
+        return f"APPROVED {action or ''}".strip()
+    return decision or NONE
 
 
 def signal_panel(signal: Any, created: bool) -> None:
     """The decision and why."""
-    from rich.panel import Panel
-
+    console = out()
+    sample = signal.source == "sample"
     approved = signal.decision == "APPROVED"
-    lines = [
-        f"[bold]{signal.decision}[/bold] {signal.action} {signal.symbol} {signal.timeframe} "
-        f"@ bar {_when(signal.bar_ts)} UTC "
-        f"({'new' if created else 'already stored'}, id {signal.id})",
+    digits = _digits_of(None, signal.entry, signal.stop_loss)
+    items: list[Item] = [
+        ("decision", f"{signal.decision} {signal.action}"),
+        ("symbol", f"{signal.symbol} {signal.timeframe} on {signal.exchange}"),
+        ("bar", iso(signal.bar_ts)),
+        ("signal", f"id {signal.id} ({'new' if created else 'already stored'})"),
     ]
     if approved:
-        lines.append(
-            f"entry {_num(signal.entry, -1)}  stop {_num(signal.stop_loss, -1)}  "
-            f"target {_num(signal.take_profit, -1)}  size {_num(signal.size, 6)}"
-        )
-    lines.append(
-        f"R:R {_num(signal.reward_risk)}  EV {_num(signal.expected_value_r)}R  "
-        f"risk-adj EV {_num(signal.risk_adjusted_ev_r)}R  consensus {_num(signal.consensus)}  "
-        f"confidence {_num(signal.confidence)}  quality {_num(signal.quality, 1)}/10"
-    )
+        items += [
+            ("entry", fmt_price(signal.entry, digits)),
+            ("stop", fmt_price(signal.stop_loss, digits)),
+            ("target", fmt_price(signal.take_profit, digits)),
+            ("size", fmt_auto(signal.size)),
+        ]
+    items += [
+        ("R:R", fmt_num(signal.reward_risk)),
+        ("EV", _r(signal.expected_value_r)),
+        ("risk-adj. EV", _r(signal.risk_adjusted_ev_r)),
+        ("consensus", fmt_num(signal.consensus)),
+        ("confidence", fmt_num(signal.confidence)),
+        ("quality", f"{fmt_num(signal.quality, 1)}/10"),
+    ]
     if signal.rejection_reason:
-        lines.append(f"[red]why rejected:[/red] {signal.rejection_reason}")
-    console = out()
-    console.print(Panel("\n".join(lines), border_style="green" if approved else "red"))
-    if signal.source == "sample":
-        console.print(f"[yellow]{SAMPLE_NOTE}[/yellow]")
+        items.append(("why rejected", tidy(signal.rejection_reason)))
+    if sample:
+        items.append(("data", SAMPLE_NOTE))
+    title = f"signal {signal.id}" + (f" [{SAMPLE_TAG}]" if sample else "")
+    print_section(title, items, "green" if approved else "red", console)
 
 
 def signals_table(rows: list[Any]) -> None:
     """Stored signals."""
-    table = Table(title=f"Signals ({len(rows)})")
-    for col in (
-        "id",
-        "bar (UTC)",
-        "symbol",
-        "tf",
-        "decision",
-        "action",
-        "entry",
-        "stop",
-        "target",
-        "EV R",
-        "cons.",
-        "reason",
-    ):
-        table.add_column(col)
+    cols = [
+        Col("id", right=True),
+        Col("bar (UTC)"),
+        Col("symbol"),
+        Col("tf"),
+        Col("decision"),
+        Col("entry", right=True, detail=True),
+        Col("stop", right=True, detail=True),
+        Col("target", right=True, detail=True),
+        Col("EV R", right=True),
+        Col("cons.", right=True),
+        Col("reason", text=True),
+    ]
+    table = []
     for s in rows:
-        table.add_row(
-            str(s.id),
-            _when(s.bar_ts),
-            s.symbol + (" (sample)" if s.source == "sample" else ""),
-            s.timeframe,
-            s.decision,
-            s.action,
-            _num(s.entry, -1),
-            _num(s.stop_loss, -1),
-            _num(s.take_profit, -1),
-            _num(s.risk_adjusted_ev_r),
-            _num(s.consensus),
-            (s.rejection_reason or "")[:60],
+        digits = _digits_of(None, s.entry, s.stop_loss)
+        table.append(
+            [
+                str(s.id),
+                iso(s.bar_ts),
+                s.symbol + ("*" if s.source == "sample" else ""),
+                s.timeframe,
+                _decision_text(s.decision, s.action),
+                fmt_price(s.entry, digits),
+                fmt_price(s.stop_loss, digits),
+                fmt_price(s.take_profit, digits),
+                fmt_num(s.risk_adjusted_ev_r),
+                fmt_num(s.consensus),
+                tidy(s.rejection_reason or NONE),
+            ]
         )
-    out().print(table)
+    console = out()
+    print_table(f"Signals ({len(rows)})", cols, table, console=console)
+    sample = sum(1 for s in rows if s.source == "sample")
+    if sample:
+        _text(console, f"* {sample} signal(s) on {SAMPLE_NOTE}", "bold yellow")
 
 
 def signal_detail(detail: dict[str, Any]) -> None:
     """Everything about one signal, laid out so an analyst sees why."""
-    from rich.markdown import Markdown
-    from rich.panel import Panel
-
     console = out()
     sig = detail["signal"]
-    console.print(
-        Panel(
-            "\n".join(f"[bold]{k}[/bold]: {v}" for k, v in sig.items() if v is not None),
-            title=f"signal {sig['id']}",
-            border_style="green" if sig["decision"] == "APPROVED" else "red",
-        )
+    sample = bool(sig.get("sample_data"))
+    digits = _digits_of(detail.get("features"), sig.get("entry"), sig.get("stop_loss"))
+    price_keys = {"entry", "stop_loss", "take_profit", "fill_price", "exit_price"}
+    time_keys = {"bar_ts", "created_at", "updated_at", "fill_ts", "exit_ts", "closed_ts"}
+
+    def show(key: str, value: Any) -> str:
+        if key in time_keys:
+            return iso(value)
+        if key in price_keys and isinstance(value, (int, float)):
+            return fmt_price(float(value), digits)
+        if key == "pnl_money" and isinstance(value, (int, float)):
+            return _money(float(value))
+        if (key.endswith("_r") or key == "r_multiple") and isinstance(value, (int, float)):
+            return _r(value)
+        if key in ("confidence", "consensus", "conviction", "reward_risk") and value is not None:
+            return fmt_num(value)
+        if key == "quality" and value is not None:
+            return f"{fmt_num(value, 1)}/10"
+        if key == "sample_data":
+            return SAMPLE_NOTE if value else "no (real market data)"
+        return fmt_auto(value)
+
+    title = f"signal {sig['id']}" + (f" [{SAMPLE_TAG}]" if sample else "")
+    print_section(
+        title,
+        [(k, show(k, v)) for k, v in sig.items() if v is not None],
+        "green" if sig["decision"] == "APPROVED" else "red",
+        console,
     )
     rounds = detail["rounds"]
     gather = rounds.get("gather", {})
-    votes = "\n".join(f"  {v['agent']}: {v['view']}" for v in gather.get("votes", []))
-    flags = (
-        "\n".join(
-            f"  [{f['severity']}] {f['flag']}: {f['detail']}" for f in gather.get("risk_flags", [])
-        )
-        or "  none"
-    )
-    console.print(
-        Panel(
-            f"votes:\n{votes}\nconsensus: {gather.get('consensus')}\n"
-            f"conflicts: {', '.join(gather.get('conflicts', [])) or 'none'}\nrisk flags:\n{flags}",
-            title="round 1: gather",
-        )
-    )
+    items: list[Item] = [(f"vote {v['agent']}", str(v["view"])) for v in gather.get("votes", [])]
+    items += [
+        ("consensus", fmt_num(gather.get("consensus"))),
+        ("conflicts", ", ".join(gather.get("conflicts", [])) or "none"),
+    ]
+    flags = gather.get("risk_flags", [])
+    items += [
+        (f"flag {f['flag']}", f"[{f['severity']}] {tidy(str(f['detail']))}") for f in flags
+    ] or [("risk flags", "none")]
+    print_section("round 1: gather", items, console=console)
     resolve = rounds.get("resolve", {})
-    scen = resolve.get("scenarios", {})
-    console.print(
-        Panel(
-            f"base rate {resolve.get('base_rate')} over {resolve.get('base_rate_trades')} trades; "
-            f"p(win) {resolve.get('p_win')} (prior {resolve.get('prior_win_rate')})\n"
-            + "\n".join(
-                f"  {k}: p={v.get('probability')} payoff={v.get('payoff_r')}R"
-                for k, v in scen.items()
-            )
-            + f"\nEV {resolve.get('expected_value_r')}R, cost {resolve.get('cost_r')}R, "
-            f"risk-adjusted EV {resolve.get('risk_adjusted_ev_r')}R",
-            title="round 2: resolve",
-        )
-    )
+    base = resolve.get("base_rate")
+    items = [
+        (
+            "base rate",
+            f"{fmt_num(base)} over {resolve.get('base_rate_trades', 0)} trades",
+        ),
+        (
+            "p(win)",
+            f"{fmt_num(resolve.get('p_win'))} (prior {fmt_num(resolve.get('prior_win_rate'))})",
+        ),
+    ]
+    items += [
+        (f"scenario {k}", f"p={fmt_num(v.get('probability'))}  payoff {_r(v.get('payoff_r'))}")
+        for k, v in resolve.get("scenarios", {}).items()
+    ]
+    items += [
+        ("EV", _r(resolve.get("expected_value_r"))),
+        ("cost", _r(resolve.get("cost_r"))),
+        ("risk-adj. EV", _r(resolve.get("risk_adjusted_ev_r"))),
+    ]
+    print_section("round 2: resolve", items, console=console)
     decide = rounds.get("decide", {})
-    checks = "\n".join(
-        f"  {'pass' if c['passed'] else 'FAIL'}  {c['rule']}"
-        + (f": {c.get('value')}" if "value" in c else "")
-        + (f" (threshold {c['threshold']})" if "threshold" in c else "")
-        for c in decide.get("checks", [])
-    )
-    console.print(Panel(f"{checks}\ndecision: {decide.get('decision')}", title="round 3: decide"))
+    items = []
+    for c in decide.get("checks", []):
+        value = ""
+        if "value" in c:
+            value = fmt_auto(c.get("value"))
+        if "threshold" in c:
+            value += f" (threshold {fmt_auto(c['threshold'])})"
+        items.append(("pass" if c["passed"] else "FAIL", f"{c['rule']}: {value}".rstrip(": ")))
+    items.append(("decision", str(decide.get("decision") or NONE)))
+    print_section("round 3: decide", items, console=console)
     guardian = detail["guardian"]
     if guardian.get("checked"):
         verdict = guardian.get("verdict", {})
-        lines = [f"allowed: {verdict.get('allowed')}"] + [
-            f"  {v['limit']}: {v['detail']}" for v in verdict.get("violations", [])
-        ]
+        items = [("allowed", fmt_auto(verdict.get("allowed")))]
+        items += [(str(v["limit"]), tidy(str(v["detail"]))) for v in verdict.get("violations", [])]
     else:
-        lines = ["not consulted (the mother rejected the trade)"]
-    console.print(Panel("\n".join(lines), title="guardian"))
+        items = ["not consulted (the mother rejected the trade)"]
+    print_section("guardian", items, console=console)
     for name, view in detail["views"].items():
-        console.print(
-            Panel(
-                _view_lines(view),
-                title=f"agent: {name}",
-                border_style="red" if view.get("abstained") else "cyan",
-            )
-        )
+        style = "red" if view.get("abstained") else "cyan"
+        print_section(f"agent: {name}", _view_items(view, digits), style, console)
         if name == "rationale" and view.get("journal"):
-            console.print(Panel(Markdown(view["journal"]), title="trade journal"))
+            _journal(console, view["journal"])
     result = detail.get("result")
-    console.print(
-        Panel(
-            "no position (not approved)"
-            if result is None
-            else "\n".join(f"{k}: {v}" for k, v in result.items() if k != "signal_id"),
-            title="outcome",
-        )
-    )
+    if result is None:
+        items = ["no position (not approved)"]
+    else:
+        order = [
+            "status", "fill_ts", "fill_price", "exit_ts", "exit_price", "bars_held",
+            "r_multiple", "pnl_money", "pnl_pct", "mae_r", "mfe_r", "updated_at",
+        ]  # fmt: skip
+        keys = [k for k in order if k in result] + [k for k in result if k not in order]
+        items = [
+            (k, show(k, result[k])) for k in keys if k != "signal_id" and not k.endswith("_iso")
+        ]
+    print_section("outcome", items, console=console)
+    if sample:
+        _sample_note(console)
 
 
 def replay_result(result: Any) -> None:
@@ -446,94 +781,129 @@ def replay_result(result: Any) -> None:
     console = out()
     if result.identical:
         note_cfg = " under the given config" if result.config_changed else ""
-        console.print(f"Signal {result.signal_id} replays identically{note_cfg}.")
+        _text(console, f"Signal {result.signal_id} replays identically{note_cfg}.")
         return
     head = (
         "would change under the given config"
         if result.config_changed
         else "does NOT replay identically"
     )
-    table = Table(title=f"Signal {result.signal_id} {head}")
-    table.add_column("field")
-    table.add_column("stored")
-    table.add_column("replayed")
-    for d in result.differences:
-        table.add_row(d["field"], str(d["stored"]), str(d["replayed"]))
-    console.print(table)
+    cols = [Col("field"), Col("stored", text=True), Col("replayed", text=True)]
+    rows = [
+        [d["field"], fmt_auto(d["stored"]), fmt_auto(d["replayed"])] for d in result.differences
+    ]
+    print_table(f"Signal {result.signal_id} {head}", cols, rows, console=console)
 
 
 def report(data: dict[str, Any]) -> None:
     """The first report: signals, outcomes, account, open positions."""
     console = out()
-    table = Table(title="Signals per symbol")
-    for col in ("symbol", "approved", "rejected"):
-        table.add_column(col)
-    for sym, counts in data["signals"].items():
-        table.add_row(sym, str(counts.get("APPROVED", 0)), str(counts.get("REJECTED", 0)))
-    console.print(table)
-    outcomes = Table(title="Outcomes of approved signals")
-    for col in ("status", "count", "avg R", "P&L"):
-        outcomes.add_column(col)
-    for status, row in data["outcomes"].items():
-        outcomes.add_row(status, str(row["count"]), _num(row["avg_r"]), _num(row["pnl"]))
-    console.print(outcomes)
+    sample = int(data.get("sample_data_signals") or 0)
+    rows = [
+        [sym, str(c.get("APPROVED", 0)), str(c.get("REJECTED", 0))]
+        for sym, c in data["signals"].items()
+    ]
+    cols = [Col("symbol"), Col("approved", right=True), Col("rejected", right=True)]
+    print_table("Signals per symbol", cols, rows, console=console)
+    rows = [
+        [status, str(row["count"]), fmt_num(row["avg_r"]), _money(row["pnl"])]
+        for status, row in data["outcomes"].items()
+    ]
+    cols = [
+        Col("status"),
+        Col("count", right=True),
+        Col("avg R", right=True),
+        Col("P&L", right=True),
+    ]
+    print_table("Outcomes of approved signals", cols, rows, console=console)
     wr = data["win_rate"]
-    console.print(
+    _text(
+        console,
         f"closed trades: {data['closed_trades']}, win rate: "
-        f"{'-' if wr is None else f'{wr:.1%}'}, average R: {_num(data['average_r'])}"
+        f"{NONE if wr is None else f'{wr:.1%}'}, average R: {fmt_num(data['average_r'])}",
     )
     acct = data["account"]
     if acct:
-        console.print(
-            f"paper equity: {acct['equity']:,.2f} (start {acct['starting_equity']:,.2f}, peak "
-            f"{acct['peak_equity']:,.2f}, day start {acct['day_start_equity']:,.2f})"
-            + ("  KILL SWITCH ON" if acct["kill_switch"] else "")
+        _text(
+            console,
+            f"paper equity: {_money(acct['equity'])} (start {_money(acct['starting_equity'])}, "
+            f"peak {_money(acct['peak_equity'])}, day start {_money(acct['day_start_equity'])})"
+            + ("  KILL SWITCH ON" if acct["kill_switch"] else ""),
         )
-    positions = Table(title=f"Open positions ({len(data['open_positions'])})")
-    for col in ("signal", "symbol", "side", "entry", "stop", "target", "size", "opened"):
-        positions.add_column(col)
+    cols = [
+        Col("signal", right=True),
+        Col("symbol"),
+        Col("side"),
+        Col("entry", right=True),
+        Col("stop", right=True),
+        Col("target", right=True),
+        Col("size", right=True),
+        Col("opened (UTC)", detail=True),
+    ]
+    rows = []
     for p in data["open_positions"]:
-        positions.add_row(
-            str(p["signal_id"]),
-            p["symbol"],
-            p["side"],
-            _num(p["entry"], -1),
-            _num(p["stop_loss"], -1),
-            _num(p["take_profit"], -1),
-            _num(p["size"], 6),
-            _when(p["opened_bar_ts"]),
+        digits = price_digits(p["entry"])
+        rows.append(
+            [
+                str(p["signal_id"]),
+                p["symbol"],
+                p["side"],
+                fmt_price(p["entry"], digits),
+                fmt_price(p["stop_loss"], digits),
+                fmt_price(p["take_profit"], digits),
+                fmt_auto(p["size"]),
+                iso(p["opened_bar_ts"]),
+            ]
         )
-    console.print(positions)
-    if data["sample_data_signals"]:
-        console.print(f"[yellow]{data['sample_data_signals']} signal(s) on SAMPLE DATA[/yellow]")
+    print_table(f"Open positions ({len(rows)})", cols, rows, console=console)
+    if sample:
+        _text(console, f"{sample} signal(s) on {SAMPLE_NOTE}", "bold yellow")
+
+
+def _money(value: float | None) -> str:
+    return NONE if value is None else f"{value:,.2f}"
 
 
 # --- run -----------------------------------------------------------------------------------
 
+_RUN_COLS = [
+    Col("symbol"),
+    Col("stage"),
+    Col("agents", detail=True),
+    Col("decision"),
+    Col("signal", right=True),
+    Col("open pos.", right=True),
+    Col("note", text=True),
+]
+
 
 @contextmanager
-def run_view(symbols: list[str], *, live: bool) -> Iterator[Any]:
-    """A live Rich table per symbol on a terminal; plain log lines on stderr otherwise."""
-    from datetime import UTC, datetime
-
+def run_view(symbols: list[str], *, live: bool, sample: bool = False) -> Iterator[Any]:
+    """A live table per symbol on a terminal; plain log lines on stderr otherwise."""
     console = err()
     state: dict[str, dict[str, Any]] = {s: {"stage": "waiting"} for s in symbols}
+    title = "hmas run" + (f"  [{SAMPLE_TAG}]" if sample else "")
 
-    def table() -> Table:
-        t = Table(title="hmas run")
-        for col in ("symbol", "stage", "agents", "decision", "signal", "open pos.", "note"):
-            t.add_column(col)
-        for sym, st in state.items():
-            t.add_row(
+    def table() -> Text:
+        rows = [
+            [
                 sym,
                 st.get("stage", ""),
                 st.get("agents", ""),
-                f"{st.get('decision') or ''} {st.get('action') or ''}",
-                str(st.get("signal_id") or ""),
-                str(st.get("positions", "")),
-                (st.get("reason") or st.get("error") or "")[:60],
-            )
-        return t
+                _decision_text(st.get("decision"), st.get("action")),
+                str(st.get("signal_id") or NONE),
+                str(st.get("positions", NONE)),
+                st.get("reason") or st.get("error") or NONE,
+            ]
+            for sym, st in state.items()
+        ]
+        lines = [(title, "bold"), *table_lines(_RUN_COLS, rows, console.width)]
+        if sample:
+            lines.append((SAMPLE_NOTE, "bold yellow"))
+        text = Text(no_wrap=True, overflow="ignore")
+        for i, (line, style) in enumerate(lines):
+            text.append(("\n" if i else "") + line, style=style)
+        return text
 
     if live and console.is_terminal:
         from rich.live import Live
@@ -547,10 +917,13 @@ def run_view(symbols: list[str], *, live: bool) -> Iterator[Any]:
             yield update
         return
 
+    tag = f" [{SAMPLE_TAG}]" if sample else ""
+
     def log(symbol: str, stage: str, detail: dict[str, Any]) -> None:
         stamp = datetime.now(tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         extra = " ".join(f"{k}={v}" for k, v in detail.items() if v is not None)
-        sys.stderr.write(f"{stamp} {symbol} {stage} {extra}".rstrip() + "\n")
+        sys.stderr.write(f"{stamp} {symbol} {stage} {extra}".rstrip() + tag + "\n")
+        sys.stderr.flush()
 
     yield log
 
@@ -558,18 +931,38 @@ def run_view(symbols: list[str], *, live: bool) -> Iterator[Any]:
 def run_summary(results: list[Any]) -> None:
     """One line per symbol of the last iteration."""
     console = out()
+    cols = [
+        Col("symbol"),
+        Col("status"),
+        Col("decision"),
+        Col("signal", right=True),
+        Col("new"),
+        Col("closed", right=True),
+        Col("detail", text=True),
+    ]
     for res in results[-1:]:
-        table = Table(title=f"run {res.run_id}, iteration {res.iteration}: {res.status}")
-        for col in ("symbol", "status", "decision", "signal", "new", "closed", "detail"):
-            table.add_column(col)
-        for s in res.symbols:
-            table.add_row(
+        rows = [
+            [
                 s.symbol,
                 s.status,
-                f"{s.decision or ''} {s.action or ''}".strip(),
-                str(s.signal_id or ""),
+                _decision_text(s.decision, s.action),
+                str(s.signal_id or NONE),
                 "yes" if s.created else "no",
                 str(s.closed_positions),
-                (s.error or s.rejection_reason or "")[:80],
-            )
-        console.print(table)
+                tidy(s.error or s.rejection_reason or NONE),
+            ]
+            for s in res.symbols
+        ]
+        sample = any(getattr(s, "sample", False) for s in res.symbols)
+        title = f"run {res.run_id}, iteration {res.iteration}: {res.status}"
+        print_table(title, cols, rows, sample=sample, console=console)
+
+
+def run_line(res: Any, outcome: Any) -> dict[str, Any]:
+    """One NDJSON record: a symbol's outcome in one iteration."""
+    return {
+        "run_id": res.run_id,
+        "iteration": res.iteration,
+        "ts": datetime.now(tz=UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        **outcome.as_dict(),
+    }

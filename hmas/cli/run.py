@@ -89,11 +89,16 @@ def run(
         sleep_seconds=sleep_seconds,
     )
     engine = store_from(settings)
-    with render.run_view(options.symbols, live=not json_out) as on_event:
-        results = run_loop(engine, settings, options, on_event=on_event)
-    if json_out:
-        render.print_json([r.as_dict() for r in results])
-    else:
+    # --json streams NDJSON: one line per symbol and iteration, flushed as each symbol ends
+    on_outcome = (
+        (lambda res, outcome: render.print_json_line(render.run_line(res, outcome)))
+        if json_out
+        else None
+    )
+    sample = options.source == "sample"
+    with render.run_view(options.symbols, live=not json_out, sample=sample) as on_event:
+        results = run_loop(engine, settings, options, on_event=on_event, on_outcome=on_outcome)
+    if not json_out:
         render.run_summary(results)
     last = results[-1] if results else None
     if last is not None and any(s.status == "error" for s in last.symbols):

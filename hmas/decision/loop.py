@@ -32,6 +32,8 @@ logger = logging.getLogger(__name__)
 
 #: Called as on_event(symbol, stage, detail) for the live view and log lines.
 EventHook = Callable[[str, str, dict[str, Any]], None]
+#: Called as on_outcome(iteration, outcome) as soon as a symbol is done (for streamed output).
+OutcomeHook = Callable[["IterationResult", "SymbolOutcome"], None]
 
 
 @dataclass
@@ -61,6 +63,12 @@ class SymbolOutcome:
     closed_positions: int = 0
     error: str | None = None
     rejection_reason: str | None = None
+    #: True when the symbol was decided on synthetic sample data, not a real market.
+    sample: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return dict(self.__dict__)
 
 
 @dataclass
@@ -78,7 +86,7 @@ class IterationResult:
             "run_id": self.run_id,
             "iteration": self.iteration,
             "status": self.status,
-            "symbols": [s.__dict__ for s in self.symbols],
+            "symbols": [s.as_dict() for s in self.symbols],
         }
 
 
@@ -106,6 +114,7 @@ def run_loop(
     options: RunOptions,
     *,
     on_event: EventHook | None = None,
+    on_outcome: OutcomeHook | None = None,
     stop: StopFlag | None = None,
     install_signal_handlers: bool = True,
 ) -> list[IterationResult]:
@@ -123,7 +132,9 @@ def run_loop(
         n = 0
         while options.iterations < 0 or n < options.iterations:
             n += 1
-            results.append(_iteration(engine, settings, options, n, stop, on_event, lock))
+            results.append(
+                _iteration(engine, settings, options, n, stop, on_event, lock, on_outcome)
+            )
             if stop.stopped or (options.iterations >= 0 and n >= options.iterations):
                 break
             _sleep(options.sleep_seconds, stop, lock)
@@ -151,6 +162,7 @@ def _iteration(
     stop: StopFlag,
     on_event: EventHook | None,
     lock: Any,
+    on_outcome: OutcomeHook | None = None,
 ) -> IterationResult:
     with Session(engine, expire_on_commit=False) as session:
         run = Run(
@@ -170,6 +182,8 @@ def _iteration(
             break
         outcome = _one_symbol(engine, settings, options, symbol, run.id, on_event)
         result.symbols.append(outcome)
+        if on_outcome is not None:
+            on_outcome(result, outcome)
         lock.heartbeat()
     failed = [s for s in result.symbols if s.status == "error"]
     if stop.stopped:
@@ -210,7 +224,7 @@ def _one_symbol(
         if on_event is not None:
             on_event(symbol, stage, detail)
 
-    outcome = SymbolOutcome(symbol)
+    outcome = SymbolOutcome(symbol, sample=options.source == "sample")
     try:
         if options.fetch:
             emit("fetching")
@@ -234,6 +248,7 @@ def _one_symbol(
         analysis = service.analyze(
             engine, settings, symbol, options.timeframe, exchange=exchange
         ).analysis
+        outcome.sample = analysis.source == "sample"
         abstained = [n for n, v in analysis.views.items() if v.get("abstained")]
         agents = f"{len(analysis.views) - len(abstained)}/{len(analysis.views)} answered"
         if abstained:

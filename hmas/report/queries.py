@@ -13,6 +13,20 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
 
+def with_iso(data: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``data`` plus an ISO 8601 UTC ``<key>_iso`` beside every epoch-ms ``*_ts`` key."""
+    from hmas.data.market import ms_to_datetime
+
+    if data is None:
+        return None
+    extra = {
+        f"{k}_iso": None if v is None else ms_to_datetime(v).isoformat()
+        for k, v in data.items()
+        if k.endswith("_ts") and (v is None or (isinstance(v, int) and not isinstance(v, bool)))
+    }
+    return data | extra
+
+
 def list_signals(
     engine: Engine,
     *,
@@ -53,16 +67,18 @@ def signal_detail(engine: Engine, signal_id: int) -> dict[str, Any]:
         "guardian": signal.guardian,
         "views": analysis.views if analysis else {},
         "features": analysis.features if analysis else {},
-        "snapshot": {
-            "window_first_ts": analysis.window_first_ts if analysis else None,
-            "window_last_ts": analysis.window_last_ts if analysis else None,
-            "window_len": analysis.window_len if analysis else None,
-            "snapshot_hash": analysis.snapshot_hash if analysis else None,
-            "hmas_version": signal.hmas_version,
-            "config_hash": signal.config_hash,
-        },
-        "position": position.model_dump(mode="json") if position else None,
-        "result": result.model_dump(mode="json") if result else None,
+        "snapshot": with_iso(
+            {
+                "window_first_ts": analysis.window_first_ts if analysis else None,
+                "window_last_ts": analysis.window_last_ts if analysis else None,
+                "window_len": analysis.window_len if analysis else None,
+                "snapshot_hash": analysis.snapshot_hash if analysis else None,
+                "hmas_version": signal.hmas_version,
+                "config_hash": signal.config_hash,
+            }
+        ),
+        "position": with_iso(position.model_dump(mode="json")) if position else None,
+        "result": with_iso(result.model_dump(mode="json")) if result else None,
     }
 
 
@@ -121,7 +137,7 @@ def summary(engine: Engine, engine_name: str = "rules") -> dict[str, Any]:
         "closed_trades": closed,
         "win_rate": wins / closed if closed else None,
         "average_r": sum(closed_r) / closed if closed else None,
-        "account": account.model_dump(mode="json") if account else None,
-        "open_positions": [p.model_dump(mode="json") for p in open_positions],
+        "account": with_iso(account.model_dump(mode="json")) if account else None,
+        "open_positions": [with_iso(p.model_dump(mode="json")) for p in open_positions],
         "sample_data_signals": int(sample),
     }

@@ -41,15 +41,15 @@ def run_once(hmas: Run, db: list[str]) -> list[dict[str, object]]:
         *db, "run", "--symbols", "BTC-USD", "ETH-USD", "--source", "sample", "--once", "--json"
     )
     assert result.exit_code == 0, result.stderr
-    data: list[dict[str, object]] = json.loads(result.stdout)
+    data: list[dict[str, object]] = [json.loads(line) for line in result.stdout.splitlines()]
     return data
 
 
 def test_run_once_twice_in_the_same_bar(hmas: Run, db: list[str]) -> None:
     first = run_once(hmas, db)
-    assert [s["created"] for s in first[0]["symbols"]] == [True, True]  # type: ignore[index]
+    assert [s["created"] for s in first] == [True, True]
     second = run_once(hmas, db)
-    assert [s["created"] for s in second[0]["symbols"]] == [False, False]  # type: ignore[index]
+    assert [s["created"] for s in second] == [False, False]
 
 
 def test_analyze_decide_signals_replay_report(hmas: Run, db: list[str]) -> None:

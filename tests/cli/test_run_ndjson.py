@@ -1,0 +1,105 @@
+"""``hmas run --json`` as a real process: one JSON object per line, each flushed as it happens."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+KEYS = {
+    "run_id",
+    "iteration",
+    "symbol",
+    "status",
+    "decision",
+    "action",
+    "signal_id",
+    "created",
+    "candles_added",
+    "closed_positions",
+    "error",
+    "rejection_reason",
+    "sample",
+    "ts",
+}
+
+
+def test_run_json_streams_one_line_per_symbol_and_iteration(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HMAS_")}
+    env["HMAS_DATA_DIR"] = str(tmp_path)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "hmas",
+            "run",
+            "-s",
+            "BTC-USD",
+            "ETH-USD",
+            "--source",
+            "sample",
+            "--iterations",
+            "2",
+            "--sleep-seconds",
+            "1",
+            "--json",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    first = proc.stdout.readline()
+    running = proc.poll() is None  # the first line arrived while the run was still going
+    rest, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert running, "the first line came only when the process ended"
+    lines = [first, *rest.splitlines(keepends=True)]
+    assert all(line.endswith("\n") and "\n" not in line[:-1] for line in lines)
+    records = [json.loads(line) for line in lines]
+    assert [(r["iteration"], r["symbol"]) for r in records] == [
+        (1, "BTC-USD"),
+        (1, "ETH-USD"),
+        (2, "BTC-USD"),
+        (2, "ETH-USD"),
+    ]
+    for r in records:
+        assert set(r) == KEYS
+        assert r["sample"] is True
+        assert r["status"] == "ok" and r["error"] is None
+        assert r["ts"].endswith("Z")
+    assert len({r["run_id"] for r in records}) == 2  # one run row per iteration
+    assert [r["created"] for r in records[2:]] == [False, False]  # same bar: nothing new
+
+
+def test_run_json_reports_a_failed_symbol_on_its_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HMAS_")}
+    env["HMAS_DATA_DIR"] = str(tmp_path)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hmas",
+            "run",
+            "-s",
+            "BTC-USD",
+            "NOPE-USD",
+            "--source",
+            "sample",
+            "--once",
+            "--json",
+        ],
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    ok, failed = (json.loads(line) for line in result.stdout.splitlines())
+    assert result.returncode == 1
+    assert (ok["symbol"], ok["status"]) == ("BTC-USD", "ok")
+    assert (failed["symbol"], failed["status"], failed["signal_id"]) == ("NOPE-USD", "error", None)
+    assert failed["error"] and failed["sample"] is True
