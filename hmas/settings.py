@@ -406,6 +406,14 @@ class Settings(BaseSettings):
             raise ValueError(f"is empty; remove {info.field_name} to use the default")
         return value
 
+    @field_validator("db_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        # Messages never repeat the URL: it may hold a password.
+        if value is not None and (problem := url_problem(value)):
+            raise ValueError(problem)
+        return value
+
     def decision_config(self) -> dict[str, Any]:
         """The settings that change a decision (hashed into every signal's config hash)."""
         keys = (
@@ -506,6 +514,39 @@ def mask_url(url: str) -> str:
             shown = _MASK
         rest = f"{shown}@{rest}"
     return f"{scheme}{sep}{_mask_query(rest)}"
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a database URL (without quoting it), or None if it looks sound."""
+    import re
+
+    example = "e.g. sqlite:///path/hmas.db or postgresql://user:pass@host/db"
+    scheme, sep, rest = url.partition("://")
+    if not sep or not scheme:
+        return f"is not a database URL; use {example}"
+    if rest.startswith("/"):
+        return None  # no host part: sqlite:///file
+    first = rest.find("@")
+    if first >= 0:
+        after = rest[first + 1 :]
+        for stop in "/?":
+            after = after.split(stop, 1)[0]
+        # SQLAlchemy ends the password at the first '@': if what follows is no host[:port]
+        # and another '@' comes later, the password holds a raw '@' (and would connect to
+        # the wrong host, or show half the password in messages).
+        host = r"[\w.\-]+(:\d+)?|\[[0-9A-Fa-f:.]+\](:\d+)?|"
+        if "@" in after or (rest.count("@") > 1 and not re.fullmatch(host, after)):
+            return (
+                "has a raw '@' in its user name or password; percent-encode it as %40 "
+                "(postgresql://user:p%40ss@host/db)"
+            )
+        hostport = after
+    else:
+        hostport = rest.split("/", 1)[0].split("?", 1)[0]
+    port = hostport.rsplit("]", 1)[-1].rpartition(":")[2] if ":" in hostport else ""
+    if ":" in hostport.rsplit("]", 1)[-1] and not (port.isdigit() and 0 < int(port) < 65536):
+        return f"has an invalid port (a number 1-65535 after the host); use {example}"
+    return None
 
 
 def _mask_query(text: str) -> str:

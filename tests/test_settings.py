@@ -117,4 +117,3 @@ def test_shipped_example_config_is_valid() -> None:
     assert s.risk.limits() == (0.05, 0.10)
     assert s.execution.taker_bps["coinbase"] == 60.0
     assert s.execution.taker_bps["kraken"] == 40.0  # the table replaces the default: keep all
-
