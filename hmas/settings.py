@@ -688,7 +688,7 @@ def _resolve(parts: list[str]) -> tuple[int, Any]:
         if isinstance(ann, type) and issubclass(ann, BaseModel):
             model = ann
         elif getattr(ann, "__origin__", None) is dict:
-            return len(parts), dict
+            return len(parts), (dict if i == len(parts) - 1 else None)
         else:
             model = None
     return len(parts), model
