@@ -733,9 +733,8 @@ def _unknown_file_keys(data: dict[str, Any], where: str) -> list[str]:
                 )
             else:
                 section = ".".join(parts[:known])
-                valid = ", ".join(
-                    kind.model_fields if isinstance(kind, type) and kind is not dict else []
-                )
+                is_model = isinstance(kind, type) and issubclass(kind, BaseModel)
+                valid = ", ".join(kind.model_fields if is_model else [])
                 here = f"in [{section}]" if section else "at the top level"
                 problems.append(
                     f"unknown setting {key_shown} in {where}; valid keys {here}: {valid}"
