@@ -45,6 +45,14 @@ class InvalidSymbolError(UsageError):
     """Raised when a symbol is not written as BASE-QUOTE (e.g. BTC-USD)."""
 
 
+class InvalidSettingsError(ConfigError):
+    """Raised when settings are unknown or invalid; ``problems`` holds one message for each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid configuration: " + "; ".join(problems))
+        self.problems = problems
+
+
 # --- store -------------------------------------------------------------------------------
 
 

@@ -7,34 +7,82 @@ config file (``--config PATH``, else ``hmas.toml`` in the working directory) > d
 
 from __future__ import annotations
 
+import os
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    TomlConfigSettingsSource,
 )
 
-from hmas.errors import ConfigError
+from hmas.errors import ConfigError, InvalidSettingsError
 
 DEFAULT_CONFIG_FILE = "hmas.toml"
 
-# The TOML file for the Settings being built; a context variable because pydantic-settings
-# builds its sources from the class, not the instance.
-_config_file: ContextVar[Path | None] = ContextVar("hmas_config_file", default=None)
+ENV_PREFIX = "HMAS_"
+DOTENV_FILE = ".env"
+# HMAS_* variables that are not settings by design: the CLI's --config variable, and the
+# prefixes the test suite and CI use for their own knobs.
+NOT_SETTINGS = ("HMAS_CONFIG",)
+NOT_SETTINGS_PREFIXES = ("HMAS_TEST_", "HMAS_CI_")
+
+# The parsed TOML file for the Settings being built; a context variable because
+# pydantic-settings builds its sources from the class, not the instance.
+_file_data: ContextVar[dict[str, Any] | None] = ContextVar("hmas_file_data", default=None)
 
 
-class FetchSettings(BaseModel):
+class Section(BaseModel):
+    """A group of settings: unknown keys, nan/inf and booleans given for numbers are refused."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_number(cls, value: Any, info: ValidationInfo) -> Any:
+        # pydantic reads true as 1; for a limit or a count that is a typo, not a number.
+        name = info.field_name
+        if (
+            isinstance(value, bool)
+            and name is not None
+            and cls.model_fields[name].annotation in (int, float)
+        ):
+            raise ValueError(f"expected a number, got {str(value).lower()}")
+        return value
+
+
+def _ordered(model: BaseModel, *names: str) -> None:
+    """Raise unless the named settings are in non-decreasing order."""
+    values = [getattr(model, n) for n in names]
+    for i in range(len(names) - 1):
+        if values[i] > values[i + 1]:
+            raise ValueError(
+                f"{names[i]} ({values[i]}) must not be above {names[i + 1]} ({values[i + 1]})"
+            )
+
+
+class FetchSettings(Section):
     """How candles are fetched."""
 
     source: Literal["exchange", "sample", "file"] = Field(
         "exchange", description="Where candles come from by default."
     )
-    exchange: str = Field("coinbase", description="ccxt exchange id for --source exchange.")
+    exchange: str = Field(
+        "coinbase", min_length=1, description="ccxt exchange id for --source exchange."
+    )
     timeframe: str = Field("1h", description="Default timeframe.")
     default_limit: int = Field(
         500, ge=1, le=1_000_000, description="Candles fetched when none are stored yet."
@@ -55,7 +103,7 @@ class FetchSettings(BaseModel):
         return value
 
 
-class AlphaParams(BaseModel):
+class AlphaParams(Section):
     """Alpha agent: mean-reversion and trend-following setups (docs/agents.md)."""
 
     rsi_oversold: float = Field(30.0, ge=0, le=100)
@@ -70,8 +118,14 @@ class AlphaParams(BaseModel):
     default_reward_risk: float = Field(3.0, gt=0, description="Target in R with no level.")
     level_buffer_atr: float = Field(0.1, ge=0, description="Target this far short of a level.")
 
+    @model_validator(mode="after")
+    def _bands_in_order(self) -> Self:
+        _ordered(self, "rsi_oversold", "rsi_overbought")
+        _ordered(self, "trend_rsi_low", "trend_rsi_high")
+        return self
 
-class TechnicalParams(BaseModel):
+
+class TechnicalParams(Section):
     """Technical agent: trend state, levels, Fibonacci, patterns."""
 
     adx_trend: float = Field(25.0, ge=0, le=100, description="ADX at or above: trending.")
@@ -81,7 +135,7 @@ class TechnicalParams(BaseModel):
     )
 
 
-class SentimentParams(BaseModel):
+class SentimentParams(Section):
     """Sentiment agent: the market-data fear/greed composite (and optionally the public index)."""
 
     lookback: int = Field(90, ge=10, le=2000, description="Bars for percentiles/drawdown.")
@@ -95,13 +149,20 @@ class SentimentParams(BaseModel):
     use_fear_greed_index: bool = Field(
         False, description="Query the public Fear & Greed index (needs network)."
     )
-    fear_greed_url: str = "https://api.alternative.me/fng/"
+    fear_greed_url: str = Field("https://api.alternative.me/fng/", min_length=1)
+
+    @model_validator(mode="after")
+    def _zones_in_order(self) -> Self:
+        _ordered(self, "extreme_fear", "fear", "greed", "extreme_greed")
+        return self
 
 
-class MacroParams(BaseModel):
+class MacroParams(Section):
     """Macro agent: BTC regime, volatility percentile, correlations, session."""
 
-    benchmark: str = Field("BTC-USD", description="The symbol whose trend sets the regime.")
+    benchmark: str = Field(
+        "BTC-USD", min_length=1, description="The symbol whose trend sets the regime."
+    )
     vol_lookback: int = Field(500, ge=20, le=100_000, description="Bars for vol percentile.")
     high_vol_pct: float = Field(0.8, ge=0, le=1)
     low_vol_pct: float = Field(0.2, ge=0, le=1)
@@ -111,10 +172,10 @@ class MacroParams(BaseModel):
     )
 
 
-class ExecutionParams(BaseModel):
+class ExecutionParams(Section):
     """Execution auditor: costs per exchange profile, spread and slippage estimates."""
 
-    taker_bps: dict[str, float] = Field(
+    taker_bps: dict[str, Annotated[float, Field(ge=-100, le=1000)]] = Field(
         default_factory=lambda: {
             "coinbase": 60.0,
             "coinbaseexchange": 60.0,
@@ -123,9 +184,9 @@ class ExecutionParams(BaseModel):
             "sample": 10.0,
             "file": 10.0,
         },
-        description="Taker fee per exchange in basis points.",
+        description="Taker fee per exchange in basis points (negative: a rebate).",
     )
-    maker_bps: dict[str, float] = Field(
+    maker_bps: dict[str, Annotated[float, Field(ge=-100, le=1000)]] = Field(
         default_factory=lambda: {
             "coinbase": 40.0,
             "coinbaseexchange": 40.0,
@@ -134,9 +195,9 @@ class ExecutionParams(BaseModel):
             "sample": 5.0,
             "file": 5.0,
         },
-        description="Maker fee per exchange in basis points.",
+        description="Maker fee per exchange in basis points (negative: a rebate).",
     )
-    default_taker_bps: float = Field(10.0, ge=0)
+    default_taker_bps: float = Field(10.0, ge=0, le=1000)
     spread_window: int = Field(20, ge=2, le=1000)
     impact_coefficient: float = Field(1.0, ge=0, description="Square-root impact multiplier.")
     max_cost_r: float = Field(0.25, ge=0, description="FAIL when round-trip cost exceeds this R.")
@@ -151,14 +212,30 @@ class ExecutionParams(BaseModel):
     grade_b_share: float = Field(0.005, ge=0, le=1, description="Order/bar notional below: B.")
     grade_c_share: float = Field(0.02, ge=0, le=1, description="Order/bar notional below: C.")
 
+    @field_validator("taker_bps", "maker_bps")
+    @classmethod
+    def _exchange_ids_lowercase(cls, value: dict[str, float]) -> dict[str, float]:
+        # Costs are looked up by the lower-case ccxt id; "Coinbase" would never match.
+        lowered = {k.strip().lower(): v for k, v in value.items()}
+        if len(lowered) != len(value):
+            raise ValueError("an exchange is given twice (ids are case-insensitive)")
+        if "" in lowered:
+            raise ValueError("an exchange id is empty")
+        return lowered
 
-class RationaleParams(BaseModel):
+    @model_validator(mode="after")
+    def _grades_in_order(self) -> Self:
+        _ordered(self, "grade_a_share", "grade_b_share", "grade_c_share")
+        return self
+
+
+class RationaleParams(Section):
     """Rationale agent: the journal, including the setup's historical base rate."""
 
     outcome_horizon: int = Field(48, ge=1, le=10_000, description="Bars before a setup expires.")
 
 
-class MotherParams(BaseModel):
+class MotherParams(Section):
     """The mother's three rounds: thresholds of the decision."""
 
     consensus_policy: Literal["weighted", "supermajority"] = Field(
@@ -189,36 +266,63 @@ class MotherParams(BaseModel):
     )
 
 
-class RiskParams(BaseModel):
-    """Guardian limits (code, not agents); a preset sets the prop-firm pair of limits."""
+PRESETS: dict[str, tuple[float, float]] = {"ftmo": (0.05, 0.10), "strict": (0.045, 0.09)}
+
+
+class RiskParams(Section):
+    """Guardian limits (code, not agents); a preset fills the prop-firm limits not given."""
 
     preset: Literal["custom", "ftmo", "strict"] = Field(
-        "custom", description="ftmo: 5% daily / 10% drawdown; strict: 4.5% / 9%."
+        "custom",
+        description="ftmo: 5% daily / 10% drawdown; strict: 4.5% / 9%; an explicit "
+        "daily_loss_limit or max_drawdown wins over the preset.",
     )
     risk_per_trade: float = Field(0.01, gt=0, le=0.1)
-    daily_loss_limit: float = Field(0.05, gt=0, le=1)
-    max_drawdown: float = Field(0.10, gt=0, le=1)
+    daily_loss_limit: float = Field(0.05, description="Fraction of equity, 0 < x < 1.")
+    max_drawdown: float = Field(0.10, description="Fraction of equity, 0 < x < 1.")
     max_open_positions: int = Field(3, ge=0, le=100)
     cooldown_bars: int = Field(6, ge=0, le=10_000)
     max_consecutive_losses: int = Field(3, ge=1, le=100)
     pause_bars: int = Field(24, ge=0, le=10_000, description="Bars paused after N losses.")
-    max_signals_per_hour: int = Field(10, ge=0)
-    max_signals_per_day: int = Field(50, ge=0)
+    max_signals_per_hour: int = Field(10, ge=0, le=100_000, description="0 refuses every trade.")
+    max_signals_per_day: int = Field(50, ge=0, le=1_000_000, description="0 refuses every trade.")
+
+    @field_validator("daily_loss_limit", "max_drawdown")
+    @classmethod
+    def _fraction_below_one(cls, value: float) -> float:
+        if not 0 < value < 1:
+            raise ValueError(
+                f"must be a fraction of equity above 0 and below 1 (0.05 = 5%), got {value}; "
+                "1 or more would switch the check off"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _apply_preset(self) -> Self:
+        # The preset fills only the limits not given: an explicit limit (from any source)
+        # wins, and the fields then hold what the guardian enforces (shown, hashed, replayed).
+        if self.preset in PRESETS:
+            daily, drawdown = PRESETS[self.preset]
+            given = self.model_fields_set
+            if "daily_loss_limit" not in given:
+                self.daily_loss_limit = daily
+            if "max_drawdown" not in given:
+                self.max_drawdown = drawdown
+        return self
 
     def limits(self) -> tuple[float, float]:
-        """(daily loss limit, max drawdown) after applying the preset."""
-        presets = {"ftmo": (0.05, 0.10), "strict": (0.045, 0.09)}
-        return presets.get(self.preset, (self.daily_loss_limit, self.max_drawdown))
+        """(daily loss limit, max drawdown) the guardian enforces, the preset applied."""
+        return self.daily_loss_limit, self.max_drawdown
 
 
-class PaperParams(BaseModel):
+class PaperParams(Section):
     """The paper account."""
 
     starting_equity: float = Field(100_000.0, gt=0)
     expiry_bars: int = Field(48, ge=1, le=100_000, description="Close a position after N bars.")
 
 
-class DecisionParams(BaseModel):
+class DecisionParams(Section):
     """How much history a decision reads."""
 
     window: int = Field(600, ge=50, le=100_000, description="Candles read for one decision.")
@@ -231,7 +335,7 @@ class DecisionParams(BaseModel):
     engine: Literal["rules"] = Field("rules", description="rules (LLM engine: not built yet).")
 
 
-class ExchangeCredentials(BaseModel):
+class ExchangeCredentials(Section):
     """Optional API credentials; public market data needs none."""
 
     api_key: SecretStr | None = None
@@ -242,11 +346,16 @@ class Settings(BaseSettings):
     """Every setting hmas reads, with its source precedence."""
 
     model_config = SettingsConfigDict(
-        env_prefix="HMAS_",
+        env_prefix=ENV_PREFIX,
         env_nested_delimiter="__",
-        env_file=".env",
+        env_file=DOTENV_FILE,
         env_file_encoding="utf-8",
+        # An empty HMAS_X= (in the environment or .env) is unset, not an invalid value.
+        env_ignore_empty=True,
+        # .env may hold other tools' variables; unknown HMAS_ ones are refused by load_settings.
+        dotenv_filtering="only_existing",
         extra="forbid",
+        allow_inf_nan=False,
         validate_default=True,
     )
 
@@ -260,7 +369,9 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
     fetch: FetchSettings = Field(default_factory=FetchSettings)
     exchange_credentials: ExchangeCredentials = Field(default_factory=ExchangeCredentials)
-    kill_switch: bool = Field(False, description="HMAS_KILL_SWITCH=1 refuses every new trade.")
+    kill_switch: bool = Field(
+        False, description="HMAS_KILL_SWITCH=1 refuses every new trade (true/false, 1/0, yes/no)."
+    )
     decision: DecisionParams = Field(default_factory=DecisionParams)
     alpha: AlphaParams = Field(default_factory=AlphaParams)
     technical: TechnicalParams = Field(default_factory=TechnicalParams)
@@ -282,10 +393,26 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, dotenv_settings]
-        path = _config_file.get()
-        if path is not None:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        data = _file_data.get()
+        if data:
+            sources.append(InitSettingsSource(settings_cls, init_kwargs=data))
         return tuple(sources)
+
+    @field_validator("db_url", "data_dir", mode="before")
+    @classmethod
+    def _not_blank(cls, value: Any, info: ValidationInfo) -> Any:
+        # An empty value in a file or flag would silently mean "the default store".
+        if isinstance(value, str) and not value.strip():
+            raise ValueError(f"is empty; remove {info.field_name} to use the default")
+        return value
+
+    @field_validator("db_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        # Messages never repeat the URL: it may hold a password.
+        if value is not None and (problem := url_problem(value)):
+            raise ValueError(problem)
+        return value
 
     def decision_config(self) -> dict[str, Any]:
         """The settings that change a decision (hashed into every signal's config hash)."""
@@ -316,14 +443,21 @@ class Settings(BaseSettings):
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def resolved_data_dir(self) -> Path:
-        """The data directory, created on demand."""
+        """The data directory, created on demand; ConfigError if it cannot be."""
         if self.data_dir is not None:
             path = self.data_dir.expanduser()
         else:
             from platformdirs import user_data_path
 
             path = user_data_path("hmas", appauthor=False)
-        path.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            reason = "it is a file" if path.exists() else (exc.strerror or str(exc))
+            raise ConfigError(
+                f"cannot use data directory {path}: {reason}; set HMAS_DATA_DIR to a "
+                "writable directory"
+            ) from None
         return path
 
     def resolved_db_url(self) -> str:
@@ -336,7 +470,7 @@ class Settings(BaseSettings):
         """Settings as plain JSON-able data with every secret masked."""
         data: dict[str, Any] = self.model_dump(mode="json")
         _mask(self, data)
-        data["db_url"] = mask_url(self.resolved_db_url()) if self.db_url else None
+        data["db_url"] = mask_url(self.db_url) if self.db_url else None
         return data
 
 
@@ -349,51 +483,310 @@ def _mask(model: BaseModel, data: dict[str, Any]) -> None:
             _mask(value, data[name])
 
 
-def mask_url(url: str) -> str:
-    """Hide the password of a database URL."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
+# --- secrets in URLs -----------------------------------------------------------------------
 
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return url
+_MASK = "***"
+_SECRET_QUERY_KEYS = ("password", "passwd", "pwd", "secret", "token", "key")
+
+
+def mask_url(url: str) -> str:
+    """Hide the credential of a database URL, however it is written.
+
+    The userinfo is everything between ``://`` and the *last* ``@``: a raw ``@``, ``:``, ``/``,
+    ``?``, ``#`` or ``%`` in a password is then still hidden whole (SQLAlchemy's parser splits
+    such a password at its first ``@`` and shows the rest). Only a user name before the first
+    ``:`` is kept; a query parameter such as ``password=`` is masked too. A string that is not a
+    URL at all is masked up to its last ``@``; a URL with an empty authority (``sqlite:///…``)
+    has none. Over-masking (an ``@`` in a database name) is preferred to leaking.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    at = -1 if rest.startswith("/") else rest.rfind("@")  # "sqlite:///a@b": no userinfo
+    if at >= 0:
+        userinfo, rest = rest[:at], rest[at + 1 :]
+        user, colon, _password = userinfo.partition(":")
+        if colon and user and not any(c in user for c in "@/?#"):
+            shown = f"{user}:{_MASK}"
+        elif not colon and userinfo and not any(c in userinfo for c in "@/?#%"):
+            shown = userinfo  # a user name alone, no password
+        else:
+            shown = _MASK
+        rest = f"{shown}@{rest}"
+    return f"{scheme}{sep}{_mask_query(rest)}"
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a database URL (without quoting it), or None if it looks sound."""
+    import re
+
+    example = "e.g. sqlite:///path/hmas.db or postgresql://user:pass@host/db"
+    scheme, sep, rest = url.partition("://")
+    if not sep or not scheme:
+        return f"is not a database URL; use {example}"
+    if rest.startswith("/"):
+        return None  # no host part: sqlite:///file
+    first = rest.find("@")
+    if first >= 0:
+        after = rest[first + 1 :]
+        for stop in "/?":
+            after = after.split(stop, 1)[0]
+        # SQLAlchemy ends the password at the first '@': if what follows is no host[:port]
+        # and another '@' comes later, the password holds a raw '@' (and would connect to
+        # the wrong host, or show half the password in messages).
+        host = r"[\w.\-]+(:\d+)?|\[[0-9A-Fa-f:.]+\](:\d+)?|"
+        if "@" in after or (rest.count("@") > 1 and not re.fullmatch(host, after)):
+            return (
+                "has a raw '@' in its user name or password; percent-encode it as %40 "
+                "(postgresql://user:p%40ss@host/db)"
+            )
+        hostport = after
+    else:
+        hostport = rest.split("/", 1)[0].split("?", 1)[0]
+    port = hostport.rsplit("]", 1)[-1].rpartition(":")[2] if ":" in hostport else ""
+    if ":" in hostport.rsplit("]", 1)[-1] and not (port.isdigit() and 0 < int(port) < 65536):
+        return f"has an invalid port (a number 1-65535 after the host); use {example}"
+    return None
+
+
+def _mask_query(text: str) -> str:
+    import re
+
+    pattern = r"([?&;][^=&;#]*(?:" + "|".join(_SECRET_QUERY_KEYS) + r")[^=&;#]*=)[^&;#]*"
+    return re.sub(pattern, rf"\g<1>{_MASK}", text, flags=re.IGNORECASE)
+
+
+# --- loading -------------------------------------------------------------------------------
 
 
 def config_file_for(path: Path | None) -> Path | None:
     """The TOML file to read: ``path`` (must exist) or ``hmas.toml`` in the working directory."""
     if path is not None:
+        if path.is_dir():
+            raise ConfigError(f"config file {path} is a directory; pass a TOML file")
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}; pass an existing TOML file")
         return path
-    default = Path.cwd() / DEFAULT_CONFIG_FILE
+    default = Path(DEFAULT_CONFIG_FILE)
     return default if default.is_file() else None
 
 
 def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
-    """Build ``Settings`` (overrides are CLI flags, the highest precedence); ConfigError if bad."""
-    import tomllib
+    """Build ``Settings`` (overrides are CLI flags, the highest precedence); ConfigError if bad.
+
+    Before pydantic sees anything, every key of the TOML file, of the environment (``HMAS_*``)
+    and of ``.env`` is checked against the schema, so a misspelt setting is an error naming the
+    key, the nearest valid one and its variable rather than a silently ignored line.
+    """
+    from pydantic_settings import SettingsError
 
     path = config_file_for(config)
-    token = _config_file.set(path)
+    data = read_config_file(path) if path is not None else {}
+    problems = _unknown_file_keys(data, str(path))
+    problems += _check_variables(_environment(), "in the environment")
+    problems += _check_variables(_dotenv(), f"in {DOTENV_FILE}")
+    if problems:
+        raise InvalidSettingsError(problems)
+    token = _file_data.set(data)
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
-        raise ConfigError(f"invalid configuration: {_describe(exc)}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        raise InvalidSettingsError(_describe(exc)) from None
+    except SettingsError as exc:  # pragma: no cover - _check_variables catches bad JSON first
+        raise InvalidSettingsError(
+            [f"{exc}; check the HMAS_ variables in the environment and {DOTENV_FILE}"]
+        ) from None
     finally:
-        _config_file.reset(token)
+        _file_data.reset(token)
 
 
-def _describe(exc: ValidationError) -> str:
-    """One line naming each bad setting the way a user sets it."""
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The TOML file as a dict; ConfigError naming the file and the fix if it cannot be read."""
+    import tomllib
+
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read config file {path}: {exc.strerror or exc}; check its permissions"
+        ) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(
+            f"config file {path} is not UTF-8 text (binary?); pass a TOML file such as "
+            "examples/hmas.toml"
+        ) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            f"config file {path} is not valid TOML: {exc}; fix that line (TOML strings need "
+            'quotes: timeframe = "1h")'
+        ) from None
+
+
+# --- unknown keys ----------------------------------------------------------------------------
+
+
+def _is_setting(name: str) -> bool:
+    """True for an ``HMAS_*`` variable name that is meant as a setting."""
+    upper = name.upper()
+    if not upper.startswith(ENV_PREFIX):
+        return False
+    return upper not in NOT_SETTINGS and not upper.startswith(NOT_SETTINGS_PREFIXES)
+
+
+def _environment() -> dict[str, str]:
+    """The non-empty ``HMAS_*`` settings variables of the process."""
+    return {k: v for k, v in os.environ.items() if v != "" and _is_setting(k)}
+
+
+def _dotenv() -> dict[str, str]:
+    """The non-empty ``HMAS_*`` settings variables of ``.env`` in the working directory."""
+    path = Path(DOTENV_FILE)
+    if not (path.is_file() or path.is_fifo()):
+        return {}
+    from dotenv import dotenv_values
+
+    try:
+        values = dotenv_values(path, encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(
+            f"{DOTENV_FILE} in {Path.cwd()} is not UTF-8 text; fix or remove it"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {DOTENV_FILE}: {exc.strerror or exc}") from None
+    if any(k.upper() == "HMAS_CONFIG" for k in values):
+        raise ConfigError(
+            f"HMAS_CONFIG in {DOTENV_FILE} is not read; set it in the environment or pass "
+            "--config PATH"
+        )
+    return {k: v for k, v in values.items() if v and _is_setting(k)}
+
+
+def env_name(path: tuple[str, ...] | list[str]) -> str:
+    """The environment variable of a setting: ``("risk", "max_drawdown")`` -> HMAS_RISK__…."""
+    return ENV_PREFIX + "__".join(p.upper() for p in path)
+
+
+def _resolve(parts: list[str]) -> tuple[int, Any]:
+    """How many leading ``parts`` name settings, and what the last of them is.
+
+    Walks the models: the result is ``(n, kind)`` where ``kind`` is the model class reached,
+    ``dict`` for a free-keyed mapping (execution.taker_bps: any key below it is valid), or
+    ``None`` for a plain value.
+    """
+    model: Any = Settings
+    for i, part in enumerate(parts):
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return i, model
+        field = model.model_fields.get(part)
+        if field is None:
+            return i, model
+        ann = field.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            model = ann
+        elif getattr(ann, "__origin__", None) is dict:
+            return len(parts), (dict if i == len(parts) - 1 else None)
+        else:
+            model = None
+    return len(parts), model
+
+
+def _nearest(parts: list[str]) -> tuple[str, ...] | None:
+    """The valid setting closest to ``parts``: each unknown part replaced by its nearest name."""
+    import difflib
+
+    parts = list(parts)
+    for _ in range(len(parts) + 1):
+        known, kind = _resolve(parts)
+        if known == len(parts):
+            return tuple(parts)
+        if not (isinstance(kind, type) and issubclass(kind, BaseModel)):
+            return tuple(parts[:known]) if known else None  # extra parts under a plain value
+        names = {n.lower(): n for n in kind.model_fields}
+        match = difflib.get_close_matches(parts[known].lower(), list(names), n=1, cutoff=0.6)
+        if not match:
+            return None
+        parts[known] = names[match[0]]
+    return None
+
+
+def _unknown_file_keys(data: dict[str, Any], where: str) -> list[str]:
+    problems: list[str] = []
+
+    def walk(node: dict[str, Any], prefix: list[str]) -> None:
+        for key, value in node.items():
+            parts = [*prefix, key]
+            known, kind = _resolve(parts)
+            if known == len(parts):
+                if isinstance(value, dict) and isinstance(kind, type) and kind is not dict:
+                    walk(value, parts)
+                continue
+            key_shown = ".".join(parts)
+            near = _nearest(parts)
+            if near is not None:
+                problems.append(
+                    f"unknown setting {key_shown} in {where}; did you mean "
+                    f"{'.'.join(near)} ({env_name(near)})?"
+                )
+            else:
+                section = ".".join(parts[:known])
+                is_model = isinstance(kind, type) and issubclass(kind, BaseModel)
+                valid = ", ".join(kind.model_fields if is_model else [])
+                here = f"in [{section}]" if section else "at the top level"
+                problems.append(
+                    f"unknown setting {key_shown} in {where}; valid keys {here}: {valid}"
+                )
+
+    walk(data, [])
+    return problems
+
+
+def _check_variables(variables: dict[str, str], where: str) -> list[str]:
+    """Unknown names and unparsable JSON among ``HMAS_*`` variables."""
+    import json
+
+    problems: list[str] = []
+    for name, value in sorted(variables.items()):
+        parts = name[len(ENV_PREFIX) :].lower().split("__")
+        known, kind = _resolve(parts)
+        if known < len(parts) or not all(parts):
+            near = _nearest(parts)
+            hint = (
+                f"did you mean {env_name(near)} ({'.'.join(near)})?"
+                if near is not None
+                else f"remove it (every {ENV_PREFIX}* variable is read as a setting; "
+                "hmas config show lists them)"
+            )
+            problems.append(f"unknown setting {name} {where}; {hint}")
+        elif kind is dict or (isinstance(kind, type) and issubclass(kind, BaseModel)):
+            try:
+                json.loads(value)
+            except ValueError as exc:
+                fix = (
+                    f"""give a JSON object such as {name}='{{"coinbase": 60}}' or set one key """
+                    f"as {name}__COINBASE=60"
+                    if kind is dict
+                    else f"set one key as {name}__<KEY>=value, or give a JSON object"
+                )
+                problems.append(f"{name} {where} is not valid JSON ({exc}); {fix}")
+    return problems
+
+
+def _describe(exc: ValidationError) -> list[str]:
+    """One message per bad setting, named the way a user sets it."""
     parts = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "settings"
-        env = "HMAS_" + "__".join(str(p).upper() for p in err["loc"])
-        msg = err["msg"]
+        env = env_name([str(p) for p in err["loc"]])
+        msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            msg = "unknown setting"
+            path = [str(p) for p in err["loc"]]
+            near = _nearest(path)
+            msg = "unknown setting" + (
+                f"; did you mean {'.'.join(near)} ({env_name(near)})?" if near else ""
+            )
         parts.append(f"{loc} ({env}): {msg}")
-    return "; ".join(parts)
+    return parts

@@ -34,14 +34,24 @@ def show(ctx: typer.Context, json_out: JsonOption = False) -> None:
 def check(ctx: typer.Context, json_out: JsonOption = False) -> None:
     """Validate the configuration (file, environment, .env); exit 2 naming what is wrong.
 
+    With --json, an invalid configuration prints {"valid": false, "errors": [...]} on stdout
+    (one message per problem) and the usual one-line error on stderr, exit 2.
+
     Example: hmas --config hmas.toml config check
     """
     from hmas.cli import render
+    from hmas.errors import ConfigError, InvalidSettingsError
     from hmas.settings import config_file_for
 
-    settings_from(ctx)  # raises ConfigError (exit 2) naming each bad setting
+    try:
+        settings_from(ctx)  # raises ConfigError (exit 2) naming each bad setting
+    except ConfigError as exc:
+        if json_out:
+            errors = exc.problems if isinstance(exc, InvalidSettingsError) else [str(exc)]
+            render.print_json({"valid": False, "errors": errors})
+        raise
     path = config_file_for(ctx.find_root().obj.get("config"))
     if json_out:
-        render.print_json({"valid": True, "config_file": str(path) if path else None})
+        render.print_json({"valid": True, "errors": [], "config_file": str(path) if path else None})
     else:
         typer.echo(f"Configuration is valid{f' (file: {path})' if path else ''}.")

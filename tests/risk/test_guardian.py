@@ -124,9 +124,9 @@ def test_presets_set_the_daily_and_drawdown_limits() -> None:
     assert refused(strict) == ["daily_loss"]
     assert "4.50% daily loss limit" in detail(strict, "daily_loss")
     assert strict.limits["daily_loss_limit"] == 0.045
-    # A preset overrides the custom fields.
-    loose = RiskParams(preset="ftmo", daily_loss_limit=0.01, max_drawdown=0.02)
-    assert check(small, state(equity=98_000.0), loose).allowed
+    # An explicit limit wins over the preset (the preset fills only the limits not given).
+    tight = RiskParams(preset="ftmo", daily_loss_limit=0.01, max_drawdown=0.02)
+    assert refused(check(small, state(equity=98_000.0), tight)) == ["daily_loss", "max_drawdown"]
     custom = RiskParams(daily_loss_limit=0.01, max_drawdown=0.02)
     assert refused(check(small, state(equity=98_000.0), custom)) == [
         "daily_loss",
@@ -299,8 +299,8 @@ def over(base: float, equity: float, open_risk: float, risk: float | None, limit
 
 def expected_violations(p: Proposal, s: AccountState, params: RiskParams, kill: bool) -> set[str]:
     fin = math.isfinite
-    presets = {"ftmo": (0.05, 0.10), "strict": (0.045, 0.09)}
-    daily, dd = presets.get(params.preset, (params.daily_loss_limit, params.max_drawdown))
+    # The scenarios give both limits explicitly, and an explicit limit wins over the preset.
+    daily, dd = params.daily_loss_limit, params.max_drawdown
     right_side = p.stop < p.entry if p.side == "BUY" else p.stop > p.entry
     valid = (
         bool(p.symbol.strip())
@@ -367,8 +367,8 @@ def scenarios(draw: st.DrawFn) -> tuple[Proposal, AccountState, RiskParams, bool
     params = RiskParams(
         preset=draw(st.sampled_from(["custom", "ftmo", "strict"])),
         risk_per_trade=draw(st.floats(0.001, 0.1)),
-        daily_loss_limit=draw(st.floats(0.01, 1.0)),
-        max_drawdown=draw(st.floats(0.01, 1.0)),
+        daily_loss_limit=draw(st.floats(0.01, 1.0, exclude_max=True)),
+        max_drawdown=draw(st.floats(0.01, 1.0, exclude_max=True)),
         max_open_positions=draw(rare(st.integers(0, 1), st.integers(1, 5))),
         cooldown_bars=draw(st.integers(0, 10)),
         max_signals_per_hour=draw(rare(st.integers(0, 2), st.integers(0, 12))),
