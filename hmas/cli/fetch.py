@@ -89,7 +89,7 @@ def fetch(
     since_ms = args.past(since, "--since") if since is not None else None
     settings = settings_from(ctx)
     chosen = args.source(source, settings.fetch.source, ("exchange", "sample", "file"))
-    check_source_options(chosen, exchange=exchange, path=path)
+    check_source_options(chosen, exchange=exchange, path=path, symbols=wanted)
     request = FetchRequest(
         symbols=wanted,
         timeframe=args.timeframe(timeframe, settings.fetch.timeframe),
@@ -111,8 +111,14 @@ def fetch(
         render.fetch_summary(results)
 
 
-def check_source_options(source: str, *, exchange: str | None, path: Path | None) -> None:
-    """Refuse options the chosen source would ignore."""
+def check_source_options(
+    source: str,
+    *,
+    exchange: str | None,
+    path: Path | None,
+    symbols: tuple[str, ...] | list[str] = (),
+) -> None:
+    """Refuse options the chosen source would ignore, and symbols the sample market lacks."""
     if source == "sample" and exchange is not None:
         raise UsageError(
             "--exchange does not apply to --source sample (the offline sample market); "
@@ -120,3 +126,8 @@ def check_source_options(source: str, *, exchange: str | None, path: Path | None
         )
     if path is not None and source != "file":
         raise UsageError(f"--path is only read with --source file, not --source {source}")
+    if source == "sample":
+        from hmas.data.sample import SampleMarket
+
+        for sym in symbols:  # known offline: refused before the store is opened
+            SampleMarket().check_market(sym)

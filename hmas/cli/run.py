@@ -89,13 +89,9 @@ def run(
         overrides["risk"] = {"max_signals_per_day": max_signals_per_day}
     settings = settings_from(ctx, **overrides)
     chosen = args.source(source, settings.fetch.source, ("exchange", "sample"))
-    if chosen == "sample":
-        from hmas.cli.fetch import check_source_options
-        from hmas.data.sample import SampleMarket
+    from hmas.cli.fetch import check_source_options
 
-        check_source_options(chosen, exchange=exchange, path=None)
-        for sym in wanted:  # the sample market is known offline: refuse before the loop
-            SampleMarket().check_market(sym)
+    check_source_options(chosen, exchange=exchange, path=None, symbols=wanted)
     options = RunOptions(
         symbols=wanted,
         timeframe=args.timeframe(timeframe, settings.fetch.timeframe),
