@@ -112,7 +112,13 @@ def _read_csv(path: Path, *, symbol: str) -> pd.DataFrame:
     raw.columns = [str(c).strip() for c in raw.columns]
     base = symbol.split("-", maxsplit=1)[0].upper()
     wide = [c for c in raw.columns if c.lower().startswith(f"{base.lower()}:")]
-    assets = sorted({c.split(":", 1)[0].upper() for c in raw.columns if ":" in c})
+    assets = sorted(
+        {
+            c.split(":", 1)[0].upper()
+            for c in raw.columns
+            if ":" in c and c.split(":", 1)[1].lower() in OHLCV_COLUMNS
+        }
+    )
     if not wide and assets:
         raise UsageError(
             f"{path.name} has columns for {', '.join(assets)} but none for {base}; "

@@ -228,11 +228,8 @@ def check_bar(
     )
     near = [f"{_iso(before[-1])}" if before else None, f"{_iso(after[0])}" if after else None]
     nearest = " and ".join(n for n in near if n)
-    hint = (
-        f"; nearest stored bars: {nearest}"
-        if nearest and info.first_ts <= at_ms <= info.last_ts
-        else ""
-    )
+    inside = reason.startswith(("is not on", "falls in")) and info.first_ts < at_ms < info.last_ts
+    hint = f"; nearest stored bars: {nearest}" if nearest and inside else ""
     raise UsageError(f"--at {_iso(at_ms)} {reason}; {span}{hint}")
 
 
