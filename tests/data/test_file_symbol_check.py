@@ -10,10 +10,22 @@ from pathlib import Path
 import pytest
 from typer.testing import Result
 
-from tests.cli.conftest import hmas  # noqa: F401  (the command-runner fixture)
 from tests.cli.test_input_bad_input import refused, store_counts
 
 Run = Callable[..., Result]
+
+
+@pytest.fixture
+def hmas() -> Run:
+    """The real command, run in process (as tests/cli's fixture of the same name)."""
+    from typer.testing import CliRunner
+
+    from hmas.cli import app
+
+    runner = CliRunner()
+    return lambda *args: runner.invoke(app, list(args), catch_exceptions=False)
+
+
 BANNER = "Timestamps are UTC timezone,https://www.CryptoDataDownload.com\n"
 
 
@@ -37,12 +49,12 @@ def plain(path: Path, price: float, day: str = "2024-03-01", hours: int = 24) ->
     return path
 
 
-def fetch_file(hmas: Run, path: Path, symbol: str, *extra: str) -> Result:  # noqa: F811
+def fetch_file(hmas: Run, path: Path, symbol: str, *extra: str) -> Result:
     return hmas("fetch", "--source", "file", "--path", str(path), "-s", symbol, *extra)
 
 
 @pytest.mark.parametrize("value", ["BTCUSD", "BTC/USD", "BTC-USD", "btcusd"])
-def test_symbol_column_disagreeing_is_refused(hmas: Run, tmp_path: Path, value: str) -> None:  # noqa: F811
+def test_symbol_column_disagreeing_is_refused(hmas: Run, tmp_path: Path, value: str) -> None:
     path = cdd(tmp_path / "btc.csv", [value])
     refused(
         hmas,
@@ -55,7 +67,7 @@ def test_symbol_column_disagreeing_is_refused(hmas: Run, tmp_path: Path, value: 
     assert json.loads(ok.stdout)[0]["added"] == 6
 
 
-def test_several_symbols_in_one_file_are_refused(hmas: Run, tmp_path: Path) -> None:  # noqa: F811
+def test_several_symbols_in_one_file_are_refused(hmas: Run, tmp_path: Path) -> None:
     path = cdd(tmp_path / "mixed.csv", ["BTCUSD", "ETHUSD"])
     refused(
         hmas,
@@ -65,7 +77,7 @@ def test_several_symbols_in_one_file_are_refused(hmas: Run, tmp_path: Path) -> N
     )
 
 
-def test_wide_file_without_the_asset_is_refused(hmas: Run, tmp_path: Path) -> None:  # noqa: F811
+def test_wide_file_without_the_asset_is_refused(hmas: Run, tmp_path: Path) -> None:
     path = tmp_path / "wide.csv"
     path.write_text(
         ",BTC:open,BTC:high,BTC:low,BTC:close,BTC:volume\n2024-03-01,1,2,0.5,1.5,3\n"
@@ -80,7 +92,7 @@ def test_wide_file_without_the_asset_is_refused(hmas: Run, tmp_path: Path) -> No
 
 
 def test_real_coinbase_file_under_another_symbol(
-    hmas: Run,  # noqa: F811
+    hmas: Run,
     shared_data: Path,
 ) -> None:
     path = shared_data / "ohlcv" / "coinbase_btc_usd_1h.csv"
@@ -92,7 +104,7 @@ def test_real_coinbase_file_under_another_symbol(
     )
 
 
-def test_implausible_prices_warn_on_stderr_and_in_json(hmas: Run, tmp_path: Path) -> None:  # noqa: F811
+def test_implausible_prices_warn_on_stderr_and_in_json(hmas: Run, tmp_path: Path) -> None:
     eth = fetch_file(hmas, plain(tmp_path / "eth.csv", 2000.0), "ETH-USD")
     assert eth.exit_code == 0, eth.stderr
     btc = plain(tmp_path / "btc.csv", 60000.0)
@@ -107,7 +119,7 @@ def test_implausible_prices_warn_on_stderr_and_in_json(hmas: Run, tmp_path: Path
     assert store_counts()["candle"] == 48  # a warning, not a refusal
 
 
-def test_nearest_stored_time_is_compared_without_overlap(hmas: Run, tmp_path: Path) -> None:  # noqa: F811
+def test_nearest_stored_time_is_compared_without_overlap(hmas: Run, tmp_path: Path) -> None:
     assert fetch_file(hmas, plain(tmp_path / "eth.csv", 2000.0), "ETH-USD").exit_code == 0
     later = plain(tmp_path / "later.csv", 60000.0, day="2024-03-05")
     result = fetch_file(hmas, later, "ETH-USD", "--json")
@@ -120,7 +132,7 @@ def test_nearest_stored_time_is_compared_without_overlap(hmas: Run, tmp_path: Pa
     assert json.loads(quiet.stdout)[0]["warnings"] == []
 
 
-def test_plausible_prices_and_sample_series_draw_no_warning(hmas: Run, tmp_path: Path) -> None:  # noqa: F811
+def test_plausible_prices_and_sample_series_draw_no_warning(hmas: Run, tmp_path: Path) -> None:
     assert hmas("fetch", "--source", "sample", "-s", "ETH-USD", "--limit", "48").exit_code == 0
     assert fetch_file(hmas, plain(tmp_path / "eth.csv", 2000.0), "ETH-USD").exit_code == 0
     close = fetch_file(hmas, plain(tmp_path / "eth2.csv", 2600.0), "ETH-USD", "-e", "x", "--json")

@@ -14,10 +14,22 @@ from hmas.decision.service import check_bar
 from hmas.errors import UsageError
 from hmas.settings import load_settings
 from hmas.store import open_store
-from tests.cli.conftest import hmas  # noqa: F401  (the command-runner fixture)
 from tests.cli.test_input_bad_input import refused, store_counts
 
 Run = Callable[..., Result]
+
+
+@pytest.fixture
+def hmas() -> Run:
+    """The real command, run in process (as tests/cli's fixture of the same name)."""
+    from typer.testing import CliRunner
+
+    from hmas.cli import app
+
+    runner = CliRunner()
+    return lambda *args: runner.invoke(app, list(args), catch_exceptions=False)
+
+
 SPAN = "ABC-USD 1h on file is stored from 2024-03-01T00:00Z to 2024-03-02T23:00Z"
 
 
