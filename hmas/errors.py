@@ -106,7 +106,7 @@ class DataFileError(DataSourceError):
 
 
 class DataFileNotFoundError(DataFileError):
-    """Raised when the file to import does not exist."""
+    """Raised when the path to import is no usable file: missing, a directory, unreadable, empty."""
 
     exit_code = EXIT_USAGE
 

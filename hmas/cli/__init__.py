@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from typer._click.exceptions import ClickException
+from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 from typer.core import TyperGroup
 
 from hmas import __version__
@@ -31,6 +31,13 @@ class HmasGroup(TyperGroup):
             return super().invoke(ctx)
         except HmasError as exc:
             raise CliError(str(exc), exc.exit_code) from None
+        except NoArgsIsHelpError:
+            raise
+        except UsageError as exc:
+            # Click's own checks (a missing value, not a number, an unknown option): the same one
+            # line as every other error, naming the command's help instead of printing its usage.
+            hint = f"; see {exc.ctx.command_path} --help" if exc.ctx is not None else ""
+            raise CliError(exc.format_message().rstrip(".") + hint, exc.exit_code) from None
         except (ClickException, typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
         except Exception as exc:

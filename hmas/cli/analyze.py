@@ -22,8 +22,8 @@ def analyze(
         str | None,
         typer.Option(
             "--at",
-            help="Analyse as of this past bar (UTC), seeing only bars up to it. "
-            "Example: --at 2024-03-01T12:00",
+            help="Analyse the stored, closed bar opening at this UTC time, seeing only bars up "
+            "to it (refused unless that exact bar is stored). Example: --at 2024-03-01T12:00",
         ),
     ] = None,
     exchange: Annotated[
@@ -35,21 +35,15 @@ def analyze(
 
     Example: hmas analyze BTC-USD --timeframe 1h
     """
-    from hmas.cli import render
-    from hmas.data.market import datetime_to_ms, parse_when
+    from hmas.cli import args, render
     from hmas.decision.service import analyze as run_analysis
 
+    sym = args.symbol(symbol)
+    at_ms = args.when(at, "--at") if at is not None else None
     settings = settings_from(ctx)
+    tf = args.timeframe(timeframe, settings.fetch.timeframe)
     engine = store_from(settings)
-    at_ms = datetime_to_ms(parse_when(at)) if at else None
-    record = run_analysis(
-        engine,
-        settings,
-        symbol,
-        timeframe or settings.fetch.timeframe,
-        exchange=exchange,
-        at_ms=at_ms,
-    )
+    record = run_analysis(engine, settings, sym, tf, exchange=args.exchange(exchange), at_ms=at_ms)
     if json_out:
         render.print_json(render.analysis_json(record.analysis, record.created))
     else:

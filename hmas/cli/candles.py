@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from hmas.cli.common import JsonOption, settings_from, store_from
+from hmas.errors import UsageError
 
 app = typer.Typer()
 
@@ -31,8 +32,11 @@ def candles(
         ),
     ] = None,
     tail: Annotated[
-        int, typer.Option("--tail", "-n", min=1, help="Show the last N candles. Example: --tail 20")
-    ] = 10,
+        int | None,
+        typer.Option(
+            "--tail", "-n", help="Show the last N candles (default 10). Example: --tail 20"
+        ),
+    ] = None,
     gaps: Annotated[
         bool, typer.Option("--gaps", help="List the gaps of the series instead.")
     ] = False,
@@ -42,14 +46,26 @@ def candles(
 
     Example: hmas candles BTC-USD --timeframe 1h --tail 5
     """
-    from hmas.cli import render
+    from hmas.cli import args, render
     from hmas.data.gaps import find_gaps
-    from hmas.data.market import index_to_ms, ms_to_datetime, normalize_symbol, timeframe_ms
+    from hmas.data.market import index_to_ms, ms_to_datetime, timeframe_ms
     from hmas.store.candles import CandleStore
 
+    given = [o for o, v in (("-t", timeframe), ("-e", exchange), ("--tail", tail)) if v is not None]
+    if symbol is None and (given or gaps):
+        raise UsageError(
+            f"{', '.join(given + (['--gaps'] if gaps else []))} need a SYMBOL, "
+            "e.g. hmas candles BTC-USD --tail 5"
+        )
+    if gaps and tail is not None:
+        raise UsageError("use either --gaps or --tail, not both")
+    args.at_least(tail, 1, "--tail")
+    sym = args.symbol(symbol) if symbol is not None else None
     settings = settings_from(ctx)
+    tf = args.timeframe(timeframe, settings.fetch.timeframe)
+    chosen_exchange = args.exchange(exchange)
     store = CandleStore(store_from(settings))
-    if symbol is None:
+    if sym is None:
         series = store.series()
         if json_out:
             render.print_json([_series_dict(s) for s in series])
@@ -61,10 +77,7 @@ def candles(
         else:
             render.series_table(series)
         return
-    sym = normalize_symbol(symbol)
-    tf = timeframe or settings.fetch.timeframe
-    timeframe_ms(tf)
-    chosen = store.resolve_exchange(sym, tf, exchange, settings.fetch.exchange)
+    chosen = store.resolve_exchange(sym, tf, chosen_exchange, settings.fetch.exchange)
     (info,) = [s for s in store.series(sym) if s.exchange == chosen and s.timeframe == tf]
     if gaps:
         found = find_gaps(store.timestamps(info.exchange, sym, tf), timeframe_ms(tf))
@@ -73,7 +86,7 @@ def candles(
         else:
             render.gaps_table(found, info)
         return
-    frame = store.frame(info.exchange, sym, tf, tail=tail)
+    frame = store.frame(info.exchange, sym, tf, tail=10 if tail is None else tail)
     if json_out:
         rows = [
             {"ts": ms_to_datetime(ms).isoformat(), **{c: float(row[c]) for c in frame.columns}}

@@ -6,7 +6,9 @@ from typing import Annotated
 
 import typer
 
+from hmas.cli.args import id_callback
 from hmas.cli.common import JsonOption, settings_from, store_from
+from hmas.errors import UsageError
 
 app = typer.Typer()
 
@@ -19,14 +21,22 @@ def decide(
     ] = None,
     analysis_id: Annotated[
         int | None,
-        typer.Option("--analysis", help="Decide a stored analysis. Example: --analysis 7"),
+        typer.Option(
+            "--analysis",
+            help="Decide a stored analysis (instead of SYMBOL). Example: --analysis 7",
+            callback=id_callback("analysis id"),
+        ),
     ] = None,
     timeframe: Annotated[
         str | None, typer.Option("--timeframe", "-t", help="Timeframe (default from config).")
     ] = None,
     at: Annotated[
         str | None,
-        typer.Option("--at", help="Decide as of this past bar (UTC). Example: --at 2024-03-01"),
+        typer.Option(
+            "--at",
+            help="Decide the stored, closed bar opening at this UTC time (refused unless that "
+            "exact bar is stored). Example: --at 2024-03-01",
+        ),
     ] = None,
     exchange: Annotated[
         str | None, typer.Option("--exchange", "-e", help="Exchange the candles are stored under.")
@@ -39,28 +49,31 @@ def decide(
 
     Example: hmas decide BTC-USD --json
     """
-    from hmas.cli import render
-    from hmas.data.market import datetime_to_ms, parse_when
+    from hmas.cli import args, render
     from hmas.decision import service
 
     if (symbol is None) == (analysis_id is None):
-        raise typer.BadParameter(
-            "give a SYMBOL or --analysis ID (one of them)", param_hint="SYMBOL"
-        )
+        raise UsageError("give a SYMBOL or --analysis ID (one of them)")
+    if analysis_id is not None:
+        ignored = [
+            o for o, v in (("--at", at), ("-t", timeframe), ("-e", exchange)) if v is not None
+        ]
+        if ignored:
+            raise UsageError(
+                f"{', '.join(ignored)} cannot be used with --analysis (the analysis fixes its "
+                "bar); give SYMBOL instead"
+            )
+    sym = args.symbol(symbol) if symbol is not None else None
+    at_ms = args.when(at, "--at") if at is not None else None
     settings = settings_from(ctx)
+    tf = args.timeframe(timeframe, settings.fetch.timeframe)
     engine = store_from(settings)
     if analysis_id is not None:
         analysis = service.get_analysis(engine, analysis_id)
     else:
-        assert symbol is not None
-        at_ms = datetime_to_ms(parse_when(at)) if at else None
+        assert sym is not None
         analysis = service.analyze(
-            engine,
-            settings,
-            symbol,
-            timeframe or settings.fetch.timeframe,
-            exchange=exchange,
-            at_ms=at_ms,
+            engine, settings, sym, tf, exchange=args.exchange(exchange), at_ms=at_ms
         ).analysis
     from hmas.risk import ledger
 

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from hmas.cli.args import id_callback
 from hmas.cli.common import JsonOption, settings_from, store_from
 
 app = typer.Typer()
@@ -15,7 +16,9 @@ app = typer.Typer()
 @app.command("replay")
 def replay(
     ctx: typer.Context,
-    signal_id: Annotated[int, typer.Argument(help="The signal's id. Example: 42")],
+    signal_id: Annotated[
+        int, typer.Argument(help="The signal's id. Example: 42", callback=id_callback("signal id"))
+    ],
     config: Annotated[
         Path | None,
         typer.Option(

@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from hmas.cli.common import JsonOption, settings_from, store_from, symbols_from
+from hmas.cli.common import JsonOption, settings_from, store_from
+from hmas.errors import UsageError
 
 app = typer.Typer()
 
@@ -40,53 +41,64 @@ def run(
         int | None,
         typer.Option(
             "--iterations",
-            help="Number of iterations; -1 runs until stopped. Example: --iterations 24",
+            help="Number of iterations (1 or more); -1 runs until stopped. "
+            "Example: --iterations 24",
         ),
     ] = None,
     sleep_seconds: Annotated[
-        float,
+        float | None,
         typer.Option(
-            "--sleep-seconds", min=0, help="Pause between iterations. Example: --sleep-seconds 300"
+            "--sleep-seconds",
+            help="Pause between iterations, 0 to 86400 (default 60); not with --once. "
+            "Example: --sleep-seconds 300",
         ),
-    ] = 60.0,
+    ] = None,
     max_signals_per_day: Annotated[
         int | None,
         typer.Option(
-            "--max-signals-per-day", min=0, help="Approved signals allowed per UTC day. Example: 5"
+            "--max-signals-per-day",
+            help="Approved signals allowed per UTC day (0 or more). Example: 5",
         ),
     ] = None,
     json_out: JsonOption = False,
 ) -> None:
     """Fetch, update paper positions, analyse and decide for each symbol, in a loop.
 
-    Exit codes: 0 all symbols done; 1 a symbol failed; 3 another run holds the lock, or the
-    kill switch refused the trades.
+    Exit codes: 0 all symbols done; 1 a symbol failed; 2 bad usage (checked before the loop
+    starts), or a symbol the exchange does not list; 3 another run holds the lock, or the kill
+    switch refused the trades.
 
     Example: hmas run --symbols BTC-USD ETH-USD --source sample --once
     """
-    from hmas.cli import render
+    from hmas.cli import args, render
     from hmas.decision.loop import RunOptions, run_loop
-    from hmas.errors import EXIT_ERROR, EXIT_REFUSED
+    from hmas.errors import EXIT_ERROR, EXIT_REFUSED, EXIT_USAGE
 
-    wanted = symbols_from(symbols, more_symbols)
+    wanted = args.symbols(symbols, more_symbols)
     if once and iterations is not None:
-        raise typer.BadParameter("use either --once or --iterations", param_hint="--once")
+        raise UsageError("use either --once or --iterations, not both")
+    args.iterations(iterations)
+    args.sleep_seconds(sleep_seconds)
+    if sleep_seconds is not None and (once or iterations in (None, 1)):
+        raise UsageError(
+            "--sleep-seconds needs --iterations N (N > 1) or -1; one iteration never waits"
+        )
+    args.at_least(max_signals_per_day, 0, "--max-signals-per-day")
     overrides = {}
     if max_signals_per_day is not None:
         overrides["risk"] = {"max_signals_per_day": max_signals_per_day}
     settings = settings_from(ctx, **overrides)
-    chosen = source or settings.fetch.source
-    if chosen not in ("exchange", "sample"):
-        raise typer.BadParameter(f"{chosen!r}; use exchange or sample", param_hint="--source")
-    from hmas.data.market import normalize_symbol
+    chosen = args.source(source, settings.fetch.source, ("exchange", "sample"))
+    from hmas.cli.fetch import check_source_options
 
+    check_source_options(chosen, exchange=exchange, path=None, symbols=wanted)
     options = RunOptions(
-        symbols=[normalize_symbol(s) for s in wanted],
-        timeframe=timeframe or settings.fetch.timeframe,
+        symbols=wanted,
+        timeframe=args.timeframe(timeframe, settings.fetch.timeframe),
         source=chosen,
-        exchange=exchange,
+        exchange=args.exchange(exchange),
         iterations=1 if once or iterations is None else iterations,
-        sleep_seconds=sleep_seconds,
+        sleep_seconds=60.0 if sleep_seconds is None else sleep_seconds,
     )
     engine = store_from(settings)
     # --json streams NDJSON: one line per symbol and iteration, flushed as each symbol ends
@@ -101,8 +113,13 @@ def run(
     if not json_out:
         render.run_summary(results)
     last = results[-1] if results else None
-    if last is not None and any(s.status == "error" for s in last.symbols):
-        raise typer.Exit(EXIT_ERROR)
+    failed = [s for s in last.symbols if s.status == "error"] if last is not None else []
+    if failed:
+        # A symbol the exchange does not list (exit 2) is a mistake in the command; it wins over
+        # a failure that may pass on the next run (exit 1).
+        raise typer.Exit(
+            EXIT_USAGE if any(s.exit_code == EXIT_USAGE for s in failed) else EXIT_ERROR
+        )
     if last is not None and any(
         (s.rejection_reason or "").startswith("guardian: kill_switch") for s in last.symbols
     ):

@@ -6,7 +6,9 @@ from typing import Annotated
 
 import typer
 
+from hmas.cli.args import id_callback
 from hmas.cli.common import JsonOption, settings_from, store_from
+from hmas.errors import UsageError
 
 HELP = "List stored signals and show why one was decided. Example: hmas signals show 42"
 
@@ -25,10 +27,13 @@ def list_(
     ] = None,
     decision: Annotated[
         str | None,
-        typer.Option("--decision", help="APPROVED or REJECTED. Example: --decision APPROVED"),
+        typer.Option(
+            "--decision",
+            help="APPROVED or REJECTED (any case). Example: --decision APPROVED",
+        ),
     ] = None,
     limit: Annotated[
-        int, typer.Option("--limit", min=1, help="At most N signals. Example: --limit 20")
+        int, typer.Option("--limit", help="At most N signals (1 or more). Example: --limit 20")
     ] = 50,
     json_out: JsonOption = False,
 ) -> None:
@@ -36,22 +41,19 @@ def list_(
 
     Example: hmas signals list --symbol BTC-USD --decision APPROVED
     """
-    from hmas.cli import render
-    from hmas.data.market import datetime_to_ms, normalize_symbol, parse_when
+    from hmas.cli import args, render
     from hmas.decision.service import signal_json
     from hmas.report.queries import list_signals
 
-    if decision is not None and decision.upper() not in ("APPROVED", "REJECTED"):
-        raise typer.BadParameter(f"{decision!r}; use APPROVED or REJECTED", param_hint="--decision")
+    wanted = decision.strip().upper() if decision is not None else None
+    if wanted is not None and wanted not in ("APPROVED", "REJECTED"):
+        raise UsageError(f"unknown --decision {decision!r}; use APPROVED or REJECTED")
+    sym = args.symbol(symbol) if symbol is not None else None
+    since_ms = args.when(since, "--since") if since is not None else None
+    args.at_least(limit, 1, "--limit")
     settings = settings_from(ctx)
     engine = store_from(settings)
-    rows = list_signals(
-        engine,
-        symbol=normalize_symbol(symbol) if symbol else None,
-        since_ms=datetime_to_ms(parse_when(since)) if since else None,
-        decision=decision.upper() if decision else None,
-        limit=limit,
-    )
+    rows = list_signals(engine, symbol=sym, since_ms=since_ms, decision=wanted, limit=limit)
     if json_out:
         render.print_json([signal_json(s) for s in rows])
     else:
@@ -61,7 +63,9 @@ def list_(
 @app.command("show")
 def show(
     ctx: typer.Context,
-    signal_id: Annotated[int, typer.Argument(help="The signal's id. Example: 42")],
+    signal_id: Annotated[
+        int, typer.Argument(help="The signal's id. Example: 42", callback=id_callback("signal id"))
+    ],
     json_out: JsonOption = False,
 ) -> None:
     """Everything stored for a signal: rounds, agents' views, guardian verdict, outcome.

@@ -16,6 +16,7 @@ from typing import Any, Literal, TypeVar
 from hmas.data import market
 from hmas.errors import (
     ConfigError,
+    DataSourceError,
     ExchangeError,
     ExchangeNetworkError,
     ExchangeRateLimitError,
@@ -74,6 +75,7 @@ class ExchangeSource:
         self._now = now_ms or market.now_ms
         self._exchange: Any = None
         self._last_status: int | None = None
+        self._markets_error: DataSourceError | None = None
 
     @property
     def exchange(self) -> Any:
@@ -110,7 +112,7 @@ class ExchangeSource:
     def check_market(self, symbol: str) -> str:
         """The exchange's symbol for ``BTC-USD`` (``BTC/USD``); UnknownSymbolError if not listed."""
         wanted = market.to_exchange_symbol(symbol)
-        markets: dict[str, Any] = self._call("loading markets", self.exchange.load_markets)
+        markets = self._markets()
         if wanted in markets:
             return wanted
         user = market.normalize_symbol(symbol)
@@ -131,6 +133,18 @@ class ExchangeSource:
         raise UnknownSymbolError(
             f"{self.exchange_id} lists no {user} market; {base} trades there as {shown}"
         )
+
+    def _markets(self) -> dict[str, Any]:
+        """The exchange's markets, loaded once; a load that failed past its retries fails again
+        at once (same error, no new attempt), so the other symbols of a run do not wait again."""
+        if self._markets_error is not None:
+            raise type(self._markets_error)(str(self._markets_error))
+        try:
+            markets: dict[str, Any] = self._call("loading markets", self.exchange.load_markets)
+        except (ExchangeNetworkError, ExchangeError) as exc:
+            self._markets_error = exc
+            raise
+        return markets
 
     def check_timeframe(self, timeframe: str) -> None:
         """Raise UnsupportedTimeframeError unless both hmas and the exchange have ``timeframe``."""

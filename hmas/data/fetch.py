@@ -66,6 +66,7 @@ class FetchResult:
     gaps: list[Gap] = field(default_factory=list)
     fetch_id: int | None = None
     up_to_date: bool = False
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def sample(self) -> bool:
@@ -88,6 +89,7 @@ class FetchResult:
             "missing_candles": sum(g.missing for g in self.gaps),
             "up_to_date": self.up_to_date,
             "fetch_id": self.fetch_id,
+            "warnings": list(self.warnings),
         }
 
 
@@ -116,21 +118,31 @@ def plan_range(
     return until - (default_limit - 1) * step, until
 
 
-def make_source(request: FetchRequest, settings: Settings) -> tuple[PageSource, str]:
-    """The page source for ``request`` and the exchange name its candles are stored under."""
+def make_source(
+    request: FetchRequest, settings: Settings, sources: dict[str, Any] | None = None
+) -> tuple[PageSource, str]:
+    """The page source for ``request`` and the exchange name its candles are stored under.
+
+    ``sources`` (exchange id -> source) lets several fetches share one exchange object: its
+    markets are loaded once, and a failed load fails the other symbols at once (``run``).
+    """
     if request.source == "sample":
         from hmas.data.sample import SAMPLE_EXCHANGE, SampleMarket
 
         return SampleMarket(), SAMPLE_EXCHANGE
     from hmas.data.exchange import ExchangeSource
 
-    exchange_id = request.exchange or settings.fetch.exchange
+    exchange_id = (request.exchange or settings.fetch.exchange).strip().lower()
+    if sources is not None and exchange_id in sources:
+        return sources[exchange_id], exchange_id
     source = ExchangeSource(
         exchange_id,
         retries=settings.fetch.retries,
         backoff_seconds=settings.fetch.backoff_seconds,
         timeout_seconds=settings.fetch.timeout_seconds,
     )
+    if sources is not None:
+        sources[exchange_id] = source
     return source, exchange_id
 
 
@@ -141,6 +153,7 @@ def fetch_candles(
     *,
     progress: Progress | None = None,
     clock: Callable[[], int] = now_ms,
+    sources: dict[str, Any] | None = None,
 ) -> list[FetchResult]:
     """Fetch every requested symbol into the store; validate all symbols before writing any."""
     symbols = [normalize_symbol(s) for s in request.symbols]
@@ -148,10 +161,20 @@ def fetch_candles(
         raise UsageError("no symbols given; pass --symbols, e.g. --symbols BTC-USD")
     timeframe_ms(request.timeframe)
     if request.limit is not None and request.limit < 1:
-        raise UsageError("--limit must be at least 1")
+        raise UsageError(f"--limit must be at least 1, not {request.limit}")
+    if request.since_ms is not None and request.since_ms > clock():
+        raise UsageError("--since is in the future; give a past date")
+    if request.source == "sample" and request.exchange is not None:
+        raise UsageError(
+            "--exchange does not apply to --source sample (the offline sample market); "
+            "drop --exchange or use --source exchange"
+        )
     if request.source == "file":
         return [_import_file(store, request, symbols)]
-    source, exchange = make_source(request, settings)
+    if sources is None:
+        source, exchange = make_source(request, settings)
+    else:
+        source, exchange = make_source(request, settings, sources)
     _check(source, symbols, request.timeframe)
     results = []
     for symbol in symbols:
@@ -276,6 +299,7 @@ def _import_file(store: CandleStore, request: FetchRequest, symbols: list[str]) 
     tf = request.timeframe
     exchange = request.exchange or "file"
     frame = read_ohlcv_file(request.path, symbol=symbol, timeframe=tf)
+    warnings = price_warnings(store, frame, symbol, request.path.name)
     until = last_closed_open_ms(tf)
     ms = index_to_ms(frame.index)
     keep = [
@@ -287,7 +311,7 @@ def _import_file(store: CandleStore, request: FetchRequest, symbols: list[str]) 
         keep = keep[-request.limit :]
     all_rows = _rows(frame)
     rows = all_rows if len(keep) == len(ms) else [all_rows[i] for i in keep]
-    result = FetchResult(symbol, exchange, tf, "file")
+    result = FetchResult(symbol, exchange, tf, "file", warnings=warnings)
     result.fetch_id = store.start_fetch(
         source="file", exchange=exchange, symbol=symbol, timeframe=tf, path=str(request.path)
     )
@@ -309,3 +333,54 @@ def _import_file(store: CandleStore, request: FetchRequest, symbols: list[str]) 
     )
     result.up_to_date = result.added == 0
     return result
+
+
+#: A file's prices this far (as a ratio) from stored prices of the same symbol draw a warning.
+IMPLAUSIBLE_RATIO = 2.0
+#: Without overlap, stored candles this close in time to the file's are compared instead.
+NEAREST_DAYS = 31
+
+
+def price_warnings(store: CandleStore, frame: Any, symbol: str, name: str) -> list[str]:
+    """Warnings when a file's closes are implausible for ``symbol`` against stored real candles.
+
+    Compares the median close of the file with that of each stored non-sample series of the
+    symbol, over the time they share, else over the stored candles nearest in time (within
+    ``NEAREST_DAYS``). Sample series are synthetic and say nothing about real prices.
+    """
+    ms = index_to_ms(frame.index)
+    if not ms:
+        return []
+    first, last = ms[0], ms[-1]
+    near = NEAREST_DAYS * 86_400_000
+    warnings = []
+    for info in store.series(symbol):
+        if info.source == "sample":
+            continue
+        stored = store.frame(info.exchange, symbol, info.timeframe, since=first, until=last)
+        ours = frame
+        how = "over the same period"
+        if stored.empty:
+            if info.last_ts < first and first - info.last_ts <= near:
+                since, until = info.last_ts - near, info.last_ts
+                ours = frame.iloc[[i for i, t in enumerate(ms) if t <= first + near]]
+            elif info.first_ts > last and info.first_ts - last <= near:
+                since, until = info.first_ts, info.first_ts + near
+                ours = frame.iloc[[i for i, t in enumerate(ms) if t >= last - near]]
+            else:
+                continue
+            stored = store.frame(info.exchange, symbol, info.timeframe, since=since, until=until)
+            how = "at the nearest stored time"
+        theirs = float(stored["close"].median())
+        mine = float(ours["close"].median())
+        if theirs <= 0 or mine <= 0:
+            continue
+        ratio = mine / theirs
+        if 1 / IMPLAUSIBLE_RATIO <= ratio <= IMPLAUSIBLE_RATIO:
+            continue
+        warnings.append(
+            f"{name}: prices look implausible for {symbol}: median close {mine:.6g} against "
+            f"{theirs:.6g} in the stored {info.exchange} {info.timeframe} candles {how} "
+            f"({ratio:.3g}x); check --symbols"
+        )
+    return warnings

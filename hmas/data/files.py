@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hmas.data.market import OHLCV_COLUMNS, timeframe_ms, validate_candle_frame
-from hmas.errors import CandleDataError, DataFileError, DataFileNotFoundError
+from hmas.errors import CandleDataError, DataFileError, DataFileNotFoundError, UsageError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,17 +31,26 @@ def read_ohlcv_file(path: Path, *, symbol: str, timeframe: str) -> pd.DataFrame:
         raise DataFileNotFoundError(f"file not found: {path}; pass an existing file with --path")
     if path.is_dir():
         raise DataFileNotFoundError(f"{path} is a directory; pass an OHLCV file with --path")
+    if not path.is_file():
+        raise DataFileNotFoundError(f"{path} is not a regular file; pass an OHLCV file with --path")
+    try:
+        with path.open("rb"):
+            pass
+    except PermissionError:
+        raise DataFileNotFoundError(
+            f"cannot read {path}: permission denied; check the file's permissions"
+        ) from None
     if path.stat().st_size == 0:
-        raise DataFileError(f"{path.name}: the file is empty")
+        raise DataFileNotFoundError(f"{path.name}: the file is empty; pass a file with candles")
     name = path.name.lower()
     try:
         if name.endswith(".feather"):
-            frame = _read_feather(path)
+            frame = _read_feather(path, symbol)
         elif name.endswith((".json", ".json.gz", ".jsongz")):
-            frame = _read_json(path)
+            frame = _read_json(path, symbol)
         else:
             frame = _read_csv(path, symbol=symbol)
-    except (DataFileError, CandleDataError):
+    except (DataFileError, CandleDataError, UsageError):
         raise
     except (ValueError, OSError, UnicodeDecodeError) as exc:
         raise DataFileError(f"{path.name}: cannot be read as OHLCV ({exc})") from exc
@@ -53,17 +62,17 @@ def read_ohlcv_file(path: Path, *, symbol: str, timeframe: str) -> pd.DataFrame:
     return frame
 
 
-def _read_feather(path: Path) -> pd.DataFrame:
+def _read_feather(path: Path, symbol: str) -> pd.DataFrame:
     import pandas as pd
 
     try:
         raw = pd.read_feather(path)
     except Exception as exc:  # pyarrow raises its own error types
         raise DataFileError(f"{path.name}: not a readable feather file ({exc})") from exc
-    return _from_columns(raw, path.name)
+    return _from_columns(raw, path.name, symbol=symbol)
 
 
-def _read_json(path: Path) -> pd.DataFrame:
+def _read_json(path: Path, symbol: str) -> pd.DataFrame:
     import pandas as pd
 
     opener: Any = gzip.open if path.name.lower().endswith(("gz",)) else open
@@ -80,7 +89,7 @@ def _read_json(path: Path) -> pd.DataFrame:
             f"{path.name}: expected a JSON list of [ms, open, high, low, close, volume]"
         )
     if isinstance(data[0], dict):
-        return _from_columns(pd.DataFrame(data), path.name)
+        return _from_columns(pd.DataFrame(data), path.name, symbol=symbol)
     if not all(isinstance(row, list) and len(row) >= 6 for row in data):
         raise DataFileError(f"{path.name}: every row must be [ms, open, high, low, close, volume]")
     raw = pd.DataFrame([row[:6] for row in data], columns=["ts", *OHLCV_COLUMNS])
@@ -97,12 +106,24 @@ def _read_csv(path: Path, *, symbol: str) -> pd.DataFrame:
     try:
         raw = pd.read_csv(path, skiprows=skip, dtype=str, keep_default_na=False)
     except pd.errors.EmptyDataError:
-        raise DataFileError(f"{path.name}: the file has no rows") from None
+        raise DataFileNotFoundError(f"{path.name}: the file has no rows") from None
     except pd.errors.ParserError as exc:
         raise DataFileError(f"{path.name}: malformed CSV ({exc})") from exc
     raw.columns = [str(c).strip() for c in raw.columns]
     base = symbol.split("-", maxsplit=1)[0].upper()
     wide = [c for c in raw.columns if c.lower().startswith(f"{base.lower()}:")]
+    assets = sorted(
+        {
+            c.split(":", 1)[0].upper()
+            for c in raw.columns
+            if ":" in c and c.split(":", 1)[1].lower() in OHLCV_COLUMNS
+        }
+    )
+    if not wide and assets:
+        raise UsageError(
+            f"{path.name} has columns for {', '.join(assets)} but none for {base}; "
+            f"pass one of those with --symbols (e.g. --symbols {assets[0]}-USD)"
+        )
     if wide:
         # Wide layout with one column group per asset ("BTC:open", …): keep this symbol's
         # group and drop the rows before the asset was listed (all of its cells empty).
@@ -113,15 +134,56 @@ def _read_csv(path: Path, *, symbol: str) -> pd.DataFrame:
         sub = sub[~(values == "").all(axis=1)]
         return _from_columns(sub, path.name, base=base)
     if len(raw) == 0:
-        raise DataFileError(f"{path.name}: the file has a header but no rows")
-    return _from_columns(raw, path.name, base=base)
+        raise DataFileNotFoundError(f"{path.name}: the file has a header but no rows")
+    return _from_columns(raw, path.name, base=base, symbol=symbol)
 
 
-def _from_columns(raw: pd.DataFrame, name: str, base: str | None = None) -> pd.DataFrame:
+#: Quote currencies tried when a file writes its symbol without a separator (``BTCUSD``).
+_QUOTES = ("USDT", "USDC", "BUSD", "USD", "EUR", "GBP", "JPY", "BTC", "ETH")
+
+
+def _check_symbol_column(raw: pd.DataFrame, column: Any, name: str, symbol: str) -> None:
+    """Refuse a file whose own symbol column names another market than ``--symbols``."""
+    values = sorted({str(v).strip() for v in raw[column].tolist() if str(v).strip()})
+    if not values:
+        return
+    if len(values) > 1:
+        shown = ", ".join(values[:5]) + (" …" if len(values) > 5 else "")
+        raise UsageError(
+            f"{name} holds several symbols ({shown}) in its {column} column; "
+            "import a file of one symbol"
+        )
+    (found,) = values
+    compact = "".join(ch for ch in found.upper() if ch.isalnum())
+    if compact == symbol.replace("-", ""):
+        return
+    upper = found.upper()
+    as_user = next(
+        (
+            f"{upper[: -len(q)]}-{q}"
+            for q in _QUOTES
+            if upper.endswith(q) and len(upper) > len(q) and upper[: -len(q)].isalnum()
+        ),
+        None,
+    )
+    if as_user is None:
+        as_user = upper.replace("/", "-").replace("_", "-")
+    raise UsageError(
+        f"{name} holds {found} candles (its {column} column) but --symbols says {symbol}; "
+        f"pass --symbols {as_user} or the right file"
+    )
+
+
+def _from_columns(
+    raw: pd.DataFrame, name: str, base: str | None = None, *, symbol: str | None = None
+) -> pd.DataFrame:
     """Map a table's columns onto ts/open/high/low/close/volume and parse the times."""
     import pandas as pd
 
     lower = {str(c).strip().lower(): c for c in raw.columns}
+    symbol_col = next((lower[c] for c in ("symbol", "pair", "ticker") if c in lower), None)
+    if symbol is not None and symbol_col is not None:
+        _check_symbol_column(raw, symbol_col, name, symbol)
     time_col = next((lower[c] for c in _TIME_COLUMNS if c in lower), None)
     volume_col: Any
     if base is not None and f"volume_{base.lower()}" in lower:

@@ -65,6 +65,9 @@ class SymbolOutcome:
     rejection_reason: str | None = None
     #: True when the symbol was decided on synthetic sample data, not a real market.
     sample: bool = False
+    #: The exit code this symbol alone calls for (0 ok, 1 error, 2 bad usage such as a symbol
+    #: the exchange does not list).
+    exit_code: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -177,10 +180,13 @@ def _iteration(
         session.commit()
     assert run.id is not None
     result = IterationResult(run.id, n, "running")
+    # One exchange object per iteration: markets load once, and an exchange that cannot be
+    # reached fails its other symbols at once instead of retrying for each of them.
+    shared: dict[str, Any] = {"sources": {}, "errors": {}}
     for symbol in options.symbols:
         if stop.stopped:
             break
-        outcome = _one_symbol(engine, settings, options, symbol, run.id, on_event)
+        outcome = _one_symbol(engine, settings, options, symbol, run.id, on_event, shared)
         result.symbols.append(outcome)
         if on_outcome is not None:
             on_outcome(result, outcome)
@@ -214,6 +220,7 @@ def _one_symbol(
     symbol: str,
     run_id: int,
     on_event: EventHook | None,
+    shared: dict[str, Any] | None = None,
 ) -> SymbolOutcome:
     from hmas.data.fetch import FetchRequest, fetch_candles
     from hmas.decision import service
@@ -234,7 +241,9 @@ def _one_symbol(
                 source=options.source,  # type: ignore[arg-type]
                 exchange=options.exchange,
             )
-            (fetched,) = fetch_candles(CandleStore(engine), settings, request)
+            (fetched,) = fetch_candles(
+                CandleStore(engine), settings, request, sources=(shared or {}).get("sources")
+            )
             outcome.candles_added = fetched.added
             exchange = fetched.exchange
         else:
@@ -270,10 +279,19 @@ def _one_symbol(
         )
     except HmasError as exc:
         outcome.status, outcome.error = "error", str(exc)
-        logger.error("%s: %s", symbol, exc)
-        emit("error", error=str(exc))
+        outcome.exit_code = exc.exit_code
+        # Print an error once per iteration: later symbols failing alike point back to it.
+        seen = shared["errors"] if shared is not None else {}
+        if str(exc) in seen:
+            emit("error", error=f"same error as {seen[str(exc)]}")
+        else:
+            seen[str(exc)] = symbol
+            if on_event is None:
+                logger.error("%s: %s", symbol, exc)
+            emit("error", error=str(exc))
     except Exception as exc:  # one symbol's bug must not stop the others; it is on record
         outcome.status, outcome.error = "error", f"unexpected {type(exc).__name__}: {exc}"
+        outcome.exit_code = 1
         logger.exception("%s failed", symbol)
         emit("error", error=outcome.error)
     return outcome

@@ -81,8 +81,8 @@ def load_inputs(
             + (" at or before that time" if at_ms is not None else "")
         )
     ms = index_to_ms(candles.index)
-    if at_ms is not None and ms[-1] != at_ms:
-        logger.info("no candle at %s; using the last one before it (%s)", at_ms, ms[-1])
+    if at_ms is not None and ms[-1] != at_ms:  # check_bar first: never decide another bar
+        raise UsageError(f"no {symbol} {timeframe} bar stored at {_iso(at_ms)} on {exchange}")
     first, last = ms[0], ms[-1]
     benchmark_sym = settings.macro.benchmark
     benchmark = None
@@ -150,6 +150,8 @@ def analyze(
     symbol = normalize_symbol(symbol)
     timeframe_ms(timeframe)
     exchange = resolve_series(engine, settings, symbol, timeframe, exchange)
+    if at_ms is not None:
+        check_bar(engine, exchange, symbol, timeframe, at_ms)
     inputs = load_inputs(engine, settings, exchange, symbol, timeframe, at_ms=at_ms)
     bar_ts = index_to_ms(inputs.candles.index)[-1]
     config_hash = settings.config_hash()
@@ -169,6 +171,66 @@ def analyze(
             raise
         return AnalysisRecord(found, created=False)
     return AnalysisRecord(analysis, created=True)
+
+
+def _iso(ms: int) -> str:
+    """Epoch milliseconds as a short ISO UTC time (``2024-03-01T12:00Z``)."""
+    from hmas.data.market import ms_to_datetime
+
+    return ms_to_datetime(ms).strftime("%Y-%m-%dT%H:%M:%SZ" if ms % 60_000 else "%Y-%m-%dT%H:%MZ")
+
+
+def check_bar(
+    engine: Engine,
+    exchange: str,
+    symbol: str,
+    timeframe: str,
+    at_ms: int,
+    *,
+    now: int | None = None,
+) -> None:
+    """Refuse ``--at`` unless a closed, stored bar of the series opens exactly at ``at_ms``.
+
+    The message says why and which bars exist: the series' first and last stored bar, and the
+    stored bars nearest the requested time.
+    """
+    from hmas.data.market import last_closed_open_ms, now_ms
+    from hmas.store.candles import CandleStore
+
+    store = CandleStore(engine)
+    step = timeframe_ms(timeframe)
+    current = now_ms() if now is None else now
+    (info,) = [
+        s for s in store.series(symbol) if s.exchange == exchange and s.timeframe == timeframe
+    ]
+    first, last = _iso(info.first_ts), _iso(info.last_ts)
+    span = f"{symbol} {timeframe} on {exchange} is stored from {first} to {last}"
+    if at_ms > current:
+        reason = f"is in the future (now is {_iso(current)})"
+    elif at_ms > last_closed_open_ms(timeframe, current):
+        closes = _iso(at_ms - at_ms % step + step)
+        reason = f"is a {timeframe} bar not closed yet (it closes at {closes})"
+    elif at_ms % step:
+        reason = f"is not on a {timeframe} bar boundary"
+    elif at_ms < info.first_ts:
+        reason = "is before the first stored bar"
+    elif at_ms > info.last_ts:
+        reason = "is after the last stored bar; fetch newer candles first"
+    elif store.timestamps(exchange, symbol, timeframe, at_ms, at_ms):
+        return
+    else:
+        reason = "falls in a gap of the stored candles"
+    before = store.timestamps(
+        exchange, symbol, timeframe, max(at_ms - 1000 * step, info.first_ts), at_ms
+    )
+    after = store.timestamps(
+        exchange, symbol, timeframe, at_ms, min(at_ms + 1000 * step, info.last_ts)
+    )
+    near = [f"{_iso(before[-1])}" if before else None, f"{_iso(after[0])}" if after else None]
+    nearest = " and ".join(n for n in near if n)
+    inside = reason.startswith(("is not on", "falls in")) and info.first_ts < at_ms < info.last_ts
+    hint = f"; nearest stored bars: {nearest}" if nearest and inside else ""
+    raise UsageError(f"--at {_iso(at_ms)} {reason}; {span}{hint}")
 
 
 def build_analysis(inputs: MarketInputs, settings: Settings) -> Analysis:

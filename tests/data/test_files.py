@@ -114,12 +114,6 @@ def test_missing_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
-        ("empty.csv", "", "empty.csv: the file is empty"),
-        (
-            "header.csv",
-            "ts,open,high,low,close,volume\n",
-            "header.csv: the file has a header but no rows",
-        ),
         (
             "cols.csv",
             "ts,o,h,l,c,v\n2024-03-01,1,2,0.5,1.5,3\n",
