@@ -65,7 +65,8 @@ def test_1_network_down_fetch(hmas: Run, offline: None) -> None:
 def test_1_network_down_run(hmas: Run, offline: None) -> None:
     result = hmas("run", "-s", "BTC-USD", "--once", "--json")
     assert result.exit_code == 1
-    assert json.loads(result.stdout)[0]["symbols"][0]["error"] == DOWN
+    (line,) = result.stdout.splitlines()  # run --json is NDJSON: one line per symbol
+    assert json.loads(line)["error"] == DOWN
 
 
 def test_1_invalid_data_in_a_file(hmas: Run, tmp_path: Path) -> None:
@@ -126,7 +127,7 @@ def test_2_run_unknown_symbol_on_the_exchange_others_go_on(
     others go on, and the exit code is 2 (fix the command) even when another failed with 1."""
     result = hmas("run", "-s", "ETH-USD", "BTC-USD", "--once", "--json")
     assert result.exit_code == 2
-    eth, btc = json.loads(result.stdout)[0]["symbols"]
+    eth, btc = (json.loads(line) for line in result.stdout.splitlines())
     assert (eth["exit_code"], btc["exit_code"]) == (2, 1)
     assert eth["error"].startswith("coinbase lists no ETH-USD market")
     assert btc["error"].startswith("coinbase: fetching BTC-USD 1h candles failed after 1 attempts")

@@ -165,7 +165,7 @@ def test_run_sleep_zero_and_two_iterations_work(hmas: Run) -> None:
         "--sleep-seconds", "0", "--json",
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
-    assert [r["iteration"] for r in json.loads(result.stdout)] == [1, 2]
+    assert [json.loads(line)["iteration"] for line in result.stdout.splitlines()] == [1, 2]
 
 
 AT = [

@@ -22,6 +22,7 @@ KEYS = {
     "error",
     "rejection_reason",
     "sample",
+    "exit_code",
     "ts",
 }
 
@@ -75,31 +76,23 @@ def test_run_json_streams_one_line_per_symbol_and_iteration(tmp_path: Path) -> N
     assert [r["created"] for r in records[2:]] == [False, False]  # same bar: nothing new
 
 
-def test_run_json_reports_a_failed_symbol_on_its_line(tmp_path: Path) -> None:
+def test_run_json_refuses_an_unknown_sample_symbol_before_any_line(tmp_path: Path) -> None:
+    """A symbol the sample market lacks is bad usage, caught before the loop: no NDJSON line, no
+    store. (A symbol failing inside the loop gets its own line: tests/cli/test_exit_codes.py.)"""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HMAS_")}
-    env["HMAS_DATA_DIR"] = str(tmp_path)
+    env["HMAS_DATA_DIR"] = str(tmp_path / "data")
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "hmas",
-            "run",
-            "-s",
-            "BTC-USD",
-            "NOPE-USD",
-            "--source",
-            "sample",
-            "--once",
-            "--json",
-        ],
+        [sys.executable, "-m", "hmas", "run", "-s", "BTC-USD", "NOPE-USD"]
+        + ["--source", "sample", "--once", "--json"],
         env=env,
         check=False,
         capture_output=True,
         text=True,
         timeout=120,
     )
-    ok, failed = (json.loads(line) for line in result.stdout.splitlines())
-    assert result.returncode == 1
-    assert (ok["symbol"], ok["status"]) == ("BTC-USD", "ok")
-    assert (failed["symbol"], failed["status"], failed["signal_id"]) == ("NOPE-USD", "error", None)
-    assert failed["error"] and failed["sample"] is True
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        "Error: the sample market has no NOPE-USD; use one of BTC-USD, ETH-USD, SOL-USD, "
+        "DOGE-USD, XRP-USD, ADA-USD, LTC-USD\n"
+    )
+    assert not (tmp_path / "data").exists()

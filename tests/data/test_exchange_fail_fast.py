@@ -76,8 +76,8 @@ def test_run_loads_markets_once_and_prints_the_error_once(
     error = DOWN.format(n=attempts)
     assert result.stderr.count(error) == 1
     assert result.stderr.count("same error as BTC-USD") == 2
-    (iteration,) = json.loads(result.stdout)
-    assert [s["error"] for s in iteration["symbols"]] == [error] * 3
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [s["error"] for s in lines] == [error] * 3
     after = store_counts()
     assert after["candle"] == before["candle"] and after["signal"] == before["signal"]
 
