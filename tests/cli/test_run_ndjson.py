@@ -76,14 +76,16 @@ def test_run_json_streams_one_line_per_symbol_and_iteration(tmp_path: Path) -> N
     assert [r["created"] for r in records[2:]] == [False, False]  # same bar: nothing new
 
 
+SAMPLE_ONCE_JSON = ("--source", "sample", "--once", "--json")
+
+
 def test_run_json_refuses_an_unknown_sample_symbol_before_any_line(tmp_path: Path) -> None:
     """A symbol the sample market lacks is bad usage, caught before the loop: no NDJSON line, no
     store. (A symbol failing inside the loop gets its own line: tests/cli/test_exit_codes.py.)"""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HMAS_")}
     env["HMAS_DATA_DIR"] = str(tmp_path / "data")
     result = subprocess.run(
-        [sys.executable, "-m", "hmas", "run", "-s", "BTC-USD", "NOPE-USD"]
-        + ["--source", "sample", "--once", "--json"],
+        [sys.executable, "-m", "hmas", "run", "-s", "BTC-USD", "NOPE-USD", *SAMPLE_ONCE_JSON],
         env=env,
         check=False,
         capture_output=True,
