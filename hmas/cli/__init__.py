@@ -23,8 +23,27 @@ class CliError(ClickException):
         self.exit_code = exit_code
 
 
+def _one_line(exc: UsageError, command_path: str | None = None) -> CliError:
+    """Click's own checks (a missing value, not a number, an unknown option) as the same one line
+    as every other error, naming the command's help instead of printing its usage."""
+    path = exc.ctx.command_path if exc.ctx is not None else command_path
+    hint = f"; see {path} --help" if path else ""
+    return CliError(exc.format_message().rstrip(".") + hint, exc.exit_code)
+
+
 class HmasGroup(TyperGroup):
     """The root group: translates library errors into a one-line message and an exit code."""
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any
+    ) -> Any:
+        # The root's own options (--config, --db-url …) are parsed here, before ``invoke``.
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except NoArgsIsHelpError:
+            raise
+        except UsageError as exc:
+            raise _one_line(exc, info_name or "hmas") from None
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -34,10 +53,7 @@ class HmasGroup(TyperGroup):
         except NoArgsIsHelpError:
             raise
         except UsageError as exc:
-            # Click's own checks (a missing value, not a number, an unknown option): the same one
-            # line as every other error, naming the command's help instead of printing its usage.
-            hint = f"; see {exc.ctx.command_path} --help" if exc.ctx is not None else ""
-            raise CliError(exc.format_message().rstrip(".") + hint, exc.exit_code) from None
+            raise _one_line(exc) from None
         except (ClickException, typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
         except Exception as exc:
@@ -54,8 +70,8 @@ app = typer.Typer(
     cls=HmasGroup,
     name="hmas",
     help=(
-        "Hierarchical multi-agent trading signals: fetch candles, analyse, decide, paper-trade "
-        "with every signal stored and replayable. Paper trading only.\n\n"
+        "Hierarchical multi-agent trading signals: fetch candles, analyse, decide and "
+        "paper-trade, with every signal stored and replayable. Paper trading only.\n\n"
         "Example: hmas fetch --source sample --symbols BTC-USD ETH-USD --timeframe 1h"
     ),
     no_args_is_help=True,
@@ -64,6 +80,9 @@ app = typer.Typer(
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 def _version(value: bool) -> None:
@@ -104,9 +123,14 @@ def _root(
     ] = False,
 ) -> None:
     """Global options, shared by every command."""
-    level = "DEBUG" if debug else log_level.upper()
+    level = "DEBUG" if debug else log_level.strip().upper()
+    if level not in LOG_LEVELS:
+        raise typer.BadParameter(
+            f"{log_level!r} is not a log level; use one of {', '.join(LOG_LEVELS)}",
+            param_hint="--log-level",
+        )
     logging.basicConfig(
-        level=getattr(logging, level, logging.WARNING),
+        level=getattr(logging, level),
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
