@@ -48,7 +48,7 @@ def candles(
     from hmas.store.candles import CandleStore
 
     settings = settings_from(ctx)
-    store = CandleStore(store_from(settings))
+    store = CandleStore(store_from(settings, create=False))
     if symbol is None:
         series = store.series()
         if json_out:

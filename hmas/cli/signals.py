@@ -44,7 +44,7 @@ def list_(
     if decision is not None and decision.upper() not in ("APPROVED", "REJECTED"):
         raise typer.BadParameter(f"{decision!r}; use APPROVED or REJECTED", param_hint="--decision")
     settings = settings_from(ctx)
-    engine = store_from(settings)
+    engine = store_from(settings, create=False)
     rows = list_signals(
         engine,
         symbol=normalize_symbol(symbol) if symbol else None,
@@ -72,7 +72,7 @@ def show(
     from hmas.report.queries import signal_detail
 
     settings = settings_from(ctx)
-    detail = signal_detail(store_from(settings), signal_id)
+    detail = signal_detail(store_from(settings, create=False), signal_id)
     if json_out:
         render.print_json(detail)
     else:
