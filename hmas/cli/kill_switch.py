@@ -60,8 +60,8 @@ def kill_switch(
             switch.engage_file(settings, str(exc))
             stored = None
             notes.append(
-                f"The store could not be written ({exc}); engaged the kill switch with the file "
-                f"{path} instead: every command honours it; hmas kill-switch off removes it."
+                f"The store could not be written: {exc}. Engaged the kill switch with the file "
+                f"{path} instead; every command honours it, and hmas kill-switch off removes it."
             )
     elif state == "off":
         # The store first: if it cannot be written the file stays, and the switch stays on.

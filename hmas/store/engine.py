@@ -97,22 +97,30 @@ def _shown(url: str) -> str:
     return mask_url(url)
 
 
-def _check_port(parsed: Any, url: str) -> None:
-    raw = url.split("://", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1]
-    try:
-        port = parsed.port
-    except ValueError:
-        port = -1
-    if port is None:
-        if raw.startswith("[") or ":" not in raw:
-            return
-        port = -1
-    if not 1 <= port <= 65535:
-        shown_port = raw.rsplit(":", 1)[-1] if ":" in raw else "?"
-        raise StoreUnavailableError(
-            f"bad port {shown_port!r} in database URL {_shown(url)}; "
-            "use a number from 1 to 65535 (e.g. 5432) in HMAS_DB_URL or --db-url"
-        )
+def _shown_unparsed(url: str) -> str:
+    """The URL with everything before the host's ``@`` masked (it may not parse)."""
+    scheme, sep, rest = url.partition("://")
+    netloc, slash, tail = rest.partition("/")
+    if sep and "@" in netloc:
+        return f"{scheme}://***@{netloc.rsplit('@', 1)[1]}{slash}{tail}"
+    return url
+
+
+def _check_port(url: str) -> None:
+    """A port in a server URL must be a number from 1 to 65535 (ExitCode 2 otherwise)."""
+    if url.startswith("sqlite"):
+        return
+    netloc = url.partition("://")[2].split("/", 1)[0].split("?", 1)[0].rsplit("@", 1)[-1]
+    host_port = netloc.rsplit("]", 1)[-1] if netloc.startswith("[") else netloc
+    if ":" not in host_port:
+        return
+    port = host_port.rsplit(":", 1)[1]
+    if port.isdigit() and 1 <= int(port) <= 65535:
+        return
+    raise StoreUnavailableError(
+        f"bad port {port!r} in database URL {_shown_unparsed(url)}; "
+        "use a number from 1 to 65535 (e.g. 5432) in HMAS_DB_URL or --db-url"
+    )
 
 
 def make_engine(url: str, *, create: bool = True) -> Engine:
@@ -121,6 +129,7 @@ def make_engine(url: str, *, create: bool = True) -> Engine:
     With ``create=False`` a SQLite file that does not exist is an error (and is not created).
     """
     url = normalize_url(url)
+    _check_port(url)
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -147,7 +156,6 @@ def make_engine(url: str, *, create: bool = True) -> Engine:
                 )
         kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
     else:
-        _check_port(parsed, url)
         kwargs["pool_pre_ping"] = True
     try:
         engine = create_engine(parsed, **kwargs)
@@ -188,12 +196,16 @@ def translate_error(exc: BaseException | None, where: str) -> HmasError | None:
     """The ``StoreError`` for a driver error, or None when it is not a store condition."""
     if exc is None:
         return None
-    if isinstance(exc, OverflowError):
-        return UsageError(f"a number is out of range for the store (ids go up to {MAX_ID})")
     reason = _first_line(exc)
     low = reason.lower()
+    if isinstance(exc, OverflowError) or "numericvalueoutofrange" in type(exc).__name__.lower():
+        return UsageError("a number is out of range for the store (too large for its column)")
     path = Path(where) if where.startswith("/") else None
-    if "database or disk is full" in low or "no space left on device" in low:
+    if (
+        "database or disk is full" in low
+        or "no space left on device" in low
+        or ("disk i/o error" in low and path is not None and _disk_full(path))
+    ):
         return StoreFullError(
             f"cannot write to the store {where}: the database or disk is full; "
             "free space on that disk or point HMAS_DB_URL elsewhere"
@@ -217,12 +229,33 @@ def translate_error(exc: BaseException | None, where: str) -> HmasError | None:
             f"{where} is not an hmas store or is corrupted ({reason}); restore it from a backup "
             "or point HMAS_DB_URL elsewhere"
         )
+    if "disk i/o error" in low:
+        return StoreError(
+            f"the store {where} could not be read or written (disk I/O error); check the disk "
+            "and the file, or point HMAS_DB_URL elsewhere"
+        )
     if "database is locked" in low:
         return StoreError(
             f"the store {where} is busy: another process held its write lock for over "
             f"{SQLITE_BUSY_TIMEOUT_MS // 1000} s; retry when it is done"
         )
     return None
+
+
+def id_in_range(engine: Engine, value: int) -> bool:
+    """True when ``value`` can be an id of the store (its id columns are 64-bit on SQLite and
+    32-bit INTEGER on PostgreSQL): out-of-range ids are looked up as "none" without SQL."""
+    top = MAX_ID if engine.dialect.name == "sqlite" else 2**31 - 1
+    return 0 < value <= top
+
+
+def _disk_full(path: Path) -> bool:
+    """True when the file system under ``path`` has (almost) no free block left."""
+    try:
+        st = os.statvfs(path.parent)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < 64 * 1024
 
 
 def _writable(path: Path) -> bool:
