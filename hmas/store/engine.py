@@ -44,6 +44,20 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 #: per command. A test keeps this equal to the scripts.
 KNOWN_REVISIONS = ("0001_candles", "0002_signals", "0003_fetch_owner")
 HEAD_REVISION = KNOWN_REVISIONS[-1]
+#: The tables of the schema at head (a test keeps this equal to the models).
+HMAS_TABLES = frozenset(
+    {
+        "candle",
+        "fetch_run",
+        "analysis",
+        "signal",
+        "signal_result",
+        "position",
+        "account",
+        "run",
+        "run_lock",
+    }
+)
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 #: The PostgreSQL advisory lock key that serialises schema upgrades (any fixed 64-bit number).
 PG_SCHEMA_LOCK_KEY = 0x686D6173_73636865  # "hmasSche"
@@ -332,15 +346,21 @@ def check_known(engine: Engine, revision: str | None) -> None:
         )
 
 
+def _check_unversioned(engine: Engine, tables: list[str]) -> None:
+    """hmas tables without a schema revision: a damaged store, or another program's."""
+    found = sorted(HMAS_TABLES.intersection(tables))
+    if found:
+        raise StoreCorruptError(
+            f"{where_of(engine)} is not an hmas store or is damaged (table {found[0]} exists "
+            "but no schema revision); restore it from a backup or point HMAS_DB_URL elsewhere"
+        )
+
+
 def existing_revision(engine: Engine) -> str:
     """The revision of an existing hmas store; missing, foreign or too-new stores are errors."""
     revision = current_revision(engine)
     if revision is None:
-        if table_names(engine):
-            raise StoreCorruptError(
-                f"{where_of(engine)} is not an hmas store (it has tables but no schema "
-                "revision); point HMAS_DB_URL at an hmas store"
-            )
+        _check_unversioned(engine, table_names(engine))
         raise StoreMissingError(missing_message(where_of(engine)))
     check_known(engine, revision)
     return revision
@@ -436,6 +456,8 @@ def upgrade(engine: Engine) -> UpgradeResult:
             if before == HEAD_REVISION:
                 return UpgradeResult(before, HEAD_REVISION, [])
             check_known(engine, before)
+            if before is None:
+                _check_unversioned(engine, list(inspect(conn).get_table_names()))
             cfg = _bare_config()
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
