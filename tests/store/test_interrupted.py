@@ -173,7 +173,7 @@ def _statuses(url: str) -> tuple[list[str], list[str], int]:
     return runs, fetches, locks
 
 
-@pytest.mark.parametrize("stage", [" BTC-USD fetching", " BTC-USD done "])
+@pytest.mark.parametrize("stage", [" BTC-USD fetching", " BTC-USD analyzing"])
 def test_kill_9_of_a_real_run_reads_interrupted_on_the_next_start(
     db_url: str, tmp_path: Path, stage: str
 ) -> None:
