@@ -112,11 +112,13 @@ def _shown(url: str) -> str:
 
 
 def _shown_unparsed(url: str) -> str:
-    """The URL with everything before the host's ``@`` masked (it may not parse)."""
+    """The URL with any credential (everything before the host's last ``@``) masked."""
     scheme, sep, rest = url.partition("://")
-    netloc, slash, tail = rest.partition("/")
-    if sep and "@" in netloc:
-        return f"{scheme}://***@{netloc.rsplit('@', 1)[1]}{slash}{tail}"
+    if not sep:
+        scheme, rest = "", url
+    head, q, query = rest.partition("?")
+    if "@" in head:
+        return f"{scheme}{sep}***@{head.rsplit('@', 1)[1]}{q}{query}"
     return url
 
 
@@ -124,7 +126,9 @@ def _check_port(url: str) -> None:
     """A port in a server URL must be a number from 1 to 65535 (ExitCode 2 otherwise)."""
     if url.startswith("sqlite"):
         return
-    netloc = url.partition("://")[2].split("/", 1)[0].split("?", 1)[0].rsplit("@", 1)[-1]
+    # The host comes after the last '@' (a password may hold '/', ':' or '@'), before the path.
+    rest = url.partition("://")[2].split("?", 1)[0]
+    netloc = rest.rsplit("@", 1)[-1].split("/", 1)[0]
     host_port = netloc.rsplit("]", 1)[-1] if netloc.startswith("[") else netloc
     if ":" not in host_port:
         return
@@ -146,10 +150,10 @@ def make_engine(url: str, *, create: bool = True) -> Engine:
     _check_port(url)
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         raise StoreUnavailableError(
-            f"cannot parse database URL {_shown(url)!r}; use e.g. sqlite:///path/hmas.db or "
-            "postgresql://user:pass@host/db"
+            f"cannot parse database URL {_shown_unparsed(url)!r}; use e.g. sqlite:///path/hmas.db "
+            "or postgresql://user:pass@host/db (percent-encode '@', ':' and '/' in the password)"
         ) from None
     shown = _shown(url)
     kwargs: dict[str, Any] = {}

@@ -362,3 +362,21 @@ def test_huge_ids_are_bad_usage_not_unexpected(
     assert result.exit_code == 2
     assert big in result.stderr
     assert "unexpected" not in result.stderr and result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("url", "start"),
+    [
+        ("postgresql://u:Pl4nted/ZQX@127.0.0.1:99999/db", "Error: bad port '99999' in database"),
+        ("postgresql://u:Pl4nted/ZQX@127.0.0.1:1/db", "Error: cannot open database "),
+        ("post gres://u:Pl4nted/ZQX@h/db", "Error: cannot parse database URL "),
+        ("postgresql://u:Pl4nted:ZQX@127.0.0.1:abc/db", "Error: bad port 'abc' in database"),
+        ("postgresql://u:Pl4nted:ZQX@127.0.0.1:1/db", "Error: cannot open database "),
+    ],
+)
+def test_unparseable_urls_never_show_the_password(hmas: Run, url: str, start: str) -> None:
+    result = hmas("--db-url", url, "signals", "list")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(start)
+    assert result.stderr.count("\n") == 1
+    assert "Pl4nted" not in result.stderr and "ZQX" not in result.stderr

@@ -91,7 +91,7 @@ def test_simultaneous_runs_on_a_new_postgres_store_run_or_exit_3(
     tmp_path: Path, pg_urls: Any
 ) -> None:
     env = _env(tmp_path)
-    for n in (4, 2):
+    for n in (4, 3, 2):
         url = pg_urls()
         _assert_run_or_refused(_start_runs(url, n, env))
         engine = make_engine(url)
