@@ -74,6 +74,17 @@ class StoreCorruptError(StoreError):
     exit_code = EXIT_USAGE
 
 
+class StoreQueryError(StoreError):
+    """Raised when the database rejects a statement for a reason hmas has no name for.
+
+    The message carries the driver's first line only (never the SQL or its parameters).
+    """
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class StoreFullError(StoreError):
     """Raised when the database or the disk under it is full."""
 

@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    IntegrityError,
+    NoSuchModuleError,
+    SQLAlchemyError,
+)
 from sqlalchemy.pool import NullPool
 
 from hmas.errors import (
@@ -27,6 +33,7 @@ from hmas.errors import (
     StoreError,
     StoreFullError,
     StoreMissingError,
+    StoreQueryError,
     StoreReadOnlyError,
     StoreTooNewError,
     StoreUnavailableError,
@@ -242,7 +249,13 @@ def translate_error(exc: BaseException | None, where: str) -> HmasError | None:
             f"cannot open the store {where}: unable to open database file; check that this "
             "user can read and write it and its directory, or point HMAS_DB_URL elsewhere"
         )
-    if "file is not a database" in low or "malformed" in low or "file is encrypted" in low:
+    name = type(exc).__name__
+    damaged = ("file is not a database", "malformed", "file is encrypted", "no such table")
+    if (
+        any(d in low for d in damaged)
+        or name in ("UndefinedTable", "UndefinedColumn")
+        or ("no such column" in low)
+    ):
         return StoreCorruptError(
             f"{where} is not an hmas store or is corrupted ({reason}); restore it from a backup "
             "or point HMAS_DB_URL elsewhere"
@@ -285,7 +298,24 @@ def install_error_translation(engine: Engine, where: str) -> None:
     """Raise ``StoreError`` subclasses instead of driver errors for store conditions."""
 
     def on_error(context: Any) -> BaseException | None:
-        return translate_error(context.original_exception, where)
+        if getattr(context, "is_pre_ping", False):
+            return None  # the pool handles a dead pooled connection itself
+        translated = translate_error(context.original_exception, where)
+        if translated is not None:
+            return translated
+        reason = _first_line(context.original_exception)
+        if context.connection is None:  # failed to connect: a URL, server or credential problem
+            return StoreUnavailableError(
+                f"cannot open database {where}: {reason}; check HMAS_DB_URL"
+            )
+        wrapped = context.sqlalchemy_exception
+        if isinstance(wrapped, DBAPIError) and not isinstance(wrapped, IntegrityError):
+            return StoreQueryError(
+                f"the store {where} failed: {reason}; check it with hmas db status, and restore "
+                "it from a backup if it is damaged",
+                reason,
+            )
+        return None
 
     event.listen(engine, "handle_error", on_error)
 
@@ -465,6 +495,11 @@ def upgrade(engine: Engine) -> UpgradeResult:
             cfg = _bare_config()
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
+    except StoreQueryError as exc:
+        raise MigrationError(
+            f"schema upgrade of {where_of(engine)} failed ({exc.reason}); nothing was changed. "
+            "Check the database user's rights, or point HMAS_DB_URL at another store"
+        ) from None
     except HmasError:
         raise
     except SQLAlchemyError as exc:

@@ -380,3 +380,38 @@ def test_unparseable_urls_never_show_the_password(hmas: Run, url: str, start: st
     assert result.stderr.startswith(start)
     assert result.stderr.count("\n") == 1
     assert "Pl4nted" not in result.stderr and "ZQX" not in result.stderr
+
+
+def test_a_store_missing_one_of_its_tables_is_damaged(hmas: Run, tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "holed.db"
+    _real_store(hmas, path)
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TABLE account")
+    conn.commit()
+    conn.close()
+    result = hmas("--db-url", f"sqlite:///{path}", "report")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"Error: {path} is not an hmas store or is corrupted (no such table: account); "
+        "restore it from a backup or point HMAS_DB_URL elsewhere\n"
+    )
+
+
+def test_any_other_database_error_is_one_line_without_sql_or_parameters(tmp_path: Path) -> None:
+    from hmas.errors import StoreQueryError
+    from hmas.store.engine import make_engine
+
+    path = tmp_path / "q.db"
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        with pytest.raises(StoreQueryError) as info, engine.connect() as conn:
+            conn.execute(text("SELECT abs(:v) AS planted_sql"), {"v": -(2**63)})
+    finally:
+        engine.dispose()
+    assert str(info.value) == (
+        f"the store {path} failed: integer overflow; check it with hmas db status, and restore "
+        "it from a backup if it is damaged"
+    )
+    assert info.value.exit_code == 1
