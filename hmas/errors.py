@@ -66,8 +66,45 @@ class StoreUnavailableError(StoreError):
     exit_code = EXIT_USAGE
 
 
+class StoreMissingError(StoreUnavailableError):
+    """Raised when a read-only command is pointed at a store that does not exist (or is empty)."""
+
+
+class StoreReadOnlyError(StoreError):
+    """Raised when the store's file or directory cannot be written (permissions, read-only disk)."""
+
+    exit_code = EXIT_USAGE
+
+
+class StoreCorruptError(StoreError):
+    """Raised when the store's file is not an hmas store or is damaged (random bytes, truncated)."""
+
+    exit_code = EXIT_USAGE
+
+
+class StoreQueryError(StoreError):
+    """Raised when the database rejects a statement for a reason hmas has no name for.
+
+    The message carries the driver's first line only (never the SQL or its parameters).
+    """
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class StoreFullError(StoreError):
+    """Raised when the database or the disk under it is full."""
+
+
 class MigrationError(StoreError):
     """Raised when the schema cannot be brought to the current migration head."""
+
+    exit_code = EXIT_USAGE
+
+
+class StoreTooNewError(MigrationError):
+    """Raised when the store is at a schema revision newer than this version of hmas knows."""
 
 
 # --- market data -------------------------------------------------------------------------

@@ -64,7 +64,7 @@ def candles(
     settings = settings_from(ctx)
     tf = args.timeframe(timeframe, settings.fetch.timeframe)
     chosen_exchange = args.exchange(exchange)
-    store = CandleStore(store_from(settings))
+    store = CandleStore(store_from(settings, create=False))
     if sym is None:
         series = store.series()
         if json_out:

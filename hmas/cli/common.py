@@ -36,13 +36,17 @@ def settings_from(ctx: typer.Context, **overrides: Any) -> Settings:
     return load_settings(obj.get("config"), **overrides)
 
 
-def store_from(settings: Settings) -> Engine:
-    """The store's engine, migrated to head; disposed when the command ends."""
+def store_from(settings: Settings, *, create: bool = True) -> Engine:
+    """The store's engine, migrated to head; disposed when the command ends.
+
+    ``create=True`` for commands that write (the store is created if missing); ``create=False``
+    for read-only commands, which never create a file or schema: a missing store is an error.
+    """
     from typer._click.globals import get_current_context
 
     from hmas.store import open_store
 
-    engine = open_store(settings)
+    engine = open_store(settings, create=create)
     ctx = get_current_context(silent=True)
     if ctx is not None:
         # Close pooled connections with the command, not at garbage collection.

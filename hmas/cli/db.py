@@ -13,18 +13,20 @@ app = typer.Typer(no_args_is_help=True)
 
 @app.command("upgrade")
 def upgrade(ctx: typer.Context, json_out: JsonOption = False) -> None:
-    """Apply pending migrations (every command that uses the store does this itself).
+    """Create the store if needed and apply pending migrations (every writing command does this).
 
     Example: hmas --db-url postgresql://hmas@localhost/hmas db upgrade
     """
     from hmas.cli import render
     from hmas.store.engine import make_engine
     from hmas.store.engine import upgrade as do_upgrade
+    from hmas.store.reconcile import reconcile_interrupted
 
     settings = settings_from(ctx)
     engine = make_engine(settings.resolved_db_url())
     try:
         result = do_upgrade(engine)
+        reconcile_interrupted(engine)
     finally:
         engine.dispose()
     data = {"from": result.before, "to": result.after, "applied": result.applied}
@@ -38,27 +40,27 @@ def upgrade(ctx: typer.Context, json_out: JsonOption = False) -> None:
 
 @app.command("status")
 def status(ctx: typer.Context, json_out: JsonOption = False) -> None:
-    """Show the store URL, its schema revision and the latest one shipped.
+    """Show the store URL, its schema revision and the latest one shipped (never creates one).
 
     Example: hmas db status --json
     """
     from hmas.cli import render
     from hmas.settings import mask_url
-    from hmas.store.engine import current_revision, head_revision, make_engine
+    from hmas.store.engine import HEAD_REVISION, existing_revision, make_engine
 
     settings = settings_from(ctx)
     url = settings.resolved_db_url()
-    engine = make_engine(url)
+    engine = make_engine(url, create=False)
     try:
-        current, head = current_revision(engine), head_revision()
+        current = existing_revision(engine)
     finally:
         engine.dispose()
     data = {
         "url": mask_url(url),
         "backend": engine.dialect.name,
         "current": current,
-        "head": head,
-        "up_to_date": current == head,
+        "head": HEAD_REVISION,
+        "up_to_date": current == HEAD_REVISION,
     }
     if json_out:
         render.print_json(data)

@@ -67,7 +67,7 @@ def decide(
     at_ms = args.when(at, "--at") if at is not None else None
     settings = settings_from(ctx)
     tf = args.timeframe(timeframe, settings.fetch.timeframe)
-    engine = store_from(settings)
+    engine = store_from(settings, create=False)  # candles must be stored already
     if analysis_id is not None:
         analysis = service.get_analysis(engine, analysis_id)
     else:

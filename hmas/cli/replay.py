@@ -39,7 +39,7 @@ def replay(
     from hmas.settings import load_settings
 
     settings = settings_from(ctx)
-    engine = store_from(settings)
+    engine = store_from(settings, create=False)
     other = load_settings(config) if config is not None else None
     result = do_replay(engine, signal_id, other)
     if json_out:

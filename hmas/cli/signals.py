@@ -52,7 +52,7 @@ def list_(
     since_ms = args.when(since, "--since") if since is not None else None
     args.at_least(limit, 1, "--limit")
     settings = settings_from(ctx)
-    engine = store_from(settings)
+    engine = store_from(settings, create=False)
     rows = list_signals(engine, symbol=sym, since_ms=since_ms, decision=wanted, limit=limit)
     if json_out:
         render.print_json([signal_json(s) for s in rows])
@@ -76,7 +76,7 @@ def show(
     from hmas.report.queries import signal_detail
 
     settings = settings_from(ctx)
-    detail = signal_detail(store_from(settings), signal_id)
+    detail = signal_detail(store_from(settings, create=False), signal_id)
     if json_out:
         render.print_json(detail)
     else:

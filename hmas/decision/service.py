@@ -21,6 +21,7 @@ from hmas.data.market import index_to_ms, normalize_symbol, timeframe_ms
 from hmas.decision.pipeline import MarketInputs, compute, feature_row, views_at
 from hmas.decision.snapshot import describe
 from hmas.errors import UsageError
+from hmas.store.engine import id_in_range
 from hmas.store.models import Analysis, Signal
 
 if TYPE_CHECKING:
@@ -312,7 +313,7 @@ def find_analysis(
 def get_analysis(engine: Engine, analysis_id: int) -> Analysis:
     """A stored analysis by id."""
     with Session(engine, expire_on_commit=False) as session:
-        found = session.get(Analysis, analysis_id)
+        found = session.get(Analysis, analysis_id) if id_in_range(engine, analysis_id) else None
     if found is None:
         raise UsageError(f"no analysis with id {analysis_id}; see hmas signals list")
     return found
@@ -336,7 +337,7 @@ def find_signal(engine: Engine, analysis: Analysis) -> Signal | None:
 def get_signal(engine: Engine, signal_id: int) -> Signal:
     """A stored signal by id."""
     with Session(engine, expire_on_commit=False) as session:
-        found = session.get(Signal, signal_id)
+        found = session.get(Signal, signal_id) if id_in_range(engine, signal_id) else None
     if found is None:
         raise UsageError(f"no signal with id {signal_id}; list them with hmas signals list")
     return found

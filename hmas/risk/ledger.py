@@ -16,6 +16,7 @@ from sqlmodel import Session, col
 from hmas.risk.account import utc_day
 from hmas.risk.guardian import AccountState
 from hmas.store.models import Account, Position, Signal, SignalResult, utcnow
+from hmas.store.switch import file_switch_on
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -106,7 +107,7 @@ def guardian_state(
         open_symbols=tuple(sorted({p.symbol for p in open_rows})),
         consecutive_losses=account.consecutive_losses,
         paused_until_ts=account.paused_until_ts,
-        kill_switch=bool(account.kill_switch or settings.kill_switch),
+        kill_switch=bool(account.kill_switch or settings.kill_switch or file_switch_on(settings)),
         last_signal_ts={sym: int(ts) for sym, ts in last if ts is not None},
         signals_last_hour=last_hour,
         signals_today=today,
@@ -263,13 +264,20 @@ def _apply(account: Account, outcome: Any, settings: Settings, bar_ms: int, appl
 def set_kill_switch(
     engine: Engine, settings: Settings, on: bool | None, engine_name: str = "rules"
 ) -> bool:
-    """Store the kill switch (``None`` only reads it); return the stored state."""
+    """Store the kill switch (``None`` only reads it); return the stored state.
+
+    Writes only when the state changes, so reading it, or turning off a switch that is off,
+    works on a store that cannot be written.
+    """
     with Session(engine, expire_on_commit=False) as session:
+        account = session.get(Account, engine_name)
+        current = bool(account is not None and account.kill_switch)
+        if on is None or on == current:
+            return current
         account = get_account(session, settings, engine_name)
-        if on is not None:
-            account.kill_switch = on
-            account.updated_at = utcnow()
-            session.add(account)
+        account.kill_switch = on
+        account.updated_at = utcnow()
+        session.add(account)
         session.commit()
         return bool(account.kill_switch)
 

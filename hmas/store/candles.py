@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -20,6 +22,14 @@ if TYPE_CHECKING:
 
 _T = Candle.__table__  # type: ignore[attr-defined]
 _F = FetchRun.__table__  # type: ignore[attr-defined]
+
+
+def _reason(exc: Exception) -> str:
+    """The driver's first line, never the SQL or its parameters."""
+    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
 _COLS = ("ts", "open", "high", "low", "close", "volume")
 
 
@@ -89,7 +99,9 @@ class CandleStore:
                 conn.execute(stmt, params)
                 after = self._count(conn, exchange, symbol, timeframe, lo, hi)
         except SQLAlchemyError as exc:
-            raise StoreError(f"could not store candles for {symbol} {timeframe}: {exc}") from exc
+            raise StoreError(
+                f"could not store candles for {symbol} {timeframe}: {_reason(exc)}"
+            ) from exc
         return after - before
 
     @staticmethod
@@ -187,7 +199,12 @@ class CandleStore:
                 finally:
                     cursor.close()
         except Exception as exc:  # DB-API errors differ per driver
-            raise StoreError(f"could not read candles: {exc}") from exc
+            from hmas.store.engine import translate_error, where_of
+
+            translated = translate_error(exc, where_of(self.engine))
+            if translated is not None:
+                raise translated from exc
+            raise StoreError(f"could not read candles: {_reason(exc)}") from exc
 
     def symbols(self, exchange: str, timeframe: str) -> dict[str, str]:
         """The symbols with candles stored for one exchange and timeframe, with their source.
@@ -288,7 +305,14 @@ class CandleStore:
         with self.engine.begin() as conn:
             result = conn.execute(
                 _F.insert().values(
-                    started_at=utcnow(), status="running", received=0, added=0, gaps=0, **fields
+                    started_at=utcnow(),
+                    status="running",
+                    received=0,
+                    added=0,
+                    gaps=0,
+                    pid=os.getpid(),
+                    host=socket.gethostname(),
+                    **fields,
                 )
             )
             key = result.inserted_primary_key

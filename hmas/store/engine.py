@@ -1,17 +1,44 @@
-"""Engine factory and schema migrations (Alembic, shipped in the package)."""
+"""Engine factory, schema migrations (Alembic, shipped in the package) and store errors.
+
+Every engine made here translates the database's own failures (a read-only or corrupted file, a
+full disk, a store from a newer hmas) into one-line ``StoreError`` messages at this boundary, so
+no command ever shows raw SQL or its parameters.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import create_engine, event, inspect, text
-from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    IntegrityError,
+    NoSuchModuleError,
+    SQLAlchemyError,
+)
+from sqlalchemy.pool import NullPool
 
-from hmas.errors import MigrationError, StoreUnavailableError
+from hmas.errors import (
+    HmasError,
+    MigrationError,
+    StoreCorruptError,
+    StoreError,
+    StoreFullError,
+    StoreMissingError,
+    StoreQueryError,
+    StoreReadOnlyError,
+    StoreTooNewError,
+    StoreUnavailableError,
+    UsageError,
+)
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -19,11 +46,29 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-#: The newest shipped migration. Every command checks the store against it; reading it from the
-#: migration scripts instead costs ~130 ms of Alembic import and parsing per command. A test
-#: keeps it equal to the scripts' head.
-HEAD_REVISION = "0002_signals"
+#: Every shipped migration, oldest first. Every command checks the store against the last one;
+#: reading them from the migration scripts instead costs ~130 ms of Alembic import and parsing
+#: per command. A test keeps this equal to the scripts.
+KNOWN_REVISIONS = ("0001_candles", "0002_signals", "0003_fetch_owner")
+HEAD_REVISION = KNOWN_REVISIONS[-1]
+#: The tables of the schema at head (a test keeps this equal to the models).
+HMAS_TABLES = frozenset(
+    {
+        "candle",
+        "fetch_run",
+        "analysis",
+        "signal",
+        "signal_result",
+        "position",
+        "account",
+        "run",
+        "run_lock",
+    }
+)
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+#: The PostgreSQL advisory lock key that serialises schema upgrades (any fixed 64-bit number).
+PG_SCHEMA_LOCK_KEY = 0x686D6173_73636865  # "hmasSche"
+MAX_ID = 2**63 - 1
 
 
 def normalize_url(url: str) -> str:
@@ -45,26 +90,94 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def make_engine(url: str) -> Engine:
-    """Create an engine for ``url``; ``StoreUnavailableError`` if it cannot be opened."""
+def missing_message(where: str) -> str:
+    """The one-line error for a read-only command pointed at a store that does not exist."""
+    return (
+        f"no hmas store at {where}; check HMAS_DB_URL or --db-url, "
+        "or create one with hmas db upgrade"
+    )
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL (None for other backends, memory and ``file:`` URIs)."""
+    try:
+        parsed = make_url(normalize_url(url))
+    except ArgumentError:
+        return None
+    db = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not db or db == ":memory:":
+        return None
+    if db.startswith("file:"):
+        return None
+    return Path(db).expanduser().resolve()
+
+
+def _shown(url: str) -> str:
+    from hmas.settings import mask_url
+
+    return mask_url(url)
+
+
+def _shown_unparsed(url: str) -> str:
+    """The URL with any credential (everything before the host's last ``@``) masked."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    head, q, query = rest.partition("?")
+    if "@" in head:
+        return f"{scheme}{sep}***@{head.rsplit('@', 1)[1]}{q}{query}"
+    return url
+
+
+def _check_port(url: str) -> None:
+    """A port in a server URL must be a number from 1 to 65535 (ExitCode 2 otherwise)."""
+    if url.startswith("sqlite"):
+        return
+    # The host comes after the last '@' (a password may hold '/', ':' or '@'), before the path.
+    rest = url.partition("://")[2].split("?", 1)[0]
+    netloc = rest.rsplit("@", 1)[-1].split("/", 1)[0]
+    host_port = netloc.rsplit("]", 1)[-1] if netloc.startswith("[") else netloc
+    if ":" not in host_port:
+        return
+    port = host_port.rsplit(":", 1)[1]
+    if port.isdigit() and 1 <= int(port) <= 65535:
+        return
+    raise StoreUnavailableError(
+        f"bad port {port!r} in database URL {_shown_unparsed(url)}; "
+        "use a number from 1 to 65535 (e.g. 5432) in HMAS_DB_URL or --db-url"
+    )
+
+
+def make_engine(url: str, *, create: bool = True) -> Engine:
+    """Create an engine for ``url``; ``StoreError`` subclasses if it cannot be opened.
+
+    With ``create=False`` a SQLite file that does not exist is an error (and is not created).
+    """
     url = normalize_url(url)
+    _check_port(url)
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         raise StoreUnavailableError(
-            f"cannot parse database URL {url!r}; use e.g. sqlite:///path/hmas.db or "
-            "postgresql://user:pass@host/db"
+            f"cannot parse database URL {_shown_unparsed(url)!r}; use e.g. sqlite:///path/hmas.db "
+            "or postgresql://user:pass@host/db (percent-encode '@', ':' and '/' in the password)"
         ) from None
-    shown = parsed.render_as_string(hide_password=True)
+    shown = _shown(url)
     kwargs: dict[str, Any] = {}
+    path = sqlite_path(url)
     if parsed.get_backend_name() == "sqlite":
-        db = parsed.database
-        if db and db != ":memory:" and not db.startswith("file:"):
-            parent = Path(db).expanduser().resolve().parent
-            if not parent.is_dir():
+        if path is not None:
+            if not path.parent.is_dir():
                 raise StoreUnavailableError(
-                    f"cannot open database {shown}: directory {parent} does not exist; "
+                    f"cannot open database {shown}: directory {path.parent} does not exist; "
                     "create it or set HMAS_DB_URL"
+                )
+            if not create and not path.exists():
+                raise StoreMissingError(missing_message(str(path)))
+            if path.is_dir():
+                raise StoreUnavailableError(
+                    f"cannot open database {shown}: {path} is a directory; "
+                    "point HMAS_DB_URL at a file, e.g. sqlite:///path/hmas.db"
                 )
         kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
     else:
@@ -75,18 +188,143 @@ def make_engine(url: str) -> Engine:
         raise StoreUnavailableError(
             f"cannot open database {shown}: no driver for {parsed.drivername!r} ({exc})"
         ) from None
+    where = str(path) if path is not None else shown
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+    install_error_translation(engine, where)
     try:
         with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except (OperationalError, SQLAlchemyError) as exc:
+            # Reading the schema (not just SELECT 1) finds a file that is not a database.
+            probe = "SELECT count(*) FROM sqlite_master" if path is not None else "SELECT 1"
+            conn.execute(text(probe))
+    except HmasError:
         engine.dispose()
-        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        raise
+    except (SQLAlchemyError, ValueError) as exc:
+        engine.dispose()
+        translated = translate_error(getattr(exc, "orig", exc), where)
+        if translated is not None:
+            raise translated from None
+        reason = _first_line(getattr(exc, "orig", exc))
         raise StoreUnavailableError(
             f"cannot open database {shown}: {reason}; check HMAS_DB_URL"
         ) from None
     return engine
+
+
+def _first_line(exc: BaseException | None) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def translate_error(exc: BaseException | None, where: str) -> HmasError | None:
+    """The ``StoreError`` for a driver error, or None when it is not a store condition."""
+    if exc is None:
+        return None
+    reason = _first_line(exc)
+    low = reason.lower()
+    if isinstance(exc, OverflowError) or "numericvalueoutofrange" in type(exc).__name__.lower():
+        return UsageError("a number is out of range for the store (too large for its column)")
+    path = Path(where) if where.startswith("/") else None
+    if (
+        "database or disk is full" in low
+        or "no space left on device" in low
+        or ("disk i/o error" in low and path is not None and _disk_full(path))
+    ):
+        return StoreFullError(
+            f"cannot write to the store {where}: the database or disk is full; "
+            "free space on that disk or point HMAS_DB_URL elsewhere"
+        )
+    if (
+        "readonly database" in low
+        or "read-only" in low
+        or ("unable to open database file" in low and path is not None and not _writable(path))
+    ):
+        return StoreReadOnlyError(
+            f"the store {where} is read-only; give this user write permission on the file "
+            "and its directory (or a writable mount), or point HMAS_DB_URL at another path"
+        )
+    if "unable to open database file" in low:
+        return StoreUnavailableError(
+            f"cannot open the store {where}: unable to open database file; check that this "
+            "user can read and write it and its directory, or point HMAS_DB_URL elsewhere"
+        )
+    name = type(exc).__name__
+    damaged = ("file is not a database", "malformed", "file is encrypted", "no such table")
+    if (
+        any(d in low for d in damaged)
+        or name in ("UndefinedTable", "UndefinedColumn")
+        or ("no such column" in low)
+    ):
+        return StoreCorruptError(
+            f"{where} is not an hmas store or is corrupted ({reason}); restore it from a backup "
+            "or point HMAS_DB_URL elsewhere"
+        )
+    if "disk i/o error" in low:
+        return StoreError(
+            f"the store {where} could not be read or written (disk I/O error); check the disk "
+            "and the file, or point HMAS_DB_URL elsewhere"
+        )
+    if "database is locked" in low:
+        return StoreError(
+            f"the store {where} is busy: another process held its write lock for over "
+            f"{SQLITE_BUSY_TIMEOUT_MS // 1000} s; retry when it is done"
+        )
+    return None
+
+
+def id_in_range(engine: Engine, value: int) -> bool:
+    """True when ``value`` can be an id of the store (its id columns are 64-bit on SQLite and
+    32-bit INTEGER on PostgreSQL): out-of-range ids are looked up as "none" without SQL."""
+    top = MAX_ID if engine.dialect.name == "sqlite" else 2**31 - 1
+    return 0 < value <= top
+
+
+def _disk_full(path: Path) -> bool:
+    """True when the file system under ``path`` has (almost) no free block left."""
+    try:
+        st = os.statvfs(path.parent)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < 64 * 1024
+
+
+def _writable(path: Path) -> bool:
+    target = path if path.exists() else path.parent
+    return os.access(target, os.W_OK) and os.access(path.parent, os.W_OK)
+
+
+def install_error_translation(engine: Engine, where: str) -> None:
+    """Raise ``StoreError`` subclasses instead of driver errors for store conditions."""
+
+    def on_error(context: Any) -> BaseException | None:
+        if getattr(context, "is_pre_ping", False):
+            return None  # the pool handles a dead pooled connection itself
+        translated = translate_error(context.original_exception, where)
+        if translated is not None:
+            return translated
+        reason = _first_line(context.original_exception)
+        if context.connection is None:  # failed to connect: a URL, server or credential problem
+            return StoreUnavailableError(
+                f"cannot open database {where}: {reason}; check HMAS_DB_URL"
+            )
+        wrapped = context.sqlalchemy_exception
+        if isinstance(wrapped, DBAPIError) and not isinstance(wrapped, IntegrityError):
+            return StoreQueryError(
+                f"the store {where} failed: {reason}; check it with hmas db status, and restore "
+                "it from a backup if it is damaged",
+                reason,
+            )
+        return None
+
+    event.listen(engine, "handle_error", on_error)
+
+
+def where_of(engine: Engine) -> str:
+    """How messages name the store of ``engine``: the SQLite file, or the masked URL."""
+    url = engine.url.render_as_string(hide_password=False)
+    path = sqlite_path(url)
+    return str(path) if path is not None else _shown(url)
 
 
 def alembic_config(engine: Engine) -> Config:
@@ -97,7 +335,7 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def head_revision() -> str:
-    """The newest migration shipped with this version of hmas."""
+    """The newest migration shipped with this version of hmas (read from the scripts)."""
     from alembic.script import ScriptDirectory
 
     head = ScriptDirectory.from_config(_bare_config()).get_current_head()
@@ -114,13 +352,62 @@ def _bare_config() -> Config:
     return cfg
 
 
+def _revision(conn: Connection) -> str | None:
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
+    return None if row is None else str(row[0])
+
+
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at, or None for an empty database."""
     with engine.connect() as conn:
-        if not inspect(conn).has_table("alembic_version"):
-            return None
-        row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
-        return None if row is None else str(row[0])
+        return _revision(conn)
+
+
+def table_names(engine: Engine) -> list[str]:
+    """The tables in the database."""
+    with engine.connect() as conn:
+        return list(inspect(conn).get_table_names())
+
+
+def check_known(engine: Engine, revision: str | None) -> None:
+    """``StoreTooNewError`` when ``revision`` is not one this hmas ships."""
+    if revision is not None and revision not in KNOWN_REVISIONS:
+        raise StoreTooNewError(
+            f"the store {where_of(engine)} is at revision {revision}, newer than this hmas "
+            f"(head {HEAD_REVISION}); upgrade hmas"
+        )
+
+
+def _check_unversioned(engine: Engine, tables: list[str]) -> None:
+    """hmas tables without a schema revision: a damaged store, or another program's."""
+    found = sorted(HMAS_TABLES.intersection(tables))
+    if found:
+        raise StoreCorruptError(
+            f"{where_of(engine)} is not an hmas store or is damaged (table {found[0]} exists "
+            "but no schema revision); restore it from a backup or point HMAS_DB_URL elsewhere"
+        )
+
+
+def existing_revision(engine: Engine) -> str:
+    """The revision of an existing hmas store; missing, foreign or too-new stores are errors."""
+    revision = current_revision(engine)
+    if revision is None:
+        _check_unversioned(engine, table_names(engine))
+        raise StoreMissingError(missing_message(where_of(engine)))
+    check_known(engine, revision)
+    return revision
+
+
+def ensure_store(engine: Engine) -> str:
+    """For read-only commands: the store must exist with a known revision; never creates one.
+
+    A store at an older revision is upgraded (it exists; every command keeps it current).
+    """
+    if existing_revision(engine) != HEAD_REVISION:
+        upgrade(engine)
+    return HEAD_REVISION
 
 
 @dataclass(frozen=True)
@@ -132,28 +419,94 @@ class UpgradeResult:
     applied: list[str]
 
 
+def _pending(before: str | None) -> list[str]:
+    start = 0 if before is None else KNOWN_REVISIONS.index(before) + 1
+    return list(KNOWN_REVISIONS[start:])
+
+
+@contextmanager
+def schema_lock(engine: Engine) -> Iterator[Connection]:
+    """One connection holding the store's schema lock inside one transaction, committed on exit.
+
+    SQLite: a separate connection in driver autocommit mode that emits ``BEGIN IMMEDIATE``
+    itself (pysqlite otherwise commits every CREATE on its own), so the whole upgrade is one
+    transaction that also holds the database's write lock. PostgreSQL: a transaction holding an
+    advisory lock (its DDL is transactional already).
+    """
+    backend = engine.dialect.name
+    if backend == "sqlite":
+        lock_engine = create_engine(
+            engine.url,
+            poolclass=NullPool,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        )
+
+        def autocommit_driver(dbapi_conn: Any, record: Any) -> None:
+            _sqlite_pragmas(dbapi_conn, record)
+            dbapi_conn.isolation_level = None  # hmas emits BEGIN and COMMIT
+
+        event.listen(lock_engine, "connect", autocommit_driver)
+        install_error_translation(lock_engine, where_of(engine))
+        try:
+            with lock_engine.connect() as conn:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                except BaseException:
+                    conn.rollback()
+                    raise
+                conn.commit()
+        finally:
+            lock_engine.dispose()
+    else:
+        with engine.connect() as conn:
+            if backend == "postgresql":
+                conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_SCHEMA_LOCK_KEY}
+                )
+            try:
+                yield conn
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+
+
 def upgrade(engine: Engine) -> UpgradeResult:
-    """Bring the schema to the head revision; a no-op when it is there already."""
+    """Bring the schema to the head revision, atomically and one process at a time.
+
+    A no-op when it is there already. Processes that start together on a new store wait for the
+    first one's upgrade and then find the schema at head.
+    """
     before = current_revision(engine)
     if before == HEAD_REVISION:
         return UpgradeResult(before, HEAD_REVISION, [])
+    check_known(engine, before)
     from alembic import command
-    from alembic.script import ScriptDirectory
 
-    head = head_revision()
-    script = ScriptDirectory.from_config(_bare_config())
-    pending = [
-        rev.revision
-        for rev in reversed(list(script.walk_revisions(base="base", head="heads")))
-        if before is None or rev.revision not in _ancestors(script, before)
-    ]
     try:
-        command.upgrade(alembic_config(engine), "head")
+        with schema_lock(engine) as conn:
+            before = _revision(conn)  # again, under the lock: another process may have done it
+            if before == HEAD_REVISION:
+                return UpgradeResult(before, HEAD_REVISION, [])
+            check_known(engine, before)
+            if before is None:
+                _check_unversioned(engine, list(inspect(conn).get_table_names()))
+            cfg = _bare_config()
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+    except StoreQueryError as exc:
+        raise MigrationError(
+            f"schema upgrade of {where_of(engine)} failed ({exc.reason}); nothing was changed. "
+            "Check the database user's rights, or point HMAS_DB_URL at another store"
+        ) from None
+    except HmasError:
+        raise
     except SQLAlchemyError as exc:
-        raise MigrationError(f"schema upgrade failed: {exc}") from exc
-    logger.info("store upgraded from %s to %s", before, head)
-    return UpgradeResult(before, head, pending)
-
-
-def _ancestors(script: Any, rev: str) -> set[str]:
-    return {r.revision for r in script.walk_revisions(base="base", head=rev)}
+        reason = _first_line(getattr(exc, "orig", None) or exc)
+        raise MigrationError(
+            f"schema upgrade of {where_of(engine)} failed ({reason}); nothing was changed. "
+            "Check the database user's rights, or point HMAS_DB_URL at another store"
+        ) from None
+    logger.info("store upgraded from %s to %s", before, HEAD_REVISION)
+    return UpgradeResult(before, HEAD_REVISION, _pending(before))

@@ -64,9 +64,12 @@ class FetchRun(SQLModel, table=True):
     first_ts: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     last_ts: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     gaps: int = 0
-    #: 'running', 'ok' or 'error'.
+    #: 'running', 'ok', 'error', or 'interrupted' (its process ended without recording how).
     status: str = Field(default="running", max_length=16)
     error: str | None = Field(default=None, max_length=2000)
+    #: The process that ran the fetch, to tell a live fetch from one a kill left 'running'.
+    pid: int | None = None
+    host: str | None = Field(default=None, max_length=255)
 
 
 def _ts_col(nullable: bool = False) -> Any:

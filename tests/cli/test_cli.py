@@ -110,11 +110,11 @@ def test_db_upgrade_and_status(hmas: Run, tmp_path: Path) -> None:
     first = hmas("--db-url", url, "db", "upgrade", "--json")
     assert json.loads(first.stdout) == {
         "from": None,
-        "to": "0002_signals",
-        "applied": ["0001_candles", "0002_signals"],
+        "to": "0003_fetch_owner",
+        "applied": ["0001_candles", "0002_signals", "0003_fetch_owner"],
     }
     second = hmas("--db-url", url, "db", "upgrade")
-    assert second.stdout == "The store is up to date (0002_signals).\n"
+    assert second.stdout == "The store is up to date (0003_fetch_owner).\n"
     status = json.loads(hmas("--db-url", url, "db", "status", "--json").stdout)
     assert status["up_to_date"] is True
     assert status["backend"] == "sqlite"
@@ -130,6 +130,7 @@ def test_database_that_cannot_be_opened(hmas: Run) -> None:
 
 
 def test_default_store_is_created_in_the_data_directory(hmas: Run, tmp_path: Path) -> None:
+    assert hmas("db", "upgrade").exit_code == 0
     result = hmas("candles")
     assert result.exit_code == 0
     assert "The store holds no candles yet" in result.stdout

@@ -116,6 +116,7 @@ def test_bad_file_writes_nothing(hmas: Run, tmp_path: Path) -> None:
     ],
 )
 def test_fetch_bad_input(hmas: Run, args: list[str], code: int, message: str) -> None:
+    hmas("db", "upgrade")  # read-only commands need an existing store
     result = hmas(*args)
     assert result.exit_code == code, result.stderr
     assert message in result.stderr

@@ -90,10 +90,17 @@ def test_analyze_decide_signals_replay_report(hmas: Run, db: list[str]) -> None:
 
 def test_kill_switch(hmas: Run, db: list[str]) -> None:
     assert hmas(*db, "kill-switch", "on").stdout == (
-        "Kill switch is ON (stored: on, HMAS_KILL_SWITCH: off).\n"
+        "Kill switch is ON (stored: on, file: off, HMAS_KILL_SWITCH: off).\n"
     )
     status = json.loads(hmas(*db, "kill-switch", "status", "--json").stdout)
-    assert status == {"stored": True, "environment": False, "active": True}
+    assert status == {
+        "stored": True,
+        "file": False,
+        "file_path": db[1].removeprefix("sqlite:///") + ".kill-switch",
+        "environment": False,
+        "active": True,
+        "notes": [],
+    }
     hmas(*db, "kill-switch", "off")
     assert json.loads(hmas(*db, "kill-switch", "--json").stdout)["active"] is False
 
@@ -160,6 +167,7 @@ def test_run_refused_while_another_holds_the_lock(hmas: Run, db: list[str], tmp_
     ],
 )
 def test_bad_input(hmas: Run, db: list[str], args: list[str], code: int, message: str) -> None:
+    hmas(*db, "db", "upgrade")  # read-only commands need an existing store
     result = hmas(*db, *args)
     assert result.exit_code == code
     assert message in result.stderr

@@ -44,6 +44,8 @@ EXPECTED = {
         "gaps",
         "status",
         "error",
+        "pid",
+        "host",
     },
     "analysis": {
         "id",
@@ -164,7 +166,7 @@ def test_empty_database_upgrades_to_exactly_the_expected_schema(
     assert current_revision(engine) is None
     result = upgrade(engine)
     assert result.before is None
-    assert result.applied == ["0001_candles", "0002_signals"]
+    assert result.applied == ["0001_candles", "0002_signals", "0003_fetch_owner"]
     assert current_revision(engine) == head_revision()
     insp = inspect(engine)
     tables = {t: {c["name"] for c in insp.get_columns(t)} for t in insp.get_table_names()}
@@ -231,6 +233,11 @@ def test_plain_postgres_urls_use_psycopg3() -> None:
 
 
 def test_head_constant_matches_the_migration_scripts() -> None:
-    from hmas.store.engine import HEAD_REVISION
+    from alembic.script import ScriptDirectory
+
+    from hmas.store.engine import HEAD_REVISION, KNOWN_REVISIONS, alembic_config
 
     assert head_revision() == HEAD_REVISION
+    script = ScriptDirectory.from_config(alembic_config(None))  # type: ignore[arg-type]
+    scripts = [r.revision for r in reversed(list(script.walk_revisions("base", "heads")))]
+    assert tuple(scripts) == KNOWN_REVISIONS
