@@ -545,7 +545,10 @@ def url_problem(url: str) -> str | None:
         hostport = rest.split("/", 1)[0].split("?", 1)[0]
     port = hostport.rsplit("]", 1)[-1].rpartition(":")[2] if ":" in hostport else ""
     if ":" in hostport.rsplit("]", 1)[-1] and not (port.isdigit() and 0 < int(port) < 65536):
-        return f"has an invalid port (a number 1-65535 after the host); use {example}"
+        return (
+            f"has an invalid port {port!r}; use a number from 1 to 65535 after the host "
+            "(e.g. :5432)"
+        )
     return None
 
 

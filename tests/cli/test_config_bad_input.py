@@ -248,7 +248,7 @@ def test_config_path_that_is_a_directory(hmas: Run, tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert result.stderr.splitlines()[-1] == (
         f"Error: Invalid value for '--config' (env var: 'HMAS_CONFIG'): file '{tmp_path}' is a "
-        "directory."
+        "directory; see hmas --help"
     )
     assert result.stdout == ""
     assert store_files(tmp_path) == []
