@@ -19,7 +19,10 @@ class CliError(ClickException):
     """An ``HmasError`` on its way out: printed as one ``Error: …`` line with its exit code."""
 
     def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
+        # One line, always: a library message that carries a third party's multi-line text
+        # (a parser's, a driver's) is folded, never printed as a block.
+        lines = [line.strip() for line in message.splitlines() if line.strip()]
+        super().__init__("; ".join(lines))
         self.exit_code = exit_code
 
 

@@ -119,9 +119,12 @@ def past(value: str, option: str) -> int:
 
 
 def at_least(value: int | None, minimum: int, option: str) -> int | None:
-    """An integer option that must be ``minimum`` or more."""
+    """A count option: ``minimum`` or more, and no more than ``MAX_ID`` (what a store column
+    and any series can hold)."""
     if value is not None and value < minimum:
         raise UsageError(f"{option} must be at least {minimum}, not {value}")
+    if value is not None and value > MAX_ID:
+        raise UsageError(f"{option} must be at most {MAX_ID}, not {value}")
     return value
 
 

@@ -108,7 +108,10 @@ def _read_csv(path: Path, *, symbol: str) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise DataFileNotFoundError(f"{path.name}: the file has no rows") from None
     except pd.errors.ParserError as exc:
-        raise DataFileError(f"{path.name}: malformed CSV ({exc})") from exc
+        reason = " ".join(str(exc).split())
+        raise DataFileError(
+            f"{path.name}: malformed CSV ({reason}); expected columns ts,open,high,low,close,volume"
+        ) from exc
     raw.columns = [str(c).strip() for c in raw.columns]
     base = symbol.split("-", maxsplit=1)[0].upper()
     wide = [c for c in raw.columns if c.lower().startswith(f"{base.lower()}:")]

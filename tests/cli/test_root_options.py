@@ -59,3 +59,33 @@ def test_help_lists_only_commands_that_exist(hmas: Run) -> None:
     assert "backtest" not in text
     for command in ("fetch", "analyze", "decide", "run", "report", "replay", "signals"):
         assert f"  {command} " in text
+
+
+def test_a_file_that_is_no_csv_is_one_line(hmas: Run, tmp_path: Path) -> None:
+    path = tmp_path / "passwd"
+    path.write_text("root:x:0:0:root:/root:/bin/bash\n" * 3 + "a,b,c,d\n")
+    result = hmas("fetch", "--source", "file", "--path", str(path), "-s", "BTC-USD")
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("Error: passwd: malformed CSV (Error tokenizing data.")
+    assert result.stderr.endswith("; expected columns ts,open,high,low,close,volume\n")
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "data" / "hmas.db") as conn:
+        assert conn.execute("SELECT count(*) FROM candle").fetchone() == (0,)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["candles", "BTC-USD", "--tail", "99999999999999999999"],
+        ["signals", "list", "--limit", "2147483648"],
+        ["fetch", "--source", "sample", "-s", "BTC-USD", "--limit", "99999999999"],
+    ],
+)
+def test_counts_beyond_any_store_are_refused(hmas: Run, tmp_path: Path, argv: list[str]) -> None:
+    result = hmas(*argv)
+    option, value = argv[-2], argv[-1]
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == f"Error: {option} must be at most 2147483647, not {value}\n"
+    assert not (tmp_path / "data").exists()
