@@ -7,6 +7,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,7 @@ def store_counts() -> dict[str, int]:
     path = Path(os.environ["HMAS_DATA_DIR"]) / "hmas.db"
     if not path.exists():
         return dict.fromkeys(TABLES, 0)
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn:
         return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
 
 

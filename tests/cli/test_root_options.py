@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -71,7 +72,7 @@ def test_a_file_that_is_no_csv_is_one_line(hmas: Run, tmp_path: Path) -> None:
     assert result.stderr.endswith("; expected columns ts,open,high,low,close,volume\n")
     import sqlite3
 
-    with sqlite3.connect(tmp_path / "data" / "hmas.db") as conn:
+    with closing(sqlite3.connect(tmp_path / "data" / "hmas.db")) as conn:
         assert conn.execute("SELECT count(*) FROM candle").fetchone() == (0,)
 
 
