@@ -96,7 +96,7 @@ class FetchSettings(Section):
     @field_validator("timeframe")
     @classmethod
     def _known_timeframe(cls, value: str) -> str:
-        from hmas.data.market import TIMEFRAMES
+        from hmas.market import TIMEFRAMES
 
         if value not in TIMEFRAMES:
             raise ValueError(f"unsupported timeframe {value!r}; use one of {', '.join(TIMEFRAMES)}")

@@ -24,7 +24,7 @@ from hmas.agents.common import (
     labelled,
     rolling_rank,
 )
-from hmas.data.market import TIMEFRAMES
+from hmas.market import TIMEFRAMES
 
 if TYPE_CHECKING:
     from hmas.settings import MacroParams

@@ -10,7 +10,7 @@ bars (causal):
 - drawdown, inverted: the fall from the highest close of the last ``lookback`` bars.
 
 With ``sentiment.use_fear_greed_index`` the pipeline passes the public index as
-``ctx.fear_greed`` (by UTC day; see ``hmas.agents.feargreed``) and the score averages the two.
+``ctx.fear_greed`` (by UTC day; see ``hmas.data.feargreed``) and the score averages the two.
 No news source is configured, so ``news_summary`` is always None (said in ``notes``).
 """
 

@@ -36,7 +36,7 @@ def symbols(*groups: Sequence[str] | None, option: str = "--symbols") -> list[st
     ``btc-usd`` and ``BTC/USD`` become ``BTC-USD``; a bare asset (``BTC``), an empty list and a
     symbol given twice are refused.
     """
-    from hmas.data.market import normalize_symbol
+    from hmas.market import normalize_symbol
 
     raw = [s.strip() for group in groups for item in group or [] for s in item.split(",")]
     given = [s for s in raw if s]
@@ -67,7 +67,7 @@ def timeframe(value: str | None, default: str) -> str:
     Surrounding spaces are dropped and ``1H``/``1D`` read as ``1h``/``1d``; ``1M`` is refused
     rather than guessed (a month elsewhere, a minute here).
     """
-    from hmas.data.market import TIMEFRAMES
+    from hmas.market import TIMEFRAMES
 
     text = default if value is None else value.strip()
     if text in TIMEFRAMES:
@@ -99,7 +99,7 @@ def exchange(value: str | None) -> str | None:
 
 def when(value: str, option: str) -> int:
     """A UTC date/time option as epoch milliseconds; refuses anything but ISO dates."""
-    from hmas.data.market import datetime_to_ms, parse_when
+    from hmas.market import datetime_to_ms, parse_when
 
     try:
         return datetime_to_ms(parse_when(value))
@@ -109,7 +109,7 @@ def when(value: str, option: str) -> int:
 
 def past(value: str, option: str) -> int:
     """A date that must not lie in the future (``--since``)."""
-    from hmas.data.market import ms_to_datetime, now_ms
+    from hmas.market import ms_to_datetime, now_ms
 
     ms = when(value, option)
     if ms > now_ms():

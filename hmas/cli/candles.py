@@ -48,7 +48,7 @@ def candles(
     """
     from hmas.cli import args, render
     from hmas.data.gaps import find_gaps
-    from hmas.data.market import index_to_ms, ms_to_datetime, timeframe_ms
+    from hmas.market import index_to_ms, ms_to_datetime, timeframe_ms
     from hmas.store.candles import CandleStore
 
     given = [o for o, v in (("-t", timeframe), ("-e", exchange), ("--tail", tail)) if v is not None]
@@ -98,7 +98,7 @@ def candles(
 
 
 def _series_dict(s: object) -> dict[str, object]:
-    from hmas.data.market import ms_to_datetime
+    from hmas.market import ms_to_datetime
     from hmas.store.candles import SeriesInfo
 
     assert isinstance(s, SeriesInfo)

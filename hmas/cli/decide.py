@@ -51,6 +51,7 @@ def decide(
     """
     from hmas.cli import args, render
     from hmas.decision import service
+    from hmas.store import records
 
     if (symbol is None) == (analysis_id is None):
         raise UsageError("give a SYMBOL or --analysis ID (one of them)")
@@ -69,7 +70,7 @@ def decide(
     tf = args.timeframe(timeframe, settings.fetch.timeframe)
     engine = store_from(settings, create=False)  # candles must be stored already
     if analysis_id is not None:
-        analysis = service.get_analysis(engine, analysis_id)
+        analysis = records.get_analysis(engine, analysis_id)
     else:
         assert sym is not None
         analysis = service.analyze(
@@ -81,7 +82,7 @@ def decide(
     ledger.update_positions(engine, settings, symbol=analysis.symbol)
     record = service.decide(engine, settings, analysis)
     if json_out:
-        render.print_json(service.signal_json(record.signal) | {"created": record.created})
+        render.print_json(records.signal_json(record.signal) | {"created": record.created})
     else:
         render.signal_panel(record.signal, record.created)
     if (record.signal.rejection_reason or "").startswith("guardian: kill_switch"):

@@ -405,7 +405,7 @@ def fetch_summary(results: list[FetchResult]) -> None:
 
 def candles_table(frame: pd.DataFrame, info: SeriesInfo) -> None:
     """The stored candles of one series."""
-    from hmas.data.market import index_to_ms
+    from hmas.market import index_to_ms
 
     values = frame.to_numpy().tolist()
     closes = [float(v[3]) for v in values if not math.isnan(float(v[3]))]
@@ -500,7 +500,7 @@ def key_values(title: str, data: dict[str, Any]) -> None:
 
 def analysis_json(analysis: Any, created: bool) -> dict[str, Any]:
     """An analysis as JSON."""
-    from hmas.data.market import ms_to_datetime
+    from hmas.market import ms_to_datetime
 
     return {
         "id": analysis.id,

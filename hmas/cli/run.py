@@ -71,8 +71,8 @@ def run(
     Example: hmas run --symbols BTC-USD ETH-USD --source sample --once
     """
     from hmas.cli import args, render
-    from hmas.decision.loop import RunOptions, run_loop
     from hmas.errors import EXIT_ERROR, EXIT_REFUSED, EXIT_USAGE
+    from hmas.live.loop import RunOptions, run_loop
 
     wanted = args.symbols(symbols, more_symbols)
     if once and iterations is not None:

@@ -42,8 +42,8 @@ def list_(
     Example: hmas signals list --symbol BTC-USD --decision APPROVED
     """
     from hmas.cli import args, render
-    from hmas.decision.service import signal_json
     from hmas.report.queries import list_signals
+    from hmas.store.records import signal_json
 
     wanted = decision.strip().upper() if decision is not None else None
     if wanted is not None and wanted not in ("APPROVED", "REJECTED"):

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, Literal, TypeVar
 
-from hmas.data import market
+from hmas import market
 from hmas.errors import (
     ConfigError,
     DataSourceError,

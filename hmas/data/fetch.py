@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from hmas.data.gaps import Gap, find_gaps
-from hmas.data.market import (
+from hmas.errors import HmasError, UsageError
+from hmas.market import (
     index_to_ms,
     last_closed_open_ms,
     ms_to_datetime,
@@ -17,7 +18,6 @@ from hmas.data.market import (
     now_ms,
     timeframe_ms,
 )
-from hmas.errors import HmasError, UsageError
 
 if TYPE_CHECKING:
     from hmas.settings import Settings
@@ -272,7 +272,7 @@ def _validated(page: list[list[float]], what: str) -> list[list[float]]:
         return []
     import pandas as pd
 
-    from hmas.data.market import validate_candle_frame
+    from hmas.market import validate_candle_frame
 
     frame = pd.DataFrame(
         [r[1:6] for r in page],

@@ -12,8 +12,8 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hmas.data.market import OHLCV_COLUMNS, timeframe_ms, validate_candle_frame
 from hmas.errors import CandleDataError, DataFileError, DataFileNotFoundError, UsageError
+from hmas.market import OHLCV_COLUMNS, timeframe_ms, validate_candle_frame
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -259,7 +259,7 @@ def _check_spacing(frame: pd.DataFrame, timeframe: str, name: str) -> None:
     import numpy as np
     import pandas as pd
 
-    from hmas.data.market import TIMEFRAMES
+    from hmas.market import TIMEFRAMES
 
     step = timeframe_ms(timeframe)
     if len(frame) < 2:

@@ -16,7 +16,7 @@ class Gap:
 
     def as_dict(self) -> dict[str, int | str]:
         """JSON form with ISO timestamps."""
-        from hmas.data.market import ms_to_datetime
+        from hmas.market import ms_to_datetime
 
         return {
             "first_missing": ms_to_datetime(self.first_missing_ts).isoformat(),

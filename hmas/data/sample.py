@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from hmas.data import market
+from hmas import market
 from hmas.errors import UnknownSymbolError, UsageError
 
 Array = npt.NDArray[np.float64]

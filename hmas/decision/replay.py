@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hmas.decision.pipeline import MarketInputs
-from hmas.decision.service import build_analysis, decide_signal, get_analysis, get_signal
+from hmas.decision.service import build_analysis, decide_signal
 from hmas.decision.snapshot import describe
 from hmas.errors import HmasError
+from hmas.store.records import get_analysis, get_signal
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine

@@ -12,17 +12,19 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from hmas import __version__
-from hmas.data.market import index_to_ms, normalize_symbol, timeframe_ms
 from hmas.decision.pipeline import MarketInputs, compute, feature_row, views_at
 from hmas.decision.snapshot import describe
 from hmas.errors import UsageError
-from hmas.store.engine import id_in_range
+from hmas.market import index_to_ms, normalize_symbol, timeframe_ms
 from hmas.store.models import Analysis, Signal
+from hmas.store.records import (
+    find_analysis,
+    find_signal,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -114,7 +116,7 @@ def load_inputs(
 
 def _add_fear_greed(inputs: MarketInputs, settings: Settings) -> None:
     """Fetch the public Fear & Greed index (cached per day); a failure is noted, never fatal."""
-    from hmas.agents.feargreed import FearGreedClient
+    from hmas.data.feargreed import FearGreedClient
 
     days = len(inputs.candles) * timeframe_ms(inputs.timeframe) // 86_400_000 + 2
     client = FearGreedClient(
@@ -176,7 +178,7 @@ def analyze(
 
 def _iso(ms: int) -> str:
     """Epoch milliseconds as a short ISO UTC time (``2024-03-01T12:00Z``)."""
-    from hmas.data.market import ms_to_datetime
+    from hmas.market import ms_to_datetime
 
     return ms_to_datetime(ms).strftime("%Y-%m-%dT%H:%M:%SZ" if ms % 60_000 else "%Y-%m-%dT%H:%MZ")
 
@@ -195,7 +197,7 @@ def check_bar(
     The message says why and which bars exist: the series' first and last stored bar, and the
     stored bars nearest the requested time.
     """
-    from hmas.data.market import last_closed_open_ms, now_ms
+    from hmas.market import last_closed_open_ms, now_ms
     from hmas.store.candles import CandleStore
 
     store = CandleStore(engine)
@@ -269,110 +271,6 @@ def recent_missing(ms: list[int], timeframe: str, lookback: int) -> int:
     start = ms[-1] - (lookback - 1) * step
     present = sum(1 for t in ms if t >= start)
     return max(0, lookback - present) if ms[0] <= start else 0
-
-
-def _find_bar(
-    engine: Engine,
-    model: type[Analysis] | type[Signal],
-    exchange: str,
-    symbol: str,
-    timeframe: str,
-    bar_ts: int,
-    engine_name: str,
-    config_hash: str,
-) -> Any:
-    """The row of ``model`` stored for one bar and config (both tables share that key)."""
-    with Session(engine, expire_on_commit=False) as session:
-        stmt = select(model).where(
-            col(model.exchange) == exchange,
-            col(model.symbol) == symbol,
-            col(model.timeframe) == timeframe,
-            col(model.bar_ts) == bar_ts,
-            col(model.engine) == engine_name,
-            col(model.config_hash) == config_hash,
-        )
-        return session.execute(stmt).scalars().first()
-
-
-def find_analysis(
-    engine: Engine,
-    exchange: str,
-    symbol: str,
-    timeframe: str,
-    bar_ts: int,
-    engine_name: str,
-    config_hash: str,
-) -> Analysis | None:
-    """The stored analysis of one bar, if any."""
-    found: Analysis | None = _find_bar(
-        engine, Analysis, exchange, symbol, timeframe, bar_ts, engine_name, config_hash
-    )
-    return found
-
-
-def get_analysis(engine: Engine, analysis_id: int) -> Analysis:
-    """A stored analysis by id."""
-    with Session(engine, expire_on_commit=False) as session:
-        found = session.get(Analysis, analysis_id) if id_in_range(engine, analysis_id) else None
-    if found is None:
-        raise UsageError(f"no analysis with id {analysis_id}; see hmas signals list")
-    return found
-
-
-def find_signal(engine: Engine, analysis: Analysis) -> Signal | None:
-    """The signal already decided for an analysis's bar and config, if any."""
-    found: Signal | None = _find_bar(
-        engine,
-        Signal,
-        analysis.exchange,
-        analysis.symbol,
-        analysis.timeframe,
-        analysis.bar_ts,
-        analysis.engine,
-        analysis.config_hash,
-    )
-    return found
-
-
-def get_signal(engine: Engine, signal_id: int) -> Signal:
-    """A stored signal by id."""
-    with Session(engine, expire_on_commit=False) as session:
-        found = session.get(Signal, signal_id) if id_in_range(engine, signal_id) else None
-    if found is None:
-        raise UsageError(f"no signal with id {signal_id}; list them with hmas signals list")
-    return found
-
-
-def signal_json(signal: Signal) -> dict[str, Any]:
-    """The JSON contract of a signal (other fields may follow)."""
-    from hmas.data.market import ms_to_datetime
-
-    return {
-        "id": signal.id,
-        "symbol": signal.symbol,
-        "timeframe": signal.timeframe,
-        "bar_ts": ms_to_datetime(signal.bar_ts).isoformat(),
-        "engine": signal.engine,
-        "decision": signal.decision,
-        "action": signal.action,
-        "confidence": signal.confidence,
-        "entry": signal.entry,
-        "stop_loss": signal.stop_loss,
-        "take_profit": signal.take_profit,
-        "size": signal.size,
-        "reward_risk": signal.reward_risk,
-        "expected_value_r": signal.expected_value_r,
-        "consensus": signal.consensus,
-        "quality": signal.quality,
-        "rejection_reason": signal.rejection_reason,
-        "exchange": signal.exchange,
-        "risk_adjusted_ev_r": signal.risk_adjusted_ev_r,
-        "conviction": signal.conviction,
-        "sample_data": signal.source == "sample",
-        "config_hash": signal.config_hash,
-        "analysis_id": signal.analysis_id,
-        "created_at": signal.created_at.isoformat() if signal.created_at else None,
-    }
 
 
 def decide(

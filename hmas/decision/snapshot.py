@@ -26,7 +26,7 @@ def frame_hash(frame: pd.DataFrame) -> str:
 
 
 def _extent(frame: pd.DataFrame) -> dict[str, Any]:
-    from hmas.data.market import index_to_ms
+    from hmas.market import index_to_ms
 
     ms = index_to_ms(frame.index)
     return {

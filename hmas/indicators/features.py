@@ -24,9 +24,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from hmas.data.market import OHLCV_COLUMNS
 from hmas.errors import CandleDataError, ConfigError
 from hmas.indicators.swings import swing_columns
+from hmas.market import OHLCV_COLUMNS
 
 logger = logging.getLogger(__name__)
 

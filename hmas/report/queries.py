@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 def with_iso(data: dict[str, Any] | None) -> dict[str, Any] | None:
     """``data`` plus an ISO 8601 UTC ``<key>_iso`` beside every epoch-ms ``*_ts`` key."""
-    from hmas.data.market import ms_to_datetime
+    from hmas.market import ms_to_datetime
 
     if data is None:
         return None
@@ -50,7 +50,7 @@ def list_signals(
 
 def signal_detail(engine: Engine, signal_id: int) -> dict[str, Any]:
     """Everything stored for one signal: the signal, its analysis, position and result."""
-    from hmas.decision.service import get_signal, signal_json
+    from hmas.store.records import get_signal, signal_json
 
     signal = get_signal(engine, signal_id)
     with Session(engine, expire_on_commit=False) as session:

@@ -154,7 +154,7 @@ def update_positions(
     engine: Engine, settings: Settings, engine_name: str = "rules", *, symbol: str | None = None
 ) -> list[ClosedPosition]:
     """Follow every open position on the candles stored since it opened; close what is done."""
-    from hmas.data.market import timeframe_ms
+    from hmas.market import timeframe_ms
     from hmas.risk.account import apply_outcome
     from hmas.risk.positions import follow
     from hmas.store.candles import CandleStore

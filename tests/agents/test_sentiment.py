@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hmas.agents import sentiment
-from hmas.agents.feargreed import FearGreedClient, parse_index, request_params
+from hmas.data.feargreed import FearGreedClient, parse_index, request_params
 from hmas.settings import Settings
 from tests.agents.frames import (
     FIXTURE,

@@ -151,8 +151,8 @@ def test_3_another_run_holds_the_lock(hmas: Run) -> None:
 
 
 def test_3_kill_switch_refuses_a_trade(hmas: Run, monkeypatch: pytest.MonkeyPatch) -> None:
-    from hmas.data.market import ms_to_datetime
     from hmas.decision.service import load_inputs
+    from hmas.market import ms_to_datetime
     from hmas.settings import load_settings
     from hmas.store import open_store
     from tests.decision.conftest import setup_bars

@@ -44,8 +44,8 @@ def norm(text: str) -> str:
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
     """A sample store with approved, rejected and closed signals, and a file series with a gap."""
-    from hmas.data.market import ms_to_datetime
     from hmas.decision.service import load_inputs
+    from hmas.market import ms_to_datetime
     from hmas.settings import load_settings
     from hmas.store.engine import make_engine
     from tests.decision.conftest import setup_bars
@@ -254,7 +254,7 @@ def test_json_times_have_iso_fields_beside_milliseconds(store: dict[str, object]
 
 
 def iso_full(ms: int) -> str:
-    from hmas.data.market import ms_to_datetime
+    from hmas.market import ms_to_datetime
 
     return ms_to_datetime(ms).isoformat()
 

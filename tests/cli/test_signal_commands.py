@@ -177,8 +177,8 @@ def test_bad_input(hmas: Run, db: list[str], args: list[str], code: int, message
 def test_decide_exits_3_when_the_kill_switch_refuses(
     hmas: Run, db: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from hmas.data.market import ms_to_datetime
     from hmas.decision.service import load_inputs
+    from hmas.market import ms_to_datetime
     from hmas.settings import load_settings
     from hmas.store.engine import make_engine
     from tests.decision.conftest import setup_bars

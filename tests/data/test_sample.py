@@ -11,7 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hmas.data import sample
-from hmas.data.market import TIMEFRAMES, timeframe_ms, validate_candle_frame
 from hmas.data.sample import GENESIS_MS, SAMPLE_EXCHANGE, SAMPLE_SYMBOLS, SampleMarket
 from hmas.errors import (
     InvalidSymbolError,
@@ -19,6 +18,7 @@ from hmas.errors import (
     UnsupportedTimeframeError,
     UsageError,
 )
+from hmas.market import TIMEFRAMES, timeframe_ms, validate_candle_frame
 
 MINUTE = 60_000
 HOUR = 3_600_000

@@ -8,9 +8,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from hmas.data.market import index_to_ms
 from hmas.data.sample import SampleMarket
 from hmas.decision.pipeline import MarketInputs
+from hmas.market import index_to_ms
 from hmas.settings import Settings, load_settings
 from hmas.store.candles import CandleStore
 from hmas.store.engine import upgrade

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import Result
 
-from hmas.data.market import datetime_to_ms, parse_when
 from hmas.decision.service import check_bar
 from hmas.errors import UsageError
+from hmas.market import datetime_to_ms, parse_when
 from hmas.settings import load_settings
 from hmas.store import open_store
 from tests.cli.test_input_bad_input import refused, store_counts
@@ -95,7 +95,7 @@ def test_refuses_other_bars(hmas: Run, series: None, command: str, at: str, mess
 
 @pytest.mark.parametrize("command", ["analyze", "decide"])
 def test_refuses_the_future_and_the_open_bar(hmas: Run, series: None, command: str) -> None:
-    from hmas.data.market import last_closed_open_ms, ms_to_datetime
+    from hmas.market import last_closed_open_ms, ms_to_datetime
 
     before = store_counts()
     future = hmas(command, "ABC-USD", "--at", "2999-01-01")

@@ -9,10 +9,11 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from hmas.decision import service
-from hmas.decision.loop import RunOptions, StopFlag, run_loop
 from hmas.decision.replay import replay
 from hmas.errors import UsageError
+from hmas.live.loop import RunOptions, StopFlag, run_loop
 from hmas.risk import ledger
+from hmas.store import records
 from hmas.store.models import Analysis, Position, Run, Signal, SignalResult
 from tests.decision.conftest import permissive, setup_bars
 
@@ -136,7 +137,7 @@ def test_analyze_errors(sample_store: Any) -> None:
     with pytest.raises(UsageError, match=r"no SOL-USD 1h candles stored; fetch them first"):
         service.analyze(sample_store, settings, "SOL-USD", "1h")
     with pytest.raises(UsageError, match="no signal with id 999"):
-        service.get_signal(sample_store, 999)
+        records.get_signal(sample_store, 999)
 
 
 def test_run_once_twice_in_the_same_bar_adds_nothing(sample_store: Any) -> None:
@@ -224,7 +225,7 @@ def test_fear_greed_index_is_snapshotted_so_replay_needs_no_network(
 ) -> None:
     import pandas as pd
 
-    from hmas.agents import feargreed
+    from hmas.data import feargreed
 
     days = pd.date_range("2025-09-01", "2026-01-01", freq="D", tz="UTC")
     history = pd.Series([20.0 + (i % 60) for i in range(len(days))], index=days)
@@ -245,7 +246,7 @@ def test_fear_greed_index_is_snapshotted_so_replay_needs_no_network(
 def test_fear_greed_failure_is_noted_not_fatal(
     sample_store: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from hmas.agents import feargreed
+    from hmas.data import feargreed
 
     def down(self: Any, limit: int = 30) -> None:
         self.last_error = "ConnectError: network down"

@@ -9,7 +9,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.lib.stride_tricks import sliding_window_view
 
-from hmas.data.market import OHLCV_COLUMNS
 from hmas.errors import CandleDataError, ConfigError
 from hmas.indicators import (
     FEATURE_COLUMNS,
@@ -18,6 +17,7 @@ from hmas.indicators import (
     compute_features,
     feature_warmup,
 )
+from hmas.market import OHLCV_COLUMNS
 from tests.indicators.conftest import (
     FIXTURE_300,
     _read_btc_hourly,

@@ -190,8 +190,8 @@ def test_the_guardian_state_honours_the_file(tmp_path: Path) -> None:
 def test_decide_refuses_trades_while_the_file_is_there(
     hmas: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from hmas.data.market import ms_to_datetime
     from hmas.decision.service import load_inputs
+    from hmas.market import ms_to_datetime
     from hmas.settings import load_settings
     from hmas.store.engine import make_engine
     from tests.decision.conftest import setup_bars

@@ -276,7 +276,7 @@ def test_a_store_from_a_newer_hmas_is_refused(db_url: str) -> None:
 
 @pytest.mark.parametrize("signal_id", [2**63, 10**20, -(2**63) - 1])
 def test_ids_beyond_64_bits_never_reach_sql(db_url: str, signal_id: int) -> None:
-    from hmas.decision.service import get_signal
+    from hmas.store.records import get_signal
 
     engine = make_engine(db_url)
     try:
