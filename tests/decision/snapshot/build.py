@@ -1,0 +1,150 @@
+"""Build ``signals_v1.json``: analyses and signals stored by hmas before the decision core moved.
+
+Run once from the repository root (``uv run python -m tests.decision.snapshot.build``); the
+JSON is committed and ``tests/decision/test_snapshot.py`` checks that today's code reproduces
+every stored view, round and guardian record, and that ``replay`` still says identical.
+
+The store: the sample market's BTC-USD and ETH-USD hourly candles (1500 bars before a fixed
+"now"), with three ETH-USD candles deleted so the missing-candles rule has bars to refuse.
+Decisions are taken in time order through ``service.decide`` (so the guardian sees the paper
+positions earlier approvals opened), under default and permissive settings, then with the kill
+switch on.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "signals_v1.json"
+HOUR = 3_600_000
+#: ETH-USD bars deleted from the store (offsets from the first bar), to create a gap, and
+#: the approvable bars after it decided with the gap inside their lookback.
+GAP = (1450, 1451, 1452)
+GAP_DECISIONS = (1456, 1457, 1458)
+PERMISSIVE: dict[str, Any] = {
+    "mother": {"min_expected_value_r": -100.0, "min_consensus": 0.0, "min_confidence": 0.0},
+    "execution": {"max_cost_r": 100.0, "max_cost_to_target": 100.0},
+    "macro": {"high_vol_pct": 1.0},
+}
+
+
+def build_store(url: str) -> Any:
+    """A migrated store holding the sample candles with the gap; returns the engine."""
+    from hmas.market import index_to_ms
+    from hmas.store.candles import CandleStore
+    from hmas.store.engine import make_engine, upgrade
+    from tests.decision.conftest import sample_frame
+
+    engine = make_engine(url)
+    upgrade(engine)
+    store = CandleStore(engine)
+    for symbol in ("BTC-USD", "ETH-USD"):
+        frame = sample_frame(symbol)
+        rows = [
+            [t, *v]
+            for t, v in zip(index_to_ms(frame.index), frame.to_numpy().tolist(), strict=True)
+        ]
+        if symbol == "ETH-USD":
+            rows = [r for i, r in enumerate(rows) if i not in GAP]
+        store.upsert("sample", symbol, "1h", rows, source="sample")
+    return engine
+
+
+def row_json(row: Any) -> dict[str, Any]:
+    """Every column of an ORM row, JSON-able (``created_at`` dropped: it is the clock's)."""
+    data: dict[str, Any] = row.model_dump(mode="json")
+    data.pop("created_at", None)
+    return data
+
+
+def cases() -> list[tuple[str, dict[str, Any], str, int]]:
+    """(label, settings overrides, symbol, bar offset) of every decision."""
+    from hmas.decision.pipeline import MarketInputs, compute
+    from hmas.settings import load_settings
+    from tests.decision.conftest import sample_frame
+
+    supermajority = {
+        **PERMISSIVE,
+        "mother": {**PERMISSIVE["mother"], "consensus_policy": "supermajority"},
+    }
+    out: list[tuple[str, dict[str, Any], str, int]] = []
+    for symbol in ("BTC-USD", "ETH-USD"):
+        inputs = MarketInputs("sample", symbol, "1h", sample_frame(symbol), "sample", None, {})
+        full = compute(inputs, load_settings(**PERMISSIVE))
+        alpha, decided = full.frames["alpha"], full.decided
+        assert decided is not None
+        proposals = [
+            i
+            for i in range(600, len(alpha))
+            if alpha["action"].iloc[i] != "HOLD" and not alpha["abstained"].iloc[i]
+        ]
+        approved = [i for i in proposals if decided["approved"].iloc[i] and i < GAP[0] - 10]
+        picks = sorted(set(proposals[:: max(1, len(proposals) // 6)][:6]) | set(approved[:6]))
+        out += [("permissive", PERMISSIVE, symbol, i) for i in picks]
+        out += [("default", {}, symbol, i) for i in (700, 1000, 1300, *picks[:2])]
+        out += [("supermajority", supermajority, symbol, i) for i in picks[2:5]]
+        if symbol == "BTC-USD":
+            kill = {**PERMISSIVE, "kill_switch": True}
+            out += [("permissive-kill", kill, symbol, i) for i in approved[-2:]]
+    out += [("permissive-gap", PERMISSIVE, "ETH-USD", i) for i in GAP_DECISIONS]
+    return out
+
+
+def main() -> None:
+    from sqlmodel import Session
+
+    from hmas.decision import service
+    from hmas.risk import ledger
+    from hmas.settings import load_settings
+    from hmas.store.models import Analysis, Signal
+    from tests.decision.conftest import NOW, BARS
+
+    first = NOW - BARS * HOUR
+    records = []
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = build_store(f"sqlite:///{Path(tmp) / 'store.db'}")
+        todo = sorted(cases(), key=lambda c: (c[3], c[2], c[0]))
+        for label, overrides, symbol, offset in todo:
+            settings = load_settings(**overrides)
+            at = first + offset * HOUR
+            try:
+                analysis = service.analyze(engine, settings, symbol, "1h", at_ms=at).analysis
+            except Exception as exc:  # a bar in the gap
+                print("skip", label, symbol, offset, exc)
+                continue
+            ledger.update_positions(engine, settings, symbol=symbol)
+            record = service.decide(engine, settings, analysis)
+            records.append((label, overrides, record.signal.id))
+        with Session(engine) as session:
+            out = []
+            for label, overrides, signal_id in records:
+                signal = session.get(Signal, signal_id)
+                analysis = session.get(Analysis, signal.analysis_id)
+                out.append(
+                    {
+                        "label": label,
+                        "settings": overrides,
+                        "analysis": row_json(analysis),
+                        "signal": row_json(signal),
+                    }
+                )
+        engine.dispose()
+    meta = {
+        "record_version": 1,
+        "written_by": "hmas before the agent registry and the pure verdict",
+        "store": {"now_ms": NOW, "bars": BARS, "eth_gap_offsets": list(GAP)},
+    }
+    OUT.write_text(json.dumps({"meta": meta, "cases": out}, indent=1, sort_keys=True) + "\n")
+    decisions = [c["signal"]["decision"] for c in out]
+    reasons = [c["signal"]["rejection_reason"] or "" for c in out]
+    print(len(out), "signals;", decisions.count("APPROVED"), "approved;",
+          sum(r.startswith("guardian") for r in reasons), "guardian;",
+          sum(r.startswith("data quality") for r in reasons), "data quality")
+
+
+if __name__ == "__main__":
+    main()

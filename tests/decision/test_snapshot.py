@@ -1,0 +1,99 @@
+"""Signals stored by earlier hmas stay reproducible: views, rounds, guardian records, replay.
+
+``snapshot/signals_v1.json`` holds 41 analyses and signals written by hmas before the agent
+registry and the pure verdict (see ``snapshot/build.py``): approvals, rejections by the
+mother under both consensus policies, guardian refusals (cooldown, kill switch) and refusals
+for missing candles. Today's code must rebuild each of them field for field.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import Session
+
+from hmas.decision.replay import reload_inputs, replay
+from hmas.decision.service import build_analysis, decide_signal
+from hmas.risk.guardian import AccountState
+from hmas.settings import Settings, load_settings
+from hmas.store.models import Analysis, Signal
+from tests.decision.snapshot.build import build_store
+
+SNAPSHOT = Path(__file__).resolve().parent / "snapshot" / "signals_v1.json"
+
+
+@cache
+def _cases() -> list[dict[str, Any]]:
+    cases: list[dict[str, Any]] = json.loads(SNAPSHOT.read_text())["cases"]
+    return cases
+
+
+def _settings(case: dict[str, Any]) -> Settings:
+    settings = load_settings(**case["settings"])
+    assert settings.decision_config() == case["analysis"]["config"]
+    return settings
+
+
+def _analysis(case: dict[str, Any]) -> Analysis:
+    return Analysis.model_validate(case["analysis"])
+
+
+def test_the_snapshot_covers_every_kind_of_outcome() -> None:
+    signals = [c["signal"] for c in _cases()]
+    reasons = [s["rejection_reason"] or "" for s in signals]
+    assert sum(s["decision"] == "APPROVED" for s in signals) >= 8
+    assert any(r.startswith("guardian: cooldown") for r in reasons)
+    assert any(r.startswith("guardian: kill_switch") for r in reasons)
+    assert any(r.startswith("data quality") for r in reasons)
+    assert any(r.startswith("supermajority not reached") for r in reasons)
+    assert any(r.startswith("no trade proposed") for r in reasons)
+
+
+@pytest.mark.parametrize("n", range(41))
+def test_a_stored_signal_is_decided_again_field_for_field(n: int) -> None:
+    case = _cases()[n]
+    stored = case["signal"]
+    state = AccountState.model_validate(stored["guardian"]["state"])
+    signal = decide_signal(_analysis(case), _settings(case), state)
+    again = signal.model_dump(mode="json")
+    for key in ("created_at", "id", "run_id", "hmas_version"):
+        again.pop(key, None)
+    expected = {k: v for k, v in stored.items() if k not in ("id", "run_id", "hmas_version")}
+    assert again == expected
+
+
+@pytest.fixture(scope="module")
+def snapshot_store(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The store the snapshot was taken from, rebuilt, holding the stored rows as written."""
+    engine = build_store(f"sqlite:///{tmp_path_factory.mktemp('snap') / 'store.db'}")
+    with Session(engine) as session:
+        for case in _cases():
+            if session.get(Analysis, case["analysis"]["id"]) is None:
+                session.add(_analysis(case))
+                session.flush()
+            signal = dict(case["signal"], run_id=None)
+            session.add(Signal.model_validate(signal))
+        session.commit()
+    yield engine
+    engine.dispose()
+
+
+def test_every_stored_analysis_is_rebuilt_from_its_candles(snapshot_store: Any) -> None:
+    for case in _cases()[::3]:
+        analysis = _analysis(case)
+        rebuilt = build_analysis(reload_inputs(snapshot_store, analysis), _settings(case))
+        assert rebuilt.views == analysis.views
+        assert rebuilt.features == analysis.features
+        assert rebuilt.context == analysis.context
+
+
+def test_signals_stored_by_the_old_code_replay_identically(snapshot_store: Any) -> None:
+    for case in _cases():
+        if case["settings"].get("kill_switch"):
+            continue  # the kill switch is an operational switch, not part of the stored config
+        result = replay(snapshot_store, case["signal"]["id"])
+        assert result.identical, (case["label"], result.differences)
