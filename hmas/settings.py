@@ -332,7 +332,13 @@ class DecisionParams(Section):
     max_recent_missing: int = Field(
         0, ge=0, description="Missing candles allowed in those bars before a trade is refused."
     )
-    engine: Literal["rules"] = Field("rules", description="rules (LLM engine: not built yet).")
+    engine: Literal["rules"] = Field(
+        "rules", description="Default engine of every agent: rules (LLM engine: not built yet)."
+    )
+    engines: dict[str, Literal["rules"]] = Field(
+        default_factory=dict,
+        description='Engine per agent, overriding the default (e.g. {"alpha": "rules"}).',
+    )
 
 
 class ExchangeCredentials(Section):
@@ -432,6 +438,9 @@ class Settings(BaseSettings):
         # Throttles of the run loop are operational, not part of a decision's identity.
         for key in ("max_signals_per_hour", "max_signals_per_day"):
             data["risk"].pop(key, None)
+        # No per-agent engine: the record of every earlier signal (and its hash) stays as it was.
+        if not data["decision"].get("engines"):
+            data["decision"].pop("engines", None)
         return data
 
     def config_hash(self) -> str:

@@ -13,6 +13,7 @@ Anything missing, zero or non-finite makes the row HOLD with a data-quality reas
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal, Self
 
 import numpy as np
@@ -378,24 +379,7 @@ def _evidence(row: dict[str, Any]) -> list[str]:
     return lines
 
 
-def view_at(out: pd.DataFrame, i: int) -> AlphaView:
-    """The view of row ``i`` (positional) of a ``run_rules`` frame."""
+def view_at(out: pd.DataFrame, i: int, views: Mapping[str, Any] | None = None) -> AlphaView:
+    """The view of row ``i`` (positional) of a ``run_rules`` frame (``views`` unused)."""
     row = {str(k): v for k, v in out.iloc[i].items()}
-
-    def num(key: str) -> float | None:
-        value = none_if_nan(row[key])
-        return None if value is None else float(value)
-
-    return AlphaView(
-        action=row["action"],
-        confidence=float(row["confidence"]),
-        entry=num("entry"),
-        stop=num("stop"),
-        target=num("target"),
-        reward_risk=num("reward_risk"),
-        setup=none_if_nan(row["setup"]),
-        evidence=_evidence(row),
-        hold_reason=none_if_nan(row["hold_reason"]),
-        abstained=bool(row["abstained"]),
-        abstain_reason=none_if_nan(row["abstain_reason"]),
-    )
+    return AlphaView.from_row(row, evidence=_evidence(row))

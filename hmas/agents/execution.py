@@ -8,6 +8,7 @@ that order's share of the typical bar's traded notional. PASS/FAIL only when alp
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import numpy as np
@@ -46,7 +47,7 @@ REQUIRED_ALPHA = ("action", "entry", "stop", "target")
 class ExecutionView(AgentView):
     """What alpha's trade would cost, how liquid the market is, and the verdict."""
 
-    agent: str = NAME
+    agent: Literal["execution"] = "execution"
     fee_bps: float | None = None
     spread_bps: float | None = Field(None, ge=0)
     slippage_bps: float | None = Field(None, ge=0)
@@ -126,8 +127,9 @@ def _abstain_all(index: pd.Index, reason: str) -> pd.DataFrame:
     )
 
 
-def run_rules(features: pd.DataFrame, ctx: AgentContext, alpha: pd.DataFrame) -> pd.DataFrame:
-    """Costs, liquidity grade and verdict of alpha's proposal on every bar (same index)."""
+def run_rules(features: pd.DataFrame, ctx: AgentContext) -> pd.DataFrame:
+    """Costs, liquidity grade and verdict of alpha's proposal (``ctx.upstream``) on every bar."""
+    alpha = ctx.upstream.get("alpha")
     params = ctx.settings.execution
     index = features.index
     missing = [c for c in REQUIRED_FEATURES if c not in features.columns]
@@ -258,7 +260,7 @@ def _reasons(row: pd.Series, limits: dict[str, Any]) -> list[str]:
     return [text for flag, text in texts.items() if flags & flag]
 
 
-def view_at(out: pd.DataFrame, i: int) -> ExecutionView:
+def view_at(out: pd.DataFrame, i: int, views: Mapping[str, Any] | None = None) -> ExecutionView:
     """The execution view of row ``i`` (positional; ``-1`` is the last bar) of ``run_rules``."""
     row = out.iloc[i]
     limits: dict[str, Any] = dict(out.attrs.get("execution_limits", {}))

@@ -8,6 +8,7 @@ is read from the bar's UTC open hour. Every rolling statistic ends at the bar it
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -70,7 +71,7 @@ _RULE_NOTES: dict[str, str] = {
 class MacroView(AgentView):
     """Market regime, volatility regime, correlations and session of one bar."""
 
-    agent: str = NAME
+    agent: Literal["macro"] = "macro"
     regime: Regime = "neutral"
     volatility_regime: VolatilityRegime = "normal"
     volatility_percentile: float | None = Field(None, ge=0, le=1)
@@ -282,7 +283,7 @@ def _notes(row: pd.Series) -> list[str]:
     return notes
 
 
-def view_at(out: pd.DataFrame, i: int) -> MacroView:
+def view_at(out: pd.DataFrame, i: int, views: Mapping[str, Any] | None = None) -> MacroView:
     """The macro view of row ``i`` (positional; ``-1`` is the last bar) of ``run_rules``."""
     row = out.iloc[i]
     abstained = bool(row.get("abstained", False))

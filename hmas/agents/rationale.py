@@ -8,7 +8,7 @@ before the bar; ``view_at`` fills a fixed markdown template from every other age
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -33,7 +33,7 @@ _COUNT_COLUMNS = ("base_rate_trades", "base_rate_wins", "base_rate_losses", "bas
 class RationaleView(AgentView):
     """The trade journal of one bar and the base rate behind it."""
 
-    agent: str = NAME
+    agent: Literal["rationale"] = "rationale"
     journal: str
     word_count: int = Field(ge=0)
     base_rate: float | None = Field(None, ge=0, le=1)
@@ -61,8 +61,9 @@ def _abstain_all(index: pd.Index, reason: str) -> pd.DataFrame:
     return frame
 
 
-def run_rules(features: pd.DataFrame, ctx: AgentContext, alpha: pd.DataFrame) -> pd.DataFrame:
-    """Alpha's plan and the base rate of its setup on every bar (same index as ``features``)."""
+def run_rules(features: pd.DataFrame, ctx: AgentContext) -> pd.DataFrame:
+    """Alpha's plan (``ctx.upstream``) and its setup's base rate on every bar (same index)."""
+    alpha = ctx.upstream.get("alpha")
     horizon = ctx.settings.rationale.outcome_horizon
     index = features.index
     missing = [c for c in REQUIRED_FEATURES if c not in features.columns]

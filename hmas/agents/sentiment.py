@@ -16,6 +16,7 @@ No news source is configured, so ``news_summary`` is always None (said in ``note
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -163,7 +164,7 @@ def run_rules(features: pd.DataFrame, ctx: AgentContext) -> pd.DataFrame:
 
     index_note = np.full(n, None, dtype=object)
     if p.use_fear_greed_index:
-        why = ctx.extra.get("fear_greed_error") or "not fetched"
+        why = ctx.fear_greed_error or "not fetched"
         index_note[~has_index] = (
             f"fear & greed index unavailable: {why}"
             if ctx.fear_greed is None
@@ -188,8 +189,8 @@ def run_rules(features: pd.DataFrame, ctx: AgentContext) -> pd.DataFrame:
     return frame_of(columns, features.index)
 
 
-def view_at(out: pd.DataFrame, i: int) -> SentimentView:
-    """The view of row ``i`` (positional) of a ``run_rules`` frame."""
+def view_at(out: pd.DataFrame, i: int, views: Mapping[str, Any] | None = None) -> SentimentView:
+    """The view of row ``i`` (positional) of a ``run_rules`` frame (``views`` unused)."""
     row = {str(k): none_if_nan(v) for k, v in out.iloc[i].items()}
     abstained = bool(row["abstained"])
     index_value = row["fear_greed_index"]
@@ -203,16 +204,9 @@ def view_at(out: pd.DataFrame, i: int) -> SentimentView:
         notes.append(f"not used: {row['missing']}")
     if row["fear_greed_note"]:
         notes.append(row["fear_greed_note"])
-    return SentimentView(
-        bias=row["bias"],
-        confidence=float(row["confidence"]),
-        score=row["score"],
-        contrarian_bias=row["contrarian_bias"],
-        recommended_stance=row["recommended_stance"],
+    return SentimentView.from_row(
+        row,
         sources=sources,
         fear_greed_index=None if index_value is None else round(index_value),
-        news_summary=row["news_summary"],
         notes=notes,
-        abstained=abstained,
-        abstain_reason=row["abstain_reason"],
     )

@@ -14,6 +14,7 @@ Every swing read here is a *confirmed* one (``swing_*`` columns), so nothing loo
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -277,21 +278,12 @@ def run_rules(features: pd.DataFrame, ctx: AgentContext) -> pd.DataFrame:
     return frame_of(columns, features.index)
 
 
-def view_at(out: pd.DataFrame, i: int) -> TechnicalView:
-    """The view of row ``i`` (positional) of a ``run_rules`` frame."""
+def view_at(out: pd.DataFrame, i: int, views: Mapping[str, Any] | None = None) -> TechnicalView:
+    """The view of row ``i`` (positional) of a ``run_rules`` frame (``views`` unused)."""
     row = {str(k): none_if_nan(v) for k, v in out.iloc[i].items()}
     fibs = {key: float(row[name]) for name, key in FIB_COLUMNS.items() if row[name] is not None}
-    return TechnicalView(
-        bias=row["bias"],
-        confidence=float(row["confidence"]),
-        trend=row["trend"],
-        support=row["support"],
-        resistance=row["resistance"],
+    return TechnicalView.from_row(
+        row,
         fib_levels=fibs if len(fibs) == len(FIB_COLUMNS) else None,
         patterns=[name for name in PATTERNS if row[name]],
-        elliott_wave=row["elliott_wave"],
-        harmonic_pattern=row["harmonic_pattern"],
-        wyckoff_phase=row["wyckoff_phase"],
-        abstained=bool(row["abstained"]),
-        abstain_reason=row["abstain_reason"],
     )

@@ -6,8 +6,12 @@ shrunk toward a prior, shifted by the votes), expected value and risk-adjusted E
 Round 3 (decide): EV, consensus, flags and confidence against their thresholds; size by
 fractional Kelly capped by the risk per trade.
 
-``run_rules`` computes every number for every bar at once (numpy), so a backtest decides a
-whole history in one call; ``view_at`` writes the rounds of one bar for the store.
+``run_rules`` computes every number, vote and flag for every bar at once (numpy), as columns,
+so a backtest decides a whole history in one call; ``view_at`` renders the rounds of one bar
+from those columns (the agents' views supply only text: abstention reasons, the auditor's
+reasons, alpha's hold reason). The missing-candles rule is one of the columns
+(``recent_missing``, ``data_ok``); the guardian and that rule are applied by
+``hmas.decision.verdict``.
 """
 
 from __future__ import annotations
@@ -20,11 +24,20 @@ import numpy.typing as npt
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
+from hmas.agents.registry import VOTERS
 from hmas.decision.sizing import risk_fraction, units
 from hmas.settings import MotherParams, Settings
 
 Array = npt.NDArray[np.float64]
-VOTERS = ("alpha", "technical", "sentiment", "macro")
+#: The risk flags, each a boolean column ``flag_<name>``, by severity (round 1).
+FLAGS: dict[str, str] = {
+    "execution_fail": "high",
+    "costs_unknown": "high",
+    "extreme_volatility": "high",
+    "counter_trend": "medium",
+    "macro_headwind": "medium",
+    "sentiment_extreme": "low",
+}
 
 # Rejection reasons, as bits so a whole history is decided with integer masks.
 NO_TRADE, HIGH_FLAG, LOW_EV, LOW_CONSENSUS, LOW_CONFIDENCE, NO_EDGE = (1, 2, 4, 8, 16, 32)
@@ -122,8 +135,18 @@ def _direction(values: npt.NDArray[Any], up: str, down: str) -> Array:
     return np.where(values == up, 1.0, np.where(values == down, -1.0, 0.0))
 
 
-def run_rules(frames: Mapping[str, AgentFrame], settings: Settings, equity: float) -> pd.DataFrame:
-    """Decide every bar of the agents' output frames (same index) at once."""
+def run_rules(
+    frames: Mapping[str, AgentFrame],
+    settings: Settings,
+    equity: float,
+    *,
+    missing: npt.ArrayLike | None = None,
+) -> pd.DataFrame:
+    """Decide every bar of the agents' output frames (same index) at once.
+
+    ``missing``: per bar, the candles missing in the last ``decision.gap_lookback`` bars
+    (``pipeline.missing_candles``; 0 when not given).
+    """
     alpha = frames["alpha"]
     index = alpha.index if isinstance(alpha, pd.DataFrame) else pd.RangeIndex(1)
     n = len(index)
@@ -191,16 +214,23 @@ def run_rules(frames: Mapping[str, AgentFrame], settings: Settings, equity: floa
         extreme_vol = (
             vol_pct >= m.extreme_volatility_pct
         )  # NaN is not extreme (nor was nan_to_num's 0)
-    high = (
-        (verdict == "FAIL").astype(int)
-        + ((direction != 0) & ~_present(execution, n)).astype(int)
-        + extreme_vol.astype(int)
-    )
-    medium = (((direction > 0) & (trend == "down")) | ((direction < 0) & (trend == "up"))).astype(
-        int
-    ) + ((tailwind * direction) < 0).astype(int)
     s = settings.sentiment
-    low = ((score <= s.extreme_fear) | (score >= s.extreme_greed)).astype(int)
+    flags = {
+        "execution_fail": verdict == "FAIL",
+        "costs_unknown": (direction != 0) & ~_present(execution, n),
+        "extreme_volatility": extreme_vol,
+        "counter_trend": ((direction > 0) & (trend == "down"))
+        | ((direction < 0) & (trend == "up")),
+        "macro_headwind": (tailwind * direction) < 0,
+        "sentiment_extreme": (score <= s.extreme_fear) | (score >= s.extreme_greed),
+    }
+    severity = {
+        level: sum(
+            (flags[f].astype(int) for f, lv in FLAGS.items() if lv == level), np.zeros(n, int)
+        )
+        for level in ("high", "medium", "low")
+    }
+    high, medium, low = severity["high"], severity["medium"], severity["low"]
 
     # ---- round 2: probabilities, scenarios, EV
     rationale = frames.get("rationale")
@@ -236,6 +266,26 @@ def run_rules(frames: Mapping[str, AgentFrame], settings: Settings, equity: floa
     )
     approved = reasons == 0
     quality = 10 * np.clip(0.4 * _unit(raev / 2) + 0.3 * consensus + 0.3 * confidence, 0, 1)
+    # The votes as the rounds show them: each voter's side (0 when it abstained).
+    for name, (vote, _weight, _voted) in votes.items():
+        out[f"abstained_{name}"] = ~_present(frames.get(name), n)
+        out[f"vote_{name}"] = np.where(out[f"abstained_{name}"], 0.0, vote)
+    out["vote_alpha"] = np.where(out["abstained_alpha"], 0.0, _direction(action, "BUY", "SELL"))
+    out["vote_sentiment"] = np.where(
+        out["abstained_sentiment"], 0.0, _direction(sent_bias, "bullish", "bearish")
+    )
+    out.update({f"flag_{name}": flags[name] for name in FLAGS})
+    gaps = np.zeros(n, dtype=np.int64) if missing is None else np.asarray(missing, dtype=np.int64)
+    out.update(
+        recent_missing=gaps,
+        data_ok=gaps <= settings.decision.max_recent_missing,
+        volatility_percentile=vol_pct,
+        trend=trend,
+        regime=regime,
+        sentiment_score=score,
+        base_rate=_num(rationale, "base_rate", n),
+        base_rate_trades=trades,
+    )
     out.update(
         approved=approved,
         reasons=reasons,
@@ -279,7 +329,7 @@ def _f(value: Any, digits: int | None = None) -> float | None:
 
 def _reason_text(
     bits: int,
-    row: pd.Series,
+    row: Mapping[str, Any],
     settings: Settings,
     hold_reason: str | None,
     flags: list[dict[str, str]],
@@ -310,25 +360,41 @@ def _reason_text(
     return "; ".join(parts)
 
 
-def view_at(decided: pd.DataFrame, i: int, views: dict[str, Any], settings: Settings) -> MotherView:
+def view_at(
+    decided: pd.DataFrame, i: int, views: Mapping[str, Any], settings: Settings
+) -> MotherView:
     """The decision and its three rounds for row ``i`` (``views``: each agent's view as a dict)."""
-    row = decided.iloc[i]
+    row = {str(k): v for k, v in decided.iloc[i].items()}
+    return render(row, views, settings)
+
+
+def render(
+    row: Mapping[str, Any],
+    views: Mapping[str, Any],
+    settings: Settings,
+    *,
+    size: float | None = None,
+) -> MotherView:
+    """The mother's view of one decided row: every rule is a column, the views give text only.
+
+    ``size`` overrides the row's size (the verdict sizes for the account's equity).
+    """
     m = settings.mother
     direction = float(row["direction"])
-    alpha = views.get("alpha", {})
+    alpha = views.get("alpha") or {}
     votes, conflicts = [], []
     for name in VOTERS:
-        v = views.get(name) or {}
-        votes.append(
-            {
-                "agent": name,
-                "abstained": bool(v.get("abstained", True)),
-                "view": _vote_label(name, v),
-            }
-        )
-        if direction and _vote_sign(name, v) == -direction:
+        abstained = bool(row[f"abstained_{name}"])
+        sign = int(row[f"vote_{name}"])
+        if abstained:
+            v = views.get(name)
+            label = f"abstained: {v.get('abstain_reason') if v else 'no view'}"
+        else:
+            label = {1: "long", -1: "short", 0: "neutral"}[sign]
+        votes.append({"agent": name, "abstained": abstained, "view": label})
+        if direction and sign == -direction:
             conflicts.append(name)
-    flags = _flags(row, views, settings)
+    flags = _flags(row, views)
     approved = bool(row["approved"])
     proposed = str(row["proposed_action"])
     rounds = {
@@ -340,8 +406,8 @@ def view_at(decided: pd.DataFrame, i: int, views: dict[str, Any], settings: Sett
             "risk_flags": flags,
         },
         "resolve": {
-            "base_rate": _f(views.get("rationale", {}).get("base_rate"), 4),
-            "base_rate_trades": views.get("rationale", {}).get("base_rate_trades", 0),
+            "base_rate": _f(row["base_rate"], 4),
+            "base_rate_trades": int(row["base_rate_trades"]),
             "prior_win_rate": m.prior_win_rate,
             "p_base": _f(row["p_base"], 4),
             "p_win": _f(row["p_win"], 4),
@@ -383,7 +449,7 @@ def view_at(decided: pd.DataFrame, i: int, views: dict[str, Any], settings: Sett
         entry=_f(row["entry"]) if approved else None,
         stop_loss=_f(row["stop"]) if approved else None,
         take_profit=_f(row["target"]) if approved else None,
-        size=_f(row["size"]) if approved else None,
+        size=(_f(row["size"]) if size is None else size) if approved else None,
         reward_risk=_f(row["reward_risk"], 4),
         expected_value_r=_f(row["ev_r"], 4),
         risk_adjusted_ev_r=_f(row["risk_adjusted_ev_r"], 4),
@@ -395,87 +461,33 @@ def view_at(decided: pd.DataFrame, i: int, views: dict[str, Any], settings: Sett
     )
 
 
-def _vote_sign(name: str, v: dict[str, Any]) -> int:
-    if not v or v.get("abstained"):
-        return 0
-    if name == "alpha":
-        return {"BUY": 1, "SELL": -1}.get(str(v.get("action")), 0)
-    if name == "macro":
-        return {"long": 1, "short": -1}.get(str(v.get("tailwind")), 0)
-    if name == "sentiment":
-        bias = v.get("contrarian_bias") if v.get("recommended_stance") == "fade" else v.get("bias")
-        return {"bullish": 1, "bearish": -1}.get(str(bias), 0)
-    return {"bullish": 1, "bearish": -1}.get(str(v.get("bias")), 0)
-
-
-def _vote_label(name: str, v: dict[str, Any]) -> str:
-    if not v or v.get("abstained"):
-        return f"abstained: {v.get('abstain_reason') if v else 'no view'}"
-    sign = _vote_sign(name, v)
-    return {1: "long", -1: "short", 0: "neutral"}[sign]
-
-
-def _flags(row: pd.Series, views: dict[str, Any], settings: Settings) -> list[dict[str, str]]:
-    flags = []
+def _flags(row: Mapping[str, Any], views: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The raised flags of round 1, in order, each with the number that raised it."""
     execution = views.get("execution") or {}
-    if execution.get("verdict") == "FAIL":
-        flags.append(
-            {
-                "flag": "execution_fail",
-                "severity": "high",
-                "detail": "; ".join(execution.get("reasons") or []) or "auditor FAIL",
-            }
-        )
-    if float(row["direction"]) != 0 and (not execution or execution.get("abstained")):
-        flags.append(
-            {
-                "flag": "costs_unknown",
-                "severity": "high",
-                "detail": "the execution auditor gave no cost estimate",
-            }
-        )
-    macro = views.get("macro") or {}
-    pct = macro.get("volatility_percentile")
-    if pct is not None and pct >= settings.mother.extreme_volatility_pct:
-        flags.append(
-            {
-                "flag": "extreme_volatility",
-                "severity": "high",
-                "detail": f"volatility percentile {pct:.2f}",
-            }
-        )
-    if int(row["medium_flags"]):
-        tech = views.get("technical") or {}
-        d = float(row["direction"])
-        if (d > 0 and tech.get("trend") == "down") or (d < 0 and tech.get("trend") == "up"):
-            flags.append(
-                {
-                    "flag": "counter_trend",
-                    "severity": "medium",
-                    "detail": f"trade against the {tech.get('trend')} trend",
-                }
-            )
-        if _vote_sign("macro", macro) * d < 0:
-            flags.append(
-                {
-                    "flag": "macro_headwind",
-                    "severity": "medium",
-                    "detail": f"regime {macro.get('regime')} favours the other side",
-                }
-            )
-    if int(row["low_flags"]):
-        flags.append(
-            {
-                "flag": "sentiment_extreme",
-                "severity": "low",
-                "detail": f"sentiment score {views.get('sentiment', {}).get('score')}",
-            }
-        )
-    return flags
+    details = {
+        "execution_fail": lambda: "; ".join(execution.get("reasons") or []) or "auditor FAIL",
+        "costs_unknown": lambda: "the execution auditor gave no cost estimate",
+        "extreme_volatility": lambda: f"volatility percentile {row['volatility_percentile']:.2f}",
+        "counter_trend": lambda: f"trade against the {row['trend']} trend",
+        "macro_headwind": lambda: f"regime {row['regime']} favours the other side",
+        "sentiment_extreme": lambda: f"sentiment score {_score(row['sentiment_score'])}",
+    }
+    return [
+        {"flag": name, "severity": severity, "detail": details[name]()}
+        for name, severity in FLAGS.items()
+        if row[f"flag_{name}"]
+    ]
 
 
-def _checks(row: pd.Series, settings: Settings) -> list[dict[str, Any]]:
+def _score(value: Any) -> Any:
+    """The sentiment score as its view stores it (a float, or None)."""
+    v = _f(value)
+    return v
+
+
+def _checks(row: Mapping[str, Any], settings: Settings) -> list[dict[str, Any]]:
     m = settings.mother
+    d = settings.decision
     bits = int(row["reasons"])
     consensus_value = (
         row["super_share"] if m.consensus_policy == "supermajority" else row["consensus"]
@@ -510,5 +522,11 @@ def _checks(row: pd.Series, settings: Settings) -> list[dict[str, Any]]:
             "rule": "positive Kelly edge",
             "value": _f(row["risk_fraction"], 6),
             "passed": not bits & NO_EDGE,
+        },
+        {
+            "rule": f"candles missing in the last {d.gap_lookback} bars <= limit",
+            "value": int(row["recent_missing"]),
+            "threshold": d.max_recent_missing,
+            "passed": bool(row["data_ok"]),
         },
     ]

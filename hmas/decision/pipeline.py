@@ -12,22 +12,23 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
-from hmas.agents.base import AgentContext
+from hmas.agents.base import AgentContext, AgentView
 from hmas.settings import Settings
+
+if TYPE_CHECKING:
+    from hmas.agents.registry import AgentEngine, AgentSpec
 
 logger = logging.getLogger(__name__)
 
-LAYER_2A = ("alpha", "technical", "sentiment", "macro")
-AGENTS = (*LAYER_2A, "execution", "rationale")
 DEFAULT_DEADLINE_S = 30.0
 
 
@@ -64,6 +65,10 @@ class MarketInputs:
         )
 
 
+#: Recorded answers: agent -> bar (its timestamp) -> the view to use instead of the engine's.
+Answers = Mapping[str, Mapping[pd.Timestamp, AgentView | Mapping[str, Any]]]
+
+
 @dataclass
 class PipelineOutput:
     """Every layer's vectorised output over a window (one row per bar)."""
@@ -74,12 +79,10 @@ class PipelineOutput:
     decided: pd.DataFrame | None
     context: AgentContext
     timings_ms: dict[str, float] = field(default_factory=dict)
-
-
-def _agent(name: str) -> ModuleType:
-    import importlib
-
-    return importlib.import_module(f"hmas.agents.{name}")
+    #: The recorded answers that stood in for an agent: agent -> row position -> view.
+    recorded: dict[str, dict[int, AgentView]] = field(default_factory=dict)
+    #: The engine each agent ran.
+    engines: dict[str, AgentEngine] = field(default_factory=dict)
 
 
 def abstained_frame(index: pd.Index, reason: str) -> pd.DataFrame:
@@ -105,7 +108,6 @@ def build_context(
     if inputs.fear_greed:
         days = pd.DatetimeIndex(pd.to_datetime(list(inputs.fear_greed), utc=True))
         fear_greed = pd.Series(list(inputs.fear_greed.values()), index=days, dtype="float64")
-    extra = {"fear_greed_error": inputs.fear_greed_error} if inputs.fear_greed_error else {}
     return AgentContext(
         settings=settings,
         symbol=inputs.symbol,
@@ -115,7 +117,7 @@ def build_context(
         universe=universe,
         benchmark=benchmark,
         fear_greed=fear_greed,
-        extra=extra,
+        fear_greed_error=inputs.fear_greed_error,
     )
 
 
@@ -130,6 +132,52 @@ def _run_safely(name: str, fn: Callable[[], pd.DataFrame], index: pd.Index) -> p
     return out
 
 
+def missing_candles(index: pd.Index, timeframe: str, lookback: int) -> npt.NDArray[np.int64]:
+    """Per bar, the candles missing among the ``lookback`` bar slots ending at it.
+
+    Row t equals ``recent_missing`` of the timestamps up to t: 0 while the history does not
+    yet reach back ``lookback`` slots.
+    """
+    from hmas.market import index_to_ms, timeframe_ms
+
+    ms = np.asarray(index_to_ms(index), dtype=np.int64)
+    n = len(ms)
+    if not n:
+        return np.zeros(0, dtype=np.int64)
+    start = ms - (lookback - 1) * timeframe_ms(timeframe)
+    present = np.arange(n) - np.searchsorted(ms, start, side="left") + 1
+    missing = np.maximum(0, lookback - present)
+    out: npt.NDArray[np.int64] = np.where(ms[0] <= start, missing, 0).astype(np.int64)
+    return out
+
+
+def _answer(
+    spec: AgentSpec, frame: pd.DataFrame, given: Mapping[pd.Timestamp, Any]
+) -> tuple[pd.DataFrame, dict[int, AgentView]]:
+    """``frame`` with the rows of the recorded views in ``given`` put in, marked ``recorded``."""
+    recorded: dict[int, AgentView] = {}
+    for ts, answer in given.items():
+        position = frame.index.get_indexer([pd.Timestamp(ts)])[0]
+        if position < 0:
+            continue
+        data = answer.model_dump(mode="json") if isinstance(answer, AgentView) else dict(answer)
+        recorded[int(position)] = spec.view_model.model_validate({**data, "recorded": True})
+    if not recorded:
+        return frame, recorded
+    frame = frame.copy()
+    frame["recorded"] = False
+    for position, view in recorded.items():
+        for name, raw in {**view.to_row(), "recorded": True}.items():
+            if name not in frame.columns:
+                frame[name] = pd.Series(None, index=frame.index, dtype=object)
+            kind = frame[name].dtype.kind
+            value = np.nan if raw is None and kind == "f" else raw
+            if (kind in "fiub" and isinstance(value, str)) or (value is None and kind != "O"):
+                frame[name] = frame[name].astype(object)
+            frame.iat[position, frame.columns.get_loc(name)] = value
+    return frame, recorded
+
+
 def compute(
     inputs: MarketInputs,
     settings: Settings,
@@ -138,16 +186,23 @@ def compute(
     deadline_s: float = DEFAULT_DEADLINE_S,
     concurrent: bool | None = None,
     decide: bool = True,
+    answers: Answers | None = None,
 ) -> PipelineOutput:
     """Run every layer over ``inputs`` (vectorised); never raises on bad candles.
 
     ``concurrent`` runs Layer 2A in a thread pool with ``deadline_s``; by default only for an
     I/O-bound engine. Rules agents are CPU-bound pandas code that holds the GIL: measured on a
     600-bar window, four threads took 15.6 ms where running them in turn took 6.5 ms.
+
+    ``answers`` gives recorded views (agent -> bar -> view) that stand in for the engine's
+    output at those bars: later layers and the mother read them as if the agent had answered,
+    and their views are marked ``recorded``.
     """
+    from hmas.agents import registry
     from hmas.decision import mother
     from hmas.indicators import compute_features
 
+    engines = registry.engines(settings)  # a bad engine setting fails before any work
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     equity = settings.paper.starting_equity if equity is None else equity
@@ -156,72 +211,88 @@ def compute(
     timings["features"] = (time.perf_counter() - t0) * 1000
     index = features.index
     frames: dict[str, pd.DataFrame] = {}
+    recorded: dict[str, dict[int, AgentView]] = {}
+
+    def settle(spec: AgentSpec, frame: pd.DataFrame) -> None:
+        given = (answers or {}).get(spec.name)
+        if given:
+            frame, recorded[spec.name] = _answer(spec, frame, given)
+        frames[spec.name] = frame
+
+    def runner(spec: AgentSpec, context: AgentContext) -> Callable[[], pd.DataFrame]:
+        run = engines[spec.name].run
+        return lambda: run(features, context)
 
     t1 = time.perf_counter()
+    first = registry.layer("2A")
     if concurrent is None:
-        concurrent = settings.decision.engine != "rules"
+        concurrent = any(engines[spec.name].name != "rules" for spec in first)
     if concurrent:
-        pool = ThreadPoolExecutor(max_workers=len(LAYER_2A), thread_name_prefix="layer2a")
+        pool = ThreadPoolExecutor(max_workers=len(first), thread_name_prefix="layer2a")
         futures: dict[str, Future[pd.DataFrame]] = {
-            name: pool.submit(_run_safely, name, _bind(name, features, ctx), index)
-            for name in LAYER_2A
+            spec.name: pool.submit(_run_safely, spec.name, runner(spec, ctx), index)
+            for spec in first
         }
         wait(list(futures.values()), timeout=deadline_s)
-        for name, fut in futures.items():
+        for spec in first:
+            fut = futures[spec.name]
             if fut.done():
-                frames[name] = fut.result()
+                settle(spec, fut.result())
             else:
-                frames[name] = abstained_frame(index, f"deadline of {deadline_s:g}s exceeded")
+                settle(spec, abstained_frame(index, f"deadline of {deadline_s:g}s exceeded"))
         # Do not wait for a late agent: its answer is already recorded as an abstention.
         pool.shutdown(wait=False, cancel_futures=True)
     else:
-        for name in LAYER_2A:
-            frames[name] = _run_safely(name, _bind(name, features, ctx), index)
+        for spec in first:
+            settle(spec, _run_safely(spec.name, runner(spec, ctx), index))
     timings["layer_2a"] = (time.perf_counter() - t1) * 1000
 
     t2 = time.perf_counter()
-    alpha = frames["alpha"]
-    frames["execution"] = _run_safely(
-        "execution", lambda: _agent("execution").run_rules(features, ctx, alpha), index
-    )
-    frames["rationale"] = _run_safely(
-        "rationale", lambda: _agent("rationale").run_rules(features, ctx, alpha), index
-    )
+    later = ctx.with_upstream(**frames)
+    for spec in (*registry.layer("2B"), *registry.layer("2C")):
+        settle(spec, _run_safely(spec.name, runner(spec, later), index))
     timings["layer_2bc"] = (time.perf_counter() - t2) * 1000
     t3 = time.perf_counter()
     # An analysis stores views only: its decision is taken later from those views.
-    decided = mother.run_rules(frames, settings, equity) if decide else None
+    decided = None
+    if decide:
+        missing = missing_candles(index, inputs.timeframe, settings.decision.gap_lookback)
+        decided = mother.run_rules(frames, settings, equity, missing=missing)
     timings["mother"] = (time.perf_counter() - t3) * 1000
-    return PipelineOutput(features, frames, decided, ctx, timings)
-
-
-def _bind(name: str, features: pd.DataFrame, ctx: AgentContext) -> Callable[[], pd.DataFrame]:
-    module = _agent(name)
-    return lambda: module.run_rules(features, ctx)
+    return PipelineOutput(features, frames, decided, ctx, timings, recorded, engines)
 
 
 def views_at(output: PipelineOutput, i: int) -> dict[str, dict[str, Any]]:
     """Every agent's view of row ``i`` as JSON-able dicts (abstentions included)."""
+    from hmas.agents import registry
+
+    engines = output.engines or registry.engines(output.context.settings)
     views: dict[str, dict[str, Any]] = {}
-    for name in (*LAYER_2A, "execution"):
-        views[name] = _view(name, output.frames[name], i, None)
-    views["rationale"] = _view("rationale", output.frames["rationale"], i, views)
+    n = len(output.features)
+    position = i % n if n else i
+    for spec in registry.SPECS:
+        answer = output.recorded.get(spec.name, {}).get(position)
+        if answer is not None:
+            views[spec.name] = answer.model_dump(mode="json")
+        else:
+            views[spec.name] = _view(spec, engines[spec.name], output.frames[spec.name], i, views)
     return views
 
 
-def _view(name: str, frame: pd.DataFrame, i: int, others: dict[str, Any] | None) -> dict[str, Any]:
+def _view(
+    spec: AgentSpec, engine: AgentEngine, frame: pd.DataFrame, i: int, others: dict[str, Any]
+) -> dict[str, Any]:
     row = frame.iloc[i]
     if list(frame.columns) == ["abstained", "abstain_reason"]:
-        return {"agent": name, "abstained": True, "abstain_reason": str(row["abstain_reason"])}
+        return {"agent": spec.name, "abstained": True, "abstain_reason": str(row["abstain_reason"])}
     try:
-        module = _agent(name)
-        view = module.view_at(frame, i, others) if others is not None else module.view_at(frame, i)
+        view = engine.view(frame, i, dict(others))
         data: dict[str, Any] = view.model_dump(mode="json")
         return data
     except Exception as exc:  # a view that cannot be built is an abstention on record
-        logger.warning("view of %s failed: %s", name, exc, exc_info=True)
+        logger.warning("view of %s failed: %s", spec.name, exc, exc_info=True)
         return {
-            "agent": name,
+            "agent": spec.name,
             "abstained": True,
             "abstain_reason": f"agent error: {type(exc).__name__}: {exc}",
         }
@@ -233,8 +304,10 @@ def frames_from_views(views: dict[str, dict[str, Any]]) -> dict[str, dict[str, l
     Plain column mappings rather than DataFrames: building six one-row frames cost more than
     the whole decision.
     """
+    from hmas.agents.registry import NAMES
+
     frames: dict[str, dict[str, list[Any]]] = {}
-    for name in AGENTS:
+    for name in NAMES:
         view = views.get(name) or {"abstained": True, "abstain_reason": "missing"}
         frames[name] = {k: [v] for k, v in view.items()}
     return frames

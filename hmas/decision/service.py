@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from hmas import __version__
-from hmas.decision.pipeline import MarketInputs, compute, feature_row, views_at
+from hmas.decision.pipeline import MarketInputs, compute, feature_row, missing_candles, views_at
 from hmas.decision.snapshot import describe
 from hmas.errors import UsageError
 from hmas.market import index_to_ms, normalize_symbol, timeframe_ms
@@ -29,10 +29,12 @@ from hmas.store.records import (
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
+    from hmas.decision.verdict import DecidedBar, Verdict
     from hmas.settings import Settings
 
 logger = logging.getLogger(__name__)
 
+#: The engine recorded on analyses and signals when every agent runs the default engine.
 ENGINE_RULES = "rules"
 
 
@@ -158,7 +160,9 @@ def analyze(
     inputs = load_inputs(engine, settings, exchange, symbol, timeframe, at_ms=at_ms)
     bar_ts = index_to_ms(inputs.candles.index)[-1]
     config_hash = settings.config_hash()
-    existing = find_analysis(engine, exchange, symbol, timeframe, bar_ts, ENGINE_RULES, config_hash)
+    existing = find_analysis(
+        engine, exchange, symbol, timeframe, bar_ts, settings.decision.engine, config_hash
+    )
     if existing is not None:
         return AnalysisRecord(existing, created=False)
     analysis = build_analysis(inputs, settings)
@@ -168,7 +172,7 @@ def analyze(
             session.commit()
     except IntegrityError:  # a concurrent run stored the same bar first
         found = find_analysis(
-            engine, exchange, symbol, timeframe, bar_ts, ENGINE_RULES, config_hash
+            engine, exchange, symbol, timeframe, bar_ts, settings.decision.engine, config_hash
         )
         if found is None:
             raise
@@ -242,13 +246,15 @@ def build_analysis(inputs: MarketInputs, settings: Settings) -> Analysis:
     i = len(output.features) - 1
     context, snapshot_hash = describe(inputs)
     ms = index_to_ms(inputs.candles.index)
-    context["recent_missing"] = recent_missing(ms, inputs.timeframe, settings.decision.gap_lookback)
+    # The missing-candles rule's column, at this bar (the pipeline decides every bar with it).
+    gaps = missing_candles(inputs.candles.index, inputs.timeframe, settings.decision.gap_lookback)
+    context["recent_missing"] = int(gaps[-1]) if len(gaps) else 0
     return Analysis(
         exchange=inputs.exchange,
         symbol=inputs.symbol,
         timeframe=inputs.timeframe,
         bar_ts=ms[-1],
-        engine=ENGINE_RULES,
+        engine=settings.decision.engine,
         config_hash=settings.config_hash(),
         hmas_version=__version__,
         source=inputs.source,
@@ -308,57 +314,33 @@ def decide(
 
 
 def decide_signal(analysis: Analysis, settings: Settings, state: Any) -> Signal:
-    """The signal for an analysis given the guardian's input state (pure: replay uses it too)."""
+    """The signal for an analysis given the guardian's input state (pure: replay uses it too).
+
+    A thin wrapper: the stored views are decided again (``decided_bar_of``), judged by
+    ``verdict.verdict`` and written into a ``Signal`` row (not saved).
+    """
+    from hmas.decision.verdict import verdict
+
+    return signal_row(
+        analysis, verdict(decided_bar_of(analysis, settings, state.equity), state, settings)
+    )
+
+
+def decided_bar_of(analysis: Analysis, settings: Settings, equity: float) -> DecidedBar:
+    """The mother's row for a stored analysis, decided again from its views and context."""
     from hmas.decision import mother
     from hmas.decision.pipeline import frames_from_views
-    from hmas.risk.guardian import Proposal, check
+    from hmas.decision.verdict import DecidedBar
 
     views = analysis.views
-    decided = mother.run_rules(frames_from_views(views), settings, equity=state.equity)
-    view = mother.view_at(decided, 0, views, settings)
-    guardian: dict[str, Any] = {"state": _state_json(state), "checked": False}
-    decision, action, reason = view.decision, view.action, view.rejection_reason
-    prices = (view.entry, view.stop_loss, view.take_profit, view.size)
-    missing = int(analysis.context.get("recent_missing", 0))
-    limit = settings.decision.max_recent_missing
-    view.rounds["decide"]["checks"].append(
-        {
-            "rule": f"candles missing in the last {settings.decision.gap_lookback} bars <= limit",
-            "value": missing,
-            "threshold": limit,
-            "passed": missing <= limit,
-        }
-    )
-    if view.decision == "APPROVED" and missing > limit:
-        # Bad candles fail closed: levels computed across a gap are not traded.
-        decision, action = "REJECTED", "HOLD"
-        reason = (
-            f"data quality: {missing} candle(s) missing in the last "
-            f"{settings.decision.gap_lookback} bars"
-        )
-        prices = (None, None, None, None)
-    elif view.decision == "APPROVED":
-        assert view.entry is not None and view.stop_loss is not None and view.size is not None
-        proposal = Proposal(
-            symbol=analysis.symbol,
-            side=view.action,
-            entry=view.entry,
-            stop=view.stop_loss,
-            size=view.size,
-            bar_ts=analysis.bar_ts,
-            bar_ms=timeframe_ms(analysis.timeframe),
-        )
-        verdict = check(proposal, state, settings.risk, kill_switch=settings.kill_switch)
-        guardian = {
-            "state": _state_json(state),
-            "checked": True,
-            "proposal": _state_json(proposal),
-            "verdict": _state_json(verdict),
-        }
-        if not verdict.allowed:
-            decision, action = "REJECTED", "HOLD"
-            reason = "guardian: " + "; ".join(f"{v.limit}: {v.detail}" for v in verdict.violations)
-            prices = (None, None, None, None)
+    missing = [int(analysis.context.get("recent_missing", 0))]
+    decided = mother.run_rules(frames_from_views(views), settings, equity=equity, missing=missing)
+    row = {str(k): v for k, v in decided.iloc[0].items()}
+    return DecidedBar(analysis.symbol, analysis.timeframe, analysis.bar_ts, row, views)
+
+
+def signal_row(analysis: Analysis, judged: Verdict) -> Signal:
+    """The ``Signal`` row of a verdict on a stored analysis (the only place the ORM appears)."""
     assert analysis.id is not None
     return Signal(
         analysis_id=analysis.id,
@@ -370,22 +352,22 @@ def decide_signal(analysis: Analysis, settings: Settings, state: Any) -> Signal:
         config_hash=analysis.config_hash,
         hmas_version=__version__,
         source=analysis.source,
-        decision=decision,
-        action=action,
-        confidence=view.confidence,
-        entry=prices[0],
-        stop_loss=prices[1],
-        take_profit=prices[2],
-        size=prices[3],
-        reward_risk=view.reward_risk,
-        expected_value_r=view.expected_value_r,
-        risk_adjusted_ev_r=view.risk_adjusted_ev_r,
-        consensus=view.consensus,
-        quality=view.quality,
-        conviction=view.conviction,
-        rejection_reason=reason,
-        rounds=view.rounds,
-        guardian=guardian,
+        decision=judged.decision,
+        action=judged.action,
+        confidence=judged.confidence,
+        entry=judged.entry,
+        stop_loss=judged.stop_loss,
+        take_profit=judged.take_profit,
+        size=judged.size,
+        reward_risk=judged.reward_risk,
+        expected_value_r=judged.expected_value_r,
+        risk_adjusted_ev_r=judged.risk_adjusted_ev_r,
+        consensus=judged.consensus,
+        quality=judged.quality,
+        conviction=judged.conviction,
+        rejection_reason=judged.reason,
+        rounds=judged.rounds,
+        guardian=judged.guardian,
     )
 
 

@@ -75,7 +75,7 @@ def proposals(
 
 def audit(features: pd.DataFrame, alpha: pd.DataFrame, context: AgentContext) -> Any:
     """The view of the last bar."""
-    return execution.view_at(execution.run_rules(features, context, alpha), -1)
+    return execution.view_at(execution.run_rules(features, context.with_upstream(alpha=alpha)), -1)
 
 
 # --- verdicts ----------------------------------------------------------------------------
@@ -290,8 +290,8 @@ def random_alpha(features: pd.DataFrame, seed: int) -> pd.DataFrame:
 def test_row_t_equals_the_row_of_history_cut_at_t(seed: int, cut: int) -> None:
     f = random_features(seed)
     alpha = random_alpha(f, seed)
-    full = execution.run_rules(f, ctx(), alpha)
-    part = execution.run_rules(f.iloc[:cut], ctx(), alpha.iloc[:cut])
+    full = execution.run_rules(f, ctx().with_upstream(alpha=alpha))
+    part = execution.run_rules(f.iloc[:cut], ctx().with_upstream(alpha=alpha.iloc[:cut]))
     pd.testing.assert_frame_equal(part, full.iloc[:cut])
 
 
@@ -331,7 +331,7 @@ def test_hostile_input_never_raises(name: str, alpha_kind: str) -> None:
         "no columns": pd.DataFrame(index=f.index),
         "misaligned": good.iloc[::-1].iloc[:7],
     }[alpha_kind]
-    out = execution.run_rules(f, ctx(), alpha)
+    out = execution.run_rules(f, ctx().with_upstream(alpha=alpha))
     assert len(out) == len(f)
     assert not np.isinf(out.select_dtypes("number").to_numpy(dtype=float)).any()
     for i in range(len(out)):
@@ -350,7 +350,7 @@ def test_with_real_features_and_alpha(shared_data: Path) -> None:
     f = compute_features(shared_btc_candles().iloc[-3000:])
     context = ctx("coinbase")
     proposed = alpha_agent.run_rules(f, context)
-    out = execution.run_rules(f, context, proposed)
+    out = execution.run_rules(f, context.with_upstream(alpha=proposed))
     trades = proposed["action"].isin(["BUY", "SELL"]) & ~proposed["abstained"]
     assert (out["verdict"] != "N/A").equals(trades)
     assert trades.any()

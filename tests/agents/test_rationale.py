@@ -92,7 +92,7 @@ def one_win_one_loss() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def test_one_setup_wins_and_one_loses() -> None:
     features, alpha = one_win_one_loss()
-    out = rationale.run_rules(features, ctx(), alpha)
+    out = rationale.run_rules(features, ctx().with_upstream(alpha=alpha))
     row = out.iloc[8]
     assert (row["base_rate_trades"], row["base_rate_wins"], row["base_rate_losses"]) == (2, 1, 1)
     assert row["base_rate"] == pytest.approx(0.5)
@@ -102,7 +102,7 @@ def test_one_setup_wins_and_one_loses() -> None:
 
 def test_only_setups_resolved_by_the_bar_count() -> None:
     features, alpha = one_win_one_loss()
-    out = rationale.run_rules(features, ctx(), alpha)
+    out = rationale.run_rules(features, ctx().with_upstream(alpha=alpha))
     counts = out[["base_rate_trades", "base_rate_wins", "base_rate_losses"]].to_numpy()
     assert counts[1].tolist() == [0, 0, 0]  # bar 0's win is known only at bar 2
     assert counts[2].tolist() == [1, 1, 0]  # resolved on this very bar: it counts
@@ -113,17 +113,17 @@ def test_only_setups_resolved_by_the_bar_count() -> None:
 
 def test_directions_and_setups_are_separate_groups() -> None:
     features, alpha = one_win_one_loss()
-    out = rationale.run_rules(features, ctx(), alpha)
+    out = rationale.run_rules(features, ctx().with_upstream(alpha=alpha))
     assert out["base_rate_trades"].iloc[9] == 0  # the first SELL: no SELL history
     assert np.isnan(out["base_rate"].iloc[9])
     alpha.loc[alpha.index[8], "setup"] = "trend_following"
-    out = rationale.run_rules(features, ctx(), alpha)
+    out = rationale.run_rules(features, ctx().with_upstream(alpha=alpha))
     assert out["base_rate_trades"].iloc[8] == 0
 
 
 def test_hold_bars_carry_no_base_rate() -> None:
     features, alpha = one_win_one_loss()
-    out = rationale.run_rules(features, ctx(), alpha)
+    out = rationale.run_rules(features, ctx().with_upstream(alpha=alpha))
     holds = (alpha["action"] == "HOLD").to_numpy()
     assert (out["base_rate_trades"].to_numpy()[holds] == 0).all()
     assert out["base_rate"][holds].isna().all()
@@ -147,7 +147,7 @@ def test_expiry_counts_as_a_trade_but_not_a_win() -> None:
     n = 8
     features = path([FLAT_HIGH] * n, [FLAT_LOW] * n)
     alpha = plan(n, {0: ("BUY", 95.0, 110.0), 6: ("BUY", 95.0, 110.0)})
-    out = rationale.run_rules(features, ctx(horizon=3), alpha)
+    out = rationale.run_rules(features, ctx(horizon=3).with_upstream(alpha=alpha))
     # Bar 0's setup expires at bar 3 untouched; bar 6 sees it.
     assert out["base_rate_trades"].iloc[6] == 1
     assert out["base_rate_expired"].iloc[6] == 1
@@ -250,8 +250,10 @@ def random_alpha(features: pd.DataFrame, seed: int) -> pd.DataFrame:
 def test_row_t_equals_the_row_of_history_cut_at_t(seed: int, cut: int, horizon: int) -> None:
     features = random_features(seed)
     alpha = random_alpha(features, seed)
-    full = rationale.run_rules(features, ctx(horizon), alpha)
-    part = rationale.run_rules(features.iloc[:cut], ctx(horizon), alpha.iloc[:cut])
+    full = rationale.run_rules(features, ctx(horizon).with_upstream(alpha=alpha))
+    part = rationale.run_rules(
+        features.iloc[:cut], ctx(horizon).with_upstream(alpha=alpha.iloc[:cut])
+    )
     pd.testing.assert_frame_equal(part, full.iloc[:cut])
     assert full["base_rate_trades"].max() > 0
 
@@ -263,11 +265,13 @@ def test_cut_property_on_real_btc_with_real_alpha(shared_data: Path) -> None:
     features = compute_features(shared_btc_candles())
     context = ctx()
     proposed = alpha_agent.run_rules(features, context)
-    full = rationale.run_rules(features, context, proposed)
+    full = rationale.run_rules(features, context.with_upstream(alpha=proposed))
     assert full["base_rate_trades"].max() > 50
     rng = np.random.default_rng(1)
     for cut in rng.integers(300, len(features), 5):
-        part = rationale.run_rules(features.iloc[:cut], context, proposed.iloc[:cut])
+        part = rationale.run_rules(
+            features.iloc[:cut], context.with_upstream(alpha=proposed.iloc[:cut])
+        )
         pd.testing.assert_frame_equal(part, full.iloc[:cut])
 
 
@@ -314,7 +318,7 @@ def journal_views() -> dict[str, Any]:
 
 def test_journal_has_the_fixed_sections_in_order() -> None:
     features, alpha = one_win_one_loss()
-    out = rationale.run_rules(features, ctx(), alpha)
+    out = rationale.run_rules(features, ctx().with_upstream(alpha=alpha))
     view = rationale.view_at(out, 8, journal_views())
     headings = [line for line in view.journal.splitlines() if line.startswith("## ")]
     assert headings == [f"## {name}" for name in rationale.SECTIONS]
@@ -338,7 +342,7 @@ def test_journal_has_the_fixed_sections_in_order() -> None:
 
 def test_journal_is_deterministic_and_takes_models_or_dicts() -> None:
     features, alpha = one_win_one_loss()
-    out = rationale.run_rules(features, ctx(), alpha)
+    out = rationale.run_rules(features, ctx().with_upstream(alpha=alpha))
     views = journal_views()
     first = rationale.view_at(out, 8, views)
     as_dicts = {k: v.model_dump() if isinstance(v, AgentView) else v for k, v in views.items()}
@@ -348,7 +352,7 @@ def test_journal_is_deterministic_and_takes_models_or_dicts() -> None:
 
 def test_journal_of_a_hold_and_without_views() -> None:
     features, alpha = one_win_one_loss()
-    out = rationale.run_rules(features, ctx(), alpha)
+    out = rationale.run_rules(features, ctx().with_upstream(alpha=alpha))
     view = rationale.view_at(out, 6)
     assert view.base_rate is None and view.base_rate_trades == 0
     assert "- Alpha proposes HOLD (n/a), confidence 0" in view.journal
@@ -360,7 +364,7 @@ def test_journal_of_a_hold_and_without_views() -> None:
 def test_journal_mentions_an_abstaining_alpha() -> None:
     features, alpha = one_win_one_loss()
     alpha.loc[alpha.index[8], ["abstained", "abstain_reason"]] = [True, "data quality: x"]
-    out = rationale.run_rules(features, ctx(), alpha)
+    out = rationale.run_rules(features, ctx().with_upstream(alpha=alpha))
     view = rationale.view_at(out, 8)
     assert "- Alpha abstained: data quality: x" in view.journal
     assert view.base_rate_trades == 0
@@ -405,7 +409,7 @@ def test_hostile_input_never_raises(name: str, alpha_kind: str) -> None:
         "no columns": pd.DataFrame(index=features.index),
         "junk": junk,
     }[alpha_kind]
-    out = rationale.run_rules(features, ctx(), alpha)
+    out = rationale.run_rules(features, ctx().with_upstream(alpha=alpha))
     assert len(out) == len(features)
     assert not np.isinf(out.select_dtypes("number").to_numpy(dtype=float)).any()
     for i in range(len(out)):
@@ -420,7 +424,7 @@ def test_hostile_input_never_raises(name: str, alpha_kind: str) -> None:
 
 def test_risk_flags_of_other_views_are_listed() -> None:
     features, alpha = one_win_one_loss()
-    out = rationale.run_rules(features, ctx(), alpha)
+    out = rationale.run_rules(features, ctx().with_upstream(alpha=alpha))
     views = {
         "mother": {"agent": "mother", "risk_flags": ["daily loss near limit", "thin book"]},
         "guard": {"agent": "guard", "risks": "one text, not a list"},

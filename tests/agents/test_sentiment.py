@@ -191,8 +191,8 @@ def test_index_is_ignored_when_switched_off() -> None:
 
 def test_unavailable_index_is_noted() -> None:
     frame = market("rally")
-    error = {"fear_greed_error": "HTTPStatusError: 503 Service Unavailable"}
-    view = last_view(frame, index_settings(), extra=error)
+    error = "HTTPStatusError: 503 Service Unavailable"
+    view = last_view(frame, index_settings(), fear_greed_error=error)
     assert not view.abstained
     assert "fear & greed index unavailable: HTTPStatusError: 503 Service Unavailable" in view.notes
     stale = pd.Series([50], index=pd.DatetimeIndex(["2020-01-01"], tz="UTC"))

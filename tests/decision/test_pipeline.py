@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from hmas.decision import mother
 from hmas.decision.pipeline import MarketInputs, compute, views_at
-from hmas.decision.service import build_analysis, decide_signal
+from hmas.decision.service import build_analysis, decide_signal, signal_row
+from hmas.decision.verdict import decided_bar, verdict
 from hmas.risk.guardian import AccountState
 from hmas.settings import load_settings
 from tests.decision.conftest import permissive, real_btc
@@ -101,11 +102,13 @@ def test_single_bar_path_equals_vectorised_path(sample_inputs: MarketInputs) -> 
         assert signal.stop_loss == vectorised.stop_loss
         assert signal.take_profit == vectorised.take_profit
         assert signal.size == vectorised.size
-        # The store-side data-quality check is appended to round 3; the rest is the mother's.
-        assert signal.rounds["decide"]["checks"][:-1] == vectorised.rounds["decide"]["checks"]
-        assert {k: v for k, v in signal.rounds.items() if k != "decide"} == {
-            k: v for k, v in vectorised.rounds.items() if k != "decide"
-        }
+        # The missing-candles rule is a column of the vectorised path: every round is equal.
+        assert signal.rounds == vectorised.rounds
+        judged = verdict(decided_bar(full, int(i)), _state(), settings)
+        skip = {"created_at"}
+        assert signal_row(analysis, judged).model_dump(exclude=skip) == signal.model_dump(
+            exclude=skip
+        )
 
 
 def test_rejected_signals_have_null_prices(sample_inputs: MarketInputs) -> None:
@@ -201,7 +204,7 @@ def test_layer_2a_deadline_and_agent_failure_are_abstentions(
 ) -> None:
     import time
 
-    from hmas.agents import macro, technical
+    from hmas.agents import registry
 
     def slow(*args: object, **kwargs: object) -> pd.DataFrame:
         time.sleep(1.0)
@@ -210,8 +213,15 @@ def test_layer_2a_deadline_and_agent_failure_are_abstentions(
     def broken(*args: object, **kwargs: object) -> pd.DataFrame:
         raise ZeroDivisionError("boom")
 
-    monkeypatch.setattr(technical, "run_rules", slow)
-    monkeypatch.setattr(macro, "run_rules", broken)
+    chosen = registry.engines
+
+    def engines(settings: object) -> dict[str, registry.AgentEngine]:
+        found = chosen(settings)  # type: ignore[arg-type]
+        found["technical"] = registry.AgentEngine("rules", slow, found["technical"].view)
+        found["macro"] = registry.AgentEngine("rules", broken, found["macro"].view)
+        return found
+
+    monkeypatch.setattr(registry, "engines", engines)
     settings = permissive()
     start = time.perf_counter()
     out = compute(sample_inputs, settings, concurrent=True, deadline_s=0.2)

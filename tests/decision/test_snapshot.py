@@ -18,6 +18,7 @@ from sqlmodel import Session
 
 from hmas.decision.replay import reload_inputs, replay
 from hmas.decision.service import build_analysis, decide_signal
+from hmas.decision.verdict import refused_by
 from hmas.risk.guardian import AccountState
 from hmas.settings import Settings, load_settings
 from hmas.store.models import Analysis, Signal
@@ -63,7 +64,18 @@ def test_a_stored_signal_is_decided_again_field_for_field(n: int) -> None:
     for key in ("created_at", "id", "run_id", "hmas_version"):
         again.pop(key, None)
     expected = {k: v for k, v in stored.items() if k not in ("id", "run_id", "hmas_version")}
+    # Record version 2 of the guardian record: a refusal names its guards in ``refused_by``;
+    # everything else is as version 1 stored it.
+    guards = again["guardian"].pop("refused_by", [])
     assert again == expected
+    reason = stored["rejection_reason"] or ""
+    if reason.startswith("guardian: "):
+        assert guards == refused_by(stored["guardian"]) != []
+        assert reason.startswith(f"guardian: {guards[0]}: ")
+    elif reason.startswith("data quality: "):
+        assert guards == ["missing_candles"]
+    else:
+        assert guards == []
 
 
 @pytest.fixture(scope="module")

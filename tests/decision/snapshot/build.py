@@ -101,7 +101,7 @@ def main() -> None:
     from hmas.risk import ledger
     from hmas.settings import load_settings
     from hmas.store.models import Analysis, Signal
-    from tests.decision.conftest import NOW, BARS
+    from tests.decision.conftest import BARS, NOW
 
     first = NOW - BARS * HOUR
     records = []
@@ -141,9 +141,16 @@ def main() -> None:
     OUT.write_text(json.dumps({"meta": meta, "cases": out}, indent=1, sort_keys=True) + "\n")
     decisions = [c["signal"]["decision"] for c in out]
     reasons = [c["signal"]["rejection_reason"] or "" for c in out]
-    print(len(out), "signals;", decisions.count("APPROVED"), "approved;",
-          sum(r.startswith("guardian") for r in reasons), "guardian;",
-          sum(r.startswith("data quality") for r in reasons), "data quality")
+    print(
+        len(out),
+        "signals;",
+        decisions.count("APPROVED"),
+        "approved;",
+        sum(r.startswith("guardian") for r in reasons),
+        "guardian;",
+        sum(r.startswith("data quality") for r in reasons),
+        "data quality",
+    )
 
 
 if __name__ == "__main__":

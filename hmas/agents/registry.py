@@ -1,0 +1,134 @@
+"""The agents, declared once: name, layer, view model, inputs, engines. Nothing else lists them.
+
+``SPECS`` is the pipeline's order: Layer 2A (``alpha``, ``technical``, ``sentiment``,
+``macro``, the mother's voters), Layer 2B (``execution``, the auditor of alpha's trade) and
+Layer 2C (``rationale``, the journal). Adding an agent is adding a module and one ``AgentSpec``
+here (docs/agents.md has the contract); the pipeline, the mother's votes, the stored views and
+the contract test read this list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import Field, TypeAdapter
+
+from hmas.agents import alpha, execution, macro, rationale, sentiment, technical
+from hmas.agents.base import AgentContext, AgentView
+from hmas.errors import ConfigError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from hmas.settings import Settings
+
+Layer = Literal["2A", "2B", "2C"]
+#: What an agent may read: the symbol's features are always given; the rest come in the context.
+Input = Literal["features", "benchmark", "universe", "fear_greed", "alpha", "views"]
+#: ``run(features, ctx)``: the vectorised engine; row t reads rows <= t only.
+RunFn = Callable[["pd.DataFrame", AgentContext], "pd.DataFrame"]
+#: ``view(frame, i, views)``: the view of row i, given the views of the agents before it.
+ViewFn = Callable[["pd.DataFrame", int, Mapping[str, Any]], AgentView]
+
+
+@dataclass(frozen=True)
+class AgentEngine:
+    """One way to answer for an agent: a vectorised run and the view of one of its rows."""
+
+    name: str
+    run: RunFn
+    view: ViewFn
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """Everything the pipeline knows about an agent."""
+
+    name: str
+    layer: Layer
+    view_model: type[AgentView]
+    needs: tuple[Input, ...]
+    rules: AgentEngine
+    #: The LLM engine (prompt in, the same view model out): not built yet.
+    llm: AgentEngine | None = None
+
+    @property
+    def votes(self) -> bool:
+        """Layer 2A agents are the mother's voters."""
+        return self.layer == "2A"
+
+    def engine(self, name: str) -> AgentEngine:
+        """The engine called ``name`` (``rules``/``llm``); a ConfigError if it has none."""
+        found = {"rules": self.rules, "llm": self.llm}.get(name)
+        if found is None:
+            raise ConfigError(
+                f"agent {self.name} has no {name!r} engine; set HMAS_DECISION__ENGINES to rules "
+                "for it"
+            )
+        return found
+
+
+def _rules(module: Any) -> AgentEngine:
+    return AgentEngine("rules", module.run_rules, module.view_at)
+
+
+SPECS: tuple[AgentSpec, ...] = (
+    AgentSpec("alpha", "2A", alpha.AlphaView, ("features",), _rules(alpha)),
+    AgentSpec("technical", "2A", technical.TechnicalView, ("features",), _rules(technical)),
+    AgentSpec(
+        "sentiment", "2A", sentiment.SentimentView, ("features", "fear_greed"), _rules(sentiment)
+    ),
+    AgentSpec("macro", "2A", macro.MacroView, ("features", "benchmark", "universe"), _rules(macro)),
+    AgentSpec("execution", "2B", execution.ExecutionView, ("features", "alpha"), _rules(execution)),
+    AgentSpec(
+        "rationale",
+        "2C",
+        rationale.RationaleView,
+        ("features", "alpha", "views"),
+        _rules(rationale),
+    ),
+)
+BY_NAME: dict[str, AgentSpec] = {spec.name: spec for spec in SPECS}
+NAMES: tuple[str, ...] = tuple(BY_NAME)
+VOTERS: tuple[str, ...] = tuple(spec.name for spec in SPECS if spec.votes)
+
+#: Any agent's view, told apart by its ``agent`` field.
+AnyView = Annotated[
+    alpha.AlphaView
+    | technical.TechnicalView
+    | sentiment.SentimentView
+    | macro.MacroView
+    | execution.ExecutionView
+    | rationale.RationaleView,
+    Field(discriminator="agent"),
+]
+_ANY_VIEW: TypeAdapter[AnyView] = TypeAdapter(AnyView)
+
+
+def layer(name: Layer) -> tuple[AgentSpec, ...]:
+    """The agents of one layer, in pipeline order."""
+    return tuple(spec for spec in SPECS if spec.layer == name)
+
+
+def parse_view(data: Mapping[str, Any]) -> AgentView:
+    """A stored view as its model (an agent that failed as a whole is a bare ``AgentView``)."""
+    if set(data) <= {"agent", "abstained", "abstain_reason"}:
+        return AgentView.model_validate(data)
+    view: AgentView = _ANY_VIEW.validate_python(data)
+    return view
+
+
+def engines(settings: Settings) -> dict[str, AgentEngine]:
+    """The engine each agent runs under ``settings`` (``decision.engines``, else the default)."""
+    chosen = settings.decision.engines
+    unknown = sorted(set(chosen) - set(BY_NAME))
+    if unknown:
+        raise ConfigError(
+            f"decision.engines names unknown agent(s) {', '.join(unknown)}; "
+            f"agents: {', '.join(NAMES)}"
+        )
+    return {
+        spec.name: spec.engine(chosen.get(spec.name, settings.decision.engine)) for spec in SPECS
+    }
