@@ -85,7 +85,9 @@ def decide(
         render.print_json(records.signal_json(record.signal) | {"created": record.created})
     else:
         render.signal_panel(record.signal, record.created)
-    if (record.signal.rejection_reason or "").startswith("guardian: kill_switch"):
+    from hmas.decision.verdict import KILL_SWITCH, refused_by
+
+    if KILL_SWITCH in refused_by(record.signal.guardian):
         from hmas.errors import EXIT_REFUSED
 
         raise typer.Exit(EXIT_REFUSED)

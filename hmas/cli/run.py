@@ -120,7 +120,7 @@ def run(
         raise typer.Exit(
             EXIT_USAGE if any(s.exit_code == EXIT_USAGE for s in failed) else EXIT_ERROR
         )
-    if last is not None and any(
-        (s.rejection_reason or "").startswith("guardian: kill_switch") for s in last.symbols
-    ):
+    from hmas.decision.verdict import KILL_SWITCH
+
+    if last is not None and any(KILL_SWITCH in s.refused_by for s in last.symbols):
         raise typer.Exit(EXIT_REFUSED)

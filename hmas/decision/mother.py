@@ -16,7 +16,7 @@ reasons, alpha's hold reason). The missing-candles rule is one of the columns
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 import numpy as np
@@ -464,7 +464,7 @@ def render(
 def _flags(row: Mapping[str, Any], views: Mapping[str, Any]) -> list[dict[str, str]]:
     """The raised flags of round 1, in order, each with the number that raised it."""
     execution = views.get("execution") or {}
-    details = {
+    details: dict[str, Callable[[], str]] = {
         "execution_fail": lambda: "; ".join(execution.get("reasons") or []) or "auditor FAIL",
         "costs_unknown": lambda: "the execution auditor gave no cost estimate",
         "extreme_volatility": lambda: f"volatility percentile {row['volatility_percentile']:.2f}",
@@ -479,10 +479,9 @@ def _flags(row: Mapping[str, Any], views: Mapping[str, Any]) -> list[dict[str, s
     ]
 
 
-def _score(value: Any) -> Any:
+def _score(value: Any) -> float | None:
     """The sentiment score as its view stores it (a float, or None)."""
-    v = _f(value)
-    return v
+    return _f(value)
 
 
 def _checks(row: Mapping[str, Any], settings: Settings) -> list[dict[str, Any]]:

@@ -157,7 +157,7 @@ def _answer(
     """``frame`` with the rows of the recorded views in ``given`` put in, marked ``recorded``."""
     recorded: dict[int, AgentView] = {}
     for ts, answer in given.items():
-        position = frame.index.get_indexer([pd.Timestamp(ts)])[0]
+        position = frame.index.get_indexer(pd.Index([pd.Timestamp(ts)]))[0]
         if position < 0:
             continue
         data = answer.model_dump(mode="json") if isinstance(answer, AgentView) else dict(answer)
@@ -174,7 +174,7 @@ def _answer(
             value = np.nan if raw is None and kind == "f" else raw
             if (kind in "fiub" and isinstance(value, str)) or (value is None and kind != "O"):
                 frame[name] = frame[name].astype(object)
-            frame.iat[position, frame.columns.get_loc(name)] = value
+            frame.iat[position, int(frame.columns.get_loc(name))] = value  # type: ignore[arg-type]
     return frame, recorded
 
 

@@ -63,6 +63,8 @@ class SymbolOutcome:
     closed_positions: int = 0
     error: str | None = None
     rejection_reason: str | None = None
+    #: The guards that refused the trade (``kill_switch``, ``cooldown``, …), from the verdict.
+    refused_by: list[str] = field(default_factory=list)
     #: True when the symbol was decided on synthetic sample data, not a real market.
     sample: bool = False
     #: The exit code this symbol alone calls for (0 ok, 1 error, 2 bad usage such as a symbol
@@ -224,6 +226,7 @@ def _one_symbol(
 ) -> SymbolOutcome:
     from hmas.data.fetch import FetchRequest, fetch_candles
     from hmas.decision import service
+    from hmas.decision.verdict import refused_by
     from hmas.risk import ledger
     from hmas.store.candles import CandleStore
 
@@ -268,6 +271,7 @@ def _one_symbol(
         outcome.signal_id, outcome.created = sig.id, record.created
         outcome.decision, outcome.action = sig.decision, sig.action
         outcome.rejection_reason = sig.rejection_reason
+        outcome.refused_by = refused_by(sig.guardian)
         emit(
             "done",
             decision=sig.decision,

@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from hmas.agents import alpha
@@ -272,15 +271,6 @@ def test_hostile_frames_never_raise(frame: pd.DataFrame) -> None:
 
 
 # --- causality and round trips --------------------------------------------------------------
-
-
-@settings(max_examples=25, deadline=None)
-@given(st.integers(0, 3), st.integers(1, 600))
-def test_row_t_equals_the_row_of_history_cut_at_t(seed: int, cut: int) -> None:
-    features = random_features(seed)
-    full = alpha.run_rules(features, context())
-    part = alpha.run_rules(features.iloc[:cut], context())
-    pd.testing.assert_frame_equal(part, full.iloc[:cut])
 
 
 def test_random_features_produce_trades_and_every_row_round_trips() -> None:

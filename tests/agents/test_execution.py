@@ -8,13 +8,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from hmas.agents import execution
 from hmas.agents.base import AgentContext
 from hmas.settings import Settings
-from tests.agents.frames import hourly_index, random_features, shared_btc_candles
+from tests.agents.frames import hourly_index, shared_btc_candles
 
 N = 40
 
@@ -283,16 +281,6 @@ def random_alpha(features: pd.DataFrame, seed: int) -> pd.DataFrame:
         },
         index=features.index,
     )
-
-
-@settings(max_examples=25, deadline=None)
-@given(seed=st.integers(0, 3), cut=st.integers(1, 599))
-def test_row_t_equals_the_row_of_history_cut_at_t(seed: int, cut: int) -> None:
-    f = random_features(seed)
-    alpha = random_alpha(f, seed)
-    full = execution.run_rules(f, ctx().with_upstream(alpha=alpha))
-    part = execution.run_rules(f.iloc[:cut], ctx().with_upstream(alpha=alpha.iloc[:cut]))
-    pd.testing.assert_frame_equal(part, full.iloc[:cut])
 
 
 def hostile() -> dict[str, pd.DataFrame]:

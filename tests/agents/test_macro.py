@@ -8,13 +8,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from hmas.agents import macro
 from hmas.agents.base import AgentContext
 from hmas.settings import Settings
-from tests.agents.frames import hourly_index, random_features
+from tests.agents.frames import hourly_index
 
 
 def make_settings(**macro_params: Any) -> Settings:
@@ -240,19 +238,6 @@ def test_daily_correlations_on_real_data(shared_data: Path) -> None:
 
 
 # --- causality and hostile input ---------------------------------------------------------
-
-
-@settings(max_examples=25, deadline=None)
-@given(seed=st.integers(0, 3), cut=st.integers(1, 599))
-def test_row_t_equals_the_row_of_history_cut_at_t(seed: int, cut: int) -> None:
-    own = random_features(seed)
-    bench = random_features(seed + 10)
-    universe = pd.DataFrame({"LTC-USD": random_features(seed + 20)["close"]})
-    context = ctx(benchmark=bench, universe=universe, settings=Settings())
-    full = macro.run_rules(own, context)
-    cut_context = ctx(benchmark=bench.iloc[:cut], universe=universe.iloc[:cut], settings=Settings())
-    part = macro.run_rules(own.iloc[:cut], cut_context)
-    pd.testing.assert_frame_equal(part, full.iloc[:cut])
 
 
 def hostile_frames() -> dict[str, pd.DataFrame]:

@@ -15,7 +15,7 @@ from pydantic import Field
 from hmas.agents import outcomes, rationale
 from hmas.agents.base import AgentContext, AgentView
 from hmas.settings import Settings
-from tests.agents.frames import hourly_index, random_features, shared_btc_candles
+from tests.agents.frames import hourly_index, shared_btc_candles
 
 
 def ctx(horizon: int = 48) -> AgentContext:
@@ -243,19 +243,6 @@ def random_alpha(features: pd.DataFrame, seed: int) -> pd.DataFrame:
         },
         index=features.index,
     )
-
-
-@settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 3), cut=st.integers(1, 599), horizon=st.integers(1, 60))
-def test_row_t_equals_the_row_of_history_cut_at_t(seed: int, cut: int, horizon: int) -> None:
-    features = random_features(seed)
-    alpha = random_alpha(features, seed)
-    full = rationale.run_rules(features, ctx(horizon).with_upstream(alpha=alpha))
-    part = rationale.run_rules(
-        features.iloc[:cut], ctx(horizon).with_upstream(alpha=alpha.iloc[:cut])
-    )
-    pd.testing.assert_frame_equal(part, full.iloc[:cut])
-    assert full["base_rate_trades"].max() > 0
 
 
 def test_cut_property_on_real_btc_with_real_alpha(shared_data: Path) -> None:

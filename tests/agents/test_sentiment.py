@@ -13,7 +13,6 @@ import pandas as pd
 import pytest
 import vcr
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from hmas.agents import sentiment
 from hmas.data.feargreed import FearGreedClient, parse_index, request_params
@@ -348,15 +347,6 @@ def test_hostile_frames_never_raise(frame: pd.DataFrame) -> None:
             assert view.abstain_reason is not None
             assert view.abstain_reason.startswith("data quality: ")
             assert view.score is None
-
-
-@settings(max_examples=25, deadline=None)
-@given(st.integers(0, 3), st.integers(1, 600))
-def test_row_t_equals_the_row_of_history_cut_at_t(seed: int, cut: int) -> None:
-    features = random_features(seed)
-    full = sentiment.run_rules(features, context())
-    part = sentiment.run_rules(features.iloc[:cut], context())
-    pd.testing.assert_frame_equal(part, full.iloc[:cut])
 
 
 def test_every_row_round_trips() -> None:
