@@ -72,8 +72,8 @@ class SymbolOutcome:
     exit_code: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON form."""
-        return dict(self.__dict__)
+        """JSON form (``refused_by`` is for the exit code; the record keeps its keys)."""
+        return {k: v for k, v in self.__dict__.items() if k != "refused_by"}
 
 
 @dataclass
