@@ -172,7 +172,8 @@ def _bytecode_hint() -> None:
     bytecode (``uv sync`` without ``--compile-bytecode``), each process compiles pandas and
     friends again: seconds per command. One stat of a cached file tells.
     """
-    if not sys.flags.dont_write_bytecode:
+    # A hint for a person at a terminal; scripts and pipes get the command's output only.
+    if not sys.flags.dont_write_bytecode or not sys.stderr.isatty():
         return
     import importlib.util
 

@@ -12,8 +12,23 @@ import pytest
 from hmas import cli
 
 
-def _fake_sys(dont_write: bool, stderr: object) -> SimpleNamespace:
-    return SimpleNamespace(flags=SimpleNamespace(dont_write_bytecode=dont_write), stderr=stderr)
+class _Terminal:
+    """stderr as a terminal (or not) that writes through to the captured stream."""
+
+    def __init__(self, tty: bool) -> None:
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+
+def _fake_sys(dont_write: bool, tty: bool = True) -> SimpleNamespace:
+    return SimpleNamespace(
+        flags=SimpleNamespace(dont_write_bytecode=dont_write), stderr=_Terminal(tty)
+    )
 
 
 def _spec(tmp_path: Path, *, compiled: bool) -> importlib.machinery.ModuleSpec:
@@ -31,8 +46,13 @@ def _spec(tmp_path: Path, *, compiled: bool) -> importlib.machinery.ModuleSpec:
 
 
 @pytest.mark.parametrize(
-    ("dont_write", "compiled", "hinted"),
-    [(True, False, True), (True, True, False), (False, False, False)],
+    ("dont_write", "compiled", "tty", "hinted"),
+    [
+        (True, False, True, True),
+        (True, True, True, False),
+        (False, False, True, False),
+        (True, False, False, False),  # a pipe or a script: never
+    ],
 )
 def test_hint_only_when_uncompiled_and_bytecode_writing_is_off(
     tmp_path: Path,
@@ -40,10 +60,11 @@ def test_hint_only_when_uncompiled_and_bytecode_writing_is_off(
     capsys: pytest.CaptureFixture[str],
     dont_write: bool,
     compiled: bool,
+    tty: bool,
     hinted: bool,
 ) -> None:
     spec = _spec(tmp_path, compiled=compiled)
-    monkeypatch.setattr(cli, "sys", _fake_sys(dont_write, sys.stderr))
+    monkeypatch.setattr(cli, "sys", _fake_sys(dont_write, tty))
     monkeypatch.setattr("importlib.util.find_spec", lambda name: spec)
     cli._bytecode_hint()
     err = capsys.readouterr().err
