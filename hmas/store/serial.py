@@ -73,6 +73,8 @@ def book_session(engine: Engine) -> Iterator[Session]:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         elif backend == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_BOOK_LOCK_KEY})
+        if not conn.in_transaction():  # the session must join, not own, the transaction
+            conn.begin()
         session = Session(bind=conn, expire_on_commit=False, autoflush=True)
         try:
             yield session
