@@ -81,11 +81,7 @@ def contested_store(db_url: str, engine_factory: Any) -> str:
         last = approvable_bar(symbol, frames)
         frame = frames[symbol]
         ms = index_to_ms(frame.index)
-        rows = [
-            [t, *v]
-            for t, v in zip(ms, frame.to_numpy().tolist(), strict=True)
-            if t <= last
-        ]
+        rows = [[t, *v] for t, v in zip(ms, frame.to_numpy().tolist(), strict=True) if t <= last]
         store.upsert("sample", symbol, "1h", rows, source="sample")
     return db_url
 
@@ -100,10 +96,10 @@ def _reset(engine: Any) -> None:
 def _decide_all(url: str, config: Path, tmp_path: Path, symbols: list[str]) -> list[Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HMAS_")}
     env["HMAS_DATA_DIR"] = str(tmp_path / "home")
+    hmas_cmd = [sys.executable, "-m", "hmas"]
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "hmas", "--db-url", url, "--config", str(config)]
-            + ["decide", symbol, "--json"],
+            [*hmas_cmd, "--db-url", url, "--config", str(config), "decide", symbol, "--json"],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
