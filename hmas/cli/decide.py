@@ -76,11 +76,12 @@ def decide(
         analysis = service.analyze(
             engine, settings, sym, tf, exchange=args.exchange(exchange), at_ms=at_ms
         ).analysis
-    from hmas.risk import ledger
+    from hmas.live.settle import settle_then_decide
 
-    # Close what the stored candles already settle, so the guardian judges the current account.
-    ledger.update_positions(engine, settings, symbol=analysis.symbol)
-    record = service.decide(engine, settings, analysis)
+    # Live (the latest bar): settle what the stored candles already close, then judge the
+    # current book. A past bar (--at, --analysis) is historical: the live book is left alone.
+    live = True if analysis_id is None and at_ms is None else None
+    record = settle_then_decide(engine, settings, analysis, live=live).record
     if json_out:
         render.print_json(records.signal_json(record.signal) | {"created": record.created})
     else:

@@ -20,7 +20,7 @@ from hmas.decision.pipeline import MarketInputs, compute, feature_row, missing_c
 from hmas.decision.snapshot import describe
 from hmas.errors import UsageError
 from hmas.market import index_to_ms, normalize_symbol, timeframe_ms
-from hmas.store.models import Analysis, Signal
+from hmas.store.models import Account, Analysis, Signal
 from hmas.store.records import (
     find_analysis,
     find_signal,
@@ -280,23 +280,51 @@ def recent_missing(ms: list[int], timeframe: str, lookback: int) -> int:
 
 
 def decide(
-    engine: Engine, settings: Settings, analysis: Analysis, *, run_id: int | None = None
+    engine: Engine,
+    settings: Settings,
+    analysis: Analysis,
+    *,
+    run_id: int | None = None,
+    historical: bool = False,
 ) -> SignalRecord:
     """Mother + guardian on a stored analysis; store the signal (once per bar and config).
 
-    The signal, its paper position and its pending result are written in one transaction:
-    a run killed midway leaves either all of them or none.
+    Live (the default): the live paper book is loaded, the proposal judged and the signal, its
+    paper position and its pending result saved as one serialised step (``book_session``), so
+    concurrent ``decide``/``run`` processes can never together break a limit; a run killed
+    midway leaves either all of them or none.
+
+    ``historical``: a decision as of a past bar (an analyst's question). It is judged against a
+    fresh paper book as of that bar (starting equity, nothing open, no earlier approvals; the
+    kill switch still applies), stored with ``guardian.book = "historical"``, and never opens,
+    settles or counts in the live book.
     """
     from hmas.risk import ledger
+    from hmas.risk.book import PaperBook
+    from hmas.store.serial import book_session
 
     existing = find_signal(engine, analysis)
     if existing is not None:
         return SignalRecord(existing, created=False)
-    bar_ms = timeframe_ms(analysis.timeframe)
     try:
-        with Session(engine, expire_on_commit=False) as session:
+        if historical:
+            with Session(engine, expire_on_commit=False) as session:
+                stored = session.get(Account, analysis.engine)
+                book = PaperBook.fresh(analysis.engine, settings.paper, ts_ms=analysis.bar_ts)
+                switch = ledger.kill_switch_on(settings) or bool(stored and stored.kill_switch)
+                state = book.state(analysis.bar_ts, kill_switch=switch)
+                signal = decide_signal(analysis, settings, state)
+                signal.guardian = {**signal.guardian, "book": "historical"}
+                signal.run_id = run_id
+                session.add(signal)
+                session.commit()
+            return SignalRecord(signal, created=True)
+        with book_session(engine) as session:
+            found = _signal_in(session, analysis)
+            if found is not None:  # decided by another process while this one waited
+                return SignalRecord(found, created=False)
             state = ledger.guardian_state(
-                session, settings, analysis.engine, analysis.symbol, analysis.bar_ts, bar_ms
+                session, settings, analysis.engine, analysis.symbol, analysis.bar_ts, 0
             )
             signal = decide_signal(analysis, settings, state)
             signal.run_id = run_id
@@ -304,13 +332,27 @@ def decide(
             session.flush()
             if signal.decision == "APPROVED":
                 ledger.open_position(session, signal)
-            session.commit()
     except IntegrityError:
         found = find_signal(engine, analysis)
         if found is None:
             raise
         return SignalRecord(found, created=False)
     return SignalRecord(signal, created=True)
+
+
+def _signal_in(session: Session, analysis: Analysis) -> Signal | None:
+    """The stored signal of an analysis' bar and config, read in ``session``."""
+    from sqlmodel import col, select
+
+    stmt = select(Signal).where(
+        col(Signal.exchange) == analysis.exchange,
+        col(Signal.symbol) == analysis.symbol,
+        col(Signal.timeframe) == analysis.timeframe,
+        col(Signal.bar_ts) == analysis.bar_ts,
+        col(Signal.engine) == analysis.engine,
+        col(Signal.config_hash) == analysis.config_hash,
+    )
+    return session.exec(stmt).first()
 
 
 def decide_signal(analysis: Analysis, settings: Settings, state: Any) -> Signal:

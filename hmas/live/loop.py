@@ -1,4 +1,4 @@
-"""``hmas run``: fetch -> paper update -> analyze -> decide, per symbol, in a loop.
+"""``hmas run``: fetch -> analyze -> paper update -> decide, per symbol, in a loop.
 
 Every iteration is a restart as far as state goes: the store holds the account, positions,
 signals and signal counts, so a cron job running ``--once`` every hour behaves like a loop.
@@ -227,6 +227,7 @@ def _one_symbol(
     from hmas.data.fetch import FetchRequest, fetch_candles
     from hmas.decision import service
     from hmas.decision.verdict import refused_by
+    from hmas.live.settle import settle_then_decide
     from hmas.risk import ledger
     from hmas.store.candles import CandleStore
 
@@ -253,9 +254,6 @@ def _one_symbol(
             exchange = service.resolve_series(
                 engine, settings, symbol, options.timeframe, options.exchange
             )
-        emit("paper update")
-        closed = ledger.update_positions(engine, settings, symbol=symbol)
-        outcome.closed_positions = len(closed)
         emit("analyzing")
         analysis = service.analyze(
             engine, settings, symbol, options.timeframe, exchange=exchange
@@ -265,8 +263,18 @@ def _one_symbol(
         agents = f"{len(analysis.views) - len(abstained)}/{len(analysis.views)} answered"
         if abstained:
             agents += f" ({', '.join(abstained)} abstained)"
-        emit("deciding", agents=agents)
-        record = service.decide(engine, settings, analysis, run_id=run_id)
+        decided = settle_then_decide(
+            engine,
+            settings,
+            analysis,
+            run_id=run_id,
+            live=True,
+            on_stage=lambda stage: emit(
+                stage, **({"agents": agents} if stage == "deciding" else {})
+            ),
+        )
+        outcome.closed_positions = len(decided.closed)
+        record = decided.record
         sig = record.signal
         outcome.signal_id, outcome.created = sig.id, record.created
         outcome.decision, outcome.action = sig.decision, sig.action

@@ -1,7 +1,13 @@
-"""The paper ledger in the store: accounts, positions, results, and the guardian's inputs.
+"""The paper ledger in the store: it loads the paper book and saves what changed.
 
-The rules live in ``guardian``, ``positions`` and ``account`` (pure); this module reads and
-writes their state so that every cron run, being a restart, sees the same account.
+The rules live in ``book``, ``positions``, ``account`` and ``guardian`` (pure); this module
+reads the book's state from the store and writes its changes back, so every cron run, being a
+restart, sees the same book. Every write to the book goes through one serialised step
+(``hmas.store.serial.book_session``): load, judge or settle, save.
+
+The live book holds only what live decisions put in it: a position is opened only for a live
+approval, and the cooldown and the signal counters read only approved signals that opened a
+position. A historical decision (``decide --at`` a past bar) never touches it.
 """
 
 from __future__ import annotations
@@ -10,11 +16,13 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 from sqlmodel import Session, col
 
-from hmas.risk.account import utc_day
+from hmas.risk.account import PaperAccount
+from hmas.risk.book import DAY_MS, HOUR_MS, Approval, BookPosition, PaperBook
 from hmas.risk.guardian import AccountState
+from hmas.risk.positions import PositionOutcome
 from hmas.store.models import Account, Position, Signal, SignalResult, utcnow
 from hmas.store.switch import file_switch_on
 
@@ -25,94 +33,117 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-HOUR_MS = 3_600_000
-
 
 def get_account(session: Session, settings: Settings, engine_name: str) -> Account:
-    """The engine's paper account, created with the configured starting equity if new."""
+    """The engine's paper account row, created with the configured starting equity if new.
+
+    Call it inside ``book_session``: the lock makes the first creation race-free.
+    """
     account = session.get(Account, engine_name)
     if account is None:
-        equity = settings.paper.starting_equity
-        account = Account(
-            engine=engine_name,
-            starting_equity=equity,
-            equity=equity,
-            day="",
-            day_start_equity=equity,
-            peak_equity=equity,
-        )
+        fresh = PaperBook.fresh(engine_name, settings.paper).account
+        account = Account(**fresh.model_dump(exclude={"engine"}), engine=engine_name)
         session.add(account)
         session.flush()
     return account
 
 
-def _roll_day(account: Account, ts_ms: int) -> None:
-    day = utc_day(ts_ms)
-    if day > account.day:
-        account.day = day
-        account.day_start_equity = account.equity
+def _paper_account(row: Account) -> PaperAccount:
+    return PaperAccount(
+        engine=row.engine,
+        starting_equity=row.starting_equity,
+        equity=row.equity,
+        day=row.day,
+        day_start_equity=row.day_start_equity,
+        peak_equity=row.peak_equity,
+        consecutive_losses=row.consecutive_losses,
+        paused_until_ts=row.paused_until_ts,
+        kill_switch=row.kill_switch,
+    )
+
+
+def _book_position(p: Position) -> BookPosition:
+    return BookPosition(
+        signal_id=p.signal_id,
+        exchange=p.exchange,
+        symbol=p.symbol,
+        timeframe=p.timeframe,
+        side=p.side,
+        entry=p.entry,
+        stop_loss=p.stop_loss,
+        take_profit=p.take_profit,
+        size=p.size,
+        opened_bar_ts=p.opened_bar_ts,
+    )
+
+
+def _live_approvals(engine_name: str) -> Any:
+    """Approved signals of the engine that opened a position in the live book."""
+    return (
+        select(col(Signal.symbol), col(Signal.bar_ts))
+        .join(Position, col(Position.signal_id) == col(Signal.id))
+        .where(col(Signal.engine) == engine_name, col(Signal.decision) == "APPROVED")
+    )
+
+
+def load_book(session: Session, settings: Settings, engine_name: str, bar_ts: int) -> PaperBook:
+    """The live book as of ``bar_ts``, read from the store (the account row created if new).
+
+    Approvals are loaded as far back as the counters at ``bar_ts`` read them, plus each
+    symbol's latest (the cooldown): ``PaperBook.approvals_since(bar_ts)`` of the full book.
+    """
+    account = _paper_account(get_account(session, settings, engine_name))
+    positions = session.execute(
+        select(Position)
+        .where(col(Position.engine) == engine_name, col(Position.status) == "open")
+        .order_by(col(Position.id))
+    ).scalars()
+    keep_from = bar_ts - bar_ts % DAY_MS - HOUR_MS
+    approvals = _live_approvals(engine_name)
+    recent = session.execute(
+        approvals.where(col(Signal.bar_ts) > keep_from).order_by(col(Signal.bar_ts))
+    ).all()
+    latest = session.execute(
+        select(col(Signal.symbol), func.max(col(Signal.bar_ts)))
+        .join(Position, col(Position.signal_id) == col(Signal.id))
+        .where(col(Signal.engine) == engine_name, col(Signal.decision) == "APPROVED")
+        .group_by(col(Signal.symbol))
+    ).all()
+    rows = [(s, int(t)) for s, t in recent]
+    rows += [(s, int(t)) for s, t in latest if t is not None and int(t) <= keep_from]
+    return PaperBook(
+        account=account,
+        positions=tuple(_book_position(p) for p in positions),
+        approvals=tuple(Approval(symbol=s, bar_ts=t) for s, t in sorted(rows, key=lambda r: r[1])),
+    )
+
+
+def save_account(session: Session, book: PaperBook) -> None:
+    """Write the book's account into its row."""
+    row = session.get(Account, book.account.engine)
+    assert row is not None, "load_book creates the account row"
+    for name, value in book.account.model_dump(exclude={"engine"}).items():
+        setattr(row, name, value)
+    row.updated_at = utcnow()
+    session.add(row)
+
+
+def kill_switch_on(settings: Settings) -> bool:
+    """The kill switch from the settings or the switch file (the account's own is in the book)."""
+    return bool(settings.kill_switch or file_switch_on(settings))
 
 
 def guardian_state(
     session: Session, settings: Settings, engine_name: str, symbol: str, bar_ts: int, bar_ms: int
 ) -> AccountState:
-    """What the guardian needs to judge a proposal at ``bar_ts``, read from the store."""
-    account = get_account(session, settings, engine_name)
-    _roll_day(account, bar_ts)
-    # Plain columns, not ORM objects: this runs for every decision.
-    open_rows = session.execute(
-        select(
-            col(Position.symbol), col(Position.entry), col(Position.stop_loss), col(Position.size)
-        ).where(col(Position.engine) == engine_name, col(Position.status) == "open")
-    ).all()
-    last = session.execute(
-        select(col(Signal.symbol), func.max(col(Signal.bar_ts)))
-        .where(col(Signal.engine) == engine_name, col(Signal.decision) == "APPROVED")
-        .group_by(col(Signal.symbol))
-    ).all()
-    day_start = bar_ts - bar_ts % 86_400_000
-    hour_start = bar_ts - HOUR_MS
-    # One query for both throttle counts: approved signals in the last hour and this UTC day.
-    counts = session.execute(
-        select(
-            func.count(case((col(Signal.bar_ts) > hour_start, 1))),
-            func.count(),
-        ).where(
-            col(Signal.engine) == engine_name,
-            col(Signal.decision) == "APPROVED",
-            col(Signal.bar_ts) >= day_start,
-            col(Signal.bar_ts) <= bar_ts,
-        )
-    ).one()
-    if hour_start < day_start:  # the hour reaches into yesterday
-        last_hour = int(
-            session.execute(
-                select(func.count()).where(
-                    col(Signal.engine) == engine_name,
-                    col(Signal.decision) == "APPROVED",
-                    col(Signal.bar_ts) > hour_start,
-                    col(Signal.bar_ts) <= bar_ts,
-                )
-            ).scalar_one()
-        )
-    else:
-        last_hour = int(counts[0])
-    today = int(counts[1])
+    """What the guardian needs to judge a proposal at ``bar_ts``, from the live book.
 
-    return AccountState(
-        equity=account.equity,
-        day_start_equity=account.day_start_equity,
-        peak_equity=account.peak_equity,
-        open_positions=len(open_rows),
-        open_symbols=tuple(sorted({p.symbol for p in open_rows})),
-        consecutive_losses=account.consecutive_losses,
-        paused_until_ts=account.paused_until_ts,
-        kill_switch=bool(account.kill_switch or settings.kill_switch or file_switch_on(settings)),
-        last_signal_ts={sym: int(ts) for sym, ts in last if ts is not None},
-        signals_last_hour=last_hour,
-        signals_today=today,
-        open_risk=sum(abs(p.entry - p.stop_loss) * p.size for p in open_rows),
-    )
+    The book's day is rolled to ``bar_ts`` and saved (the session's transaction commits it).
+    """
+    del symbol, bar_ms  # the state covers every symbol; kept for callers' signature
+    book = load_book(session, settings, engine_name, bar_ts).at(bar_ts)
+    save_account(session, book)
+    return book.state(bar_ts, kill_switch=kill_switch_on(settings))
 
 
 def open_position(session: Session, signal: Signal) -> Position:
@@ -150,72 +181,83 @@ class ClosedPosition:
     pnl_money: float | None
 
 
-def update_positions(
-    engine: Engine, settings: Settings, engine_name: str = "rules", *, symbol: str | None = None
+def settle(
+    session: Session,
+    engine: Engine,
+    settings: Settings,
+    engine_name: str = "rules",
+    *,
+    symbol: str | None = None,
 ) -> list[ClosedPosition]:
-    """Follow every open position on the candles stored since it opened; close what is done."""
+    """Follow the open positions (of ``symbol``, if given) on the stored candles; book the closed.
+
+    Runs on ``session`` (inside ``book_session``); candles are read through ``engine``.
+    """
     from hmas.market import timeframe_ms
-    from hmas.risk.account import apply_outcome
     from hmas.risk.positions import follow
     from hmas.store.candles import CandleStore
 
-    store = CandleStore(engine)
+    stmt = select(Position).where(
+        col(Position.engine) == engine_name, col(Position.status) == "open"
+    )
+    if symbol is not None:
+        stmt = stmt.where(col(Position.symbol) == symbol)
+    rows = list(session.execute(stmt.order_by(col(Position.id))).scalars())
     closed: list[ClosedPosition] = []
-    with Session(engine, expire_on_commit=False) as session:
-        stmt = select(Position).where(
-            col(Position.engine) == engine_name, col(Position.status) == "open"
+    if not rows:
+        return closed
+    store = CandleStore(engine)
+    book = PaperBook(
+        account=_paper_account(get_account(session, settings, engine_name)),
+        positions=tuple(_book_position(p) for p in rows),
+    )
+    for pos in rows:
+        bar_ms = timeframe_ms(pos.timeframe)
+        later = store.frame(
+            pos.exchange, pos.symbol, pos.timeframe, since=pos.opened_bar_ts + bar_ms
         )
-        if symbol is not None:
-            stmt = stmt.where(col(Position.symbol) == symbol)
-        positions = list(session.execute(stmt.order_by(col(Position.id))).scalars())
-        if not positions:
-            return closed
-        account = get_account(session, settings, engine_name)
-        for pos in positions:
-            bar_ms = timeframe_ms(pos.timeframe)
-            later = store.frame(
-                pos.exchange, pos.symbol, pos.timeframe, since=pos.opened_bar_ts + bar_ms
-            )
-            fee = settings.execution.taker_bps.get(
-                pos.exchange, settings.execution.default_taker_bps
-            )
-            outcome = follow(
-                pos.side,
-                pos.entry,
-                pos.stop_loss,
-                pos.take_profit,
-                pos.size,
-                pos.opened_bar_ts,
-                later,
-                expiry_bars=settings.paper.expiry_bars,
-                fee_bps=fee,
-            )
-            result = session.get(SignalResult, pos.signal_id) or SignalResult(
-                signal_id=pos.signal_id, status="pending"
-            )
-            _copy_outcome(result, outcome)
-            session.add(result)
-            if outcome.status in ("win", "loss", "expired"):
-                pos.status = "closed"
-                pos.closed_ts = outcome.exit_ts
-                _apply(account, outcome, settings, bar_ms, apply_outcome)
-                closed.append(
-                    ClosedPosition(
-                        pos.signal_id,
-                        pos.symbol,
-                        outcome.status,
-                        outcome.r_multiple,
-                        outcome.pnl_money,
-                    )
+        fee = settings.execution.taker_bps.get(pos.exchange, settings.execution.default_taker_bps)
+        outcome = follow(
+            pos.side,
+            pos.entry,
+            pos.stop_loss,
+            pos.take_profit,
+            pos.size,
+            pos.opened_bar_ts,
+            later,
+            expiry_bars=settings.paper.expiry_bars,
+            fee_bps=fee,
+        )
+        result = session.get(SignalResult, pos.signal_id) or SignalResult(
+            signal_id=pos.signal_id, status="pending"
+        )
+        _copy_outcome(result, outcome)
+        session.add(result)
+        if outcome.closed:
+            book = book.settle(pos.signal_id, outcome, risk=settings.risk, bar_ms=bar_ms)
+            pos.status = "closed"
+            pos.closed_ts = outcome.exit_ts
+            closed.append(
+                ClosedPosition(
+                    pos.signal_id, pos.symbol, outcome.status, outcome.r_multiple, outcome.pnl_money
                 )
-            session.add(pos)
-        account.updated_at = utcnow()
-        session.add(account)
-        session.commit()
+            )
+        session.add(pos)
+    save_account(session, book)
     return closed
 
 
-def _copy_outcome(result: SignalResult, outcome: Any) -> None:
+def update_positions(
+    engine: Engine, settings: Settings, engine_name: str = "rules", *, symbol: str | None = None
+) -> list[ClosedPosition]:
+    """Settle the open positions (of ``symbol``, if given) as one serialised step."""
+    from hmas.store.serial import book_session
+
+    with book_session(engine) as session:
+        return settle(session, engine, settings, engine_name, symbol=symbol)
+
+
+def _copy_outcome(result: SignalResult, outcome: PositionOutcome) -> None:
     result.status = "pending" if outcome.status == "open" else outcome.status
     for name in (
         "fill_ts",
@@ -233,34 +275,6 @@ def _copy_outcome(result: SignalResult, outcome: Any) -> None:
     result.updated_at = utcnow()
 
 
-def _apply(account: Account, outcome: Any, settings: Settings, bar_ms: int, apply: Any) -> None:
-    """Fold a closed outcome into the stored account through the pure account rules."""
-    from hmas.risk.account import PaperAccount
-
-    assert outcome.exit_ts is not None
-    current = PaperAccount(
-        engine=account.engine,
-        starting_equity=account.starting_equity,
-        equity=account.equity,
-        day=account.day,
-        day_start_equity=account.day_start_equity,
-        peak_equity=account.peak_equity,
-        consecutive_losses=account.consecutive_losses,
-        paused_until_ts=account.paused_until_ts,
-        kill_switch=account.kill_switch,
-    )
-    # The exit bar's open time is stored; the position closed by that bar's close.
-    updated = apply(
-        current, outcome, closed_ts=outcome.exit_ts + bar_ms, risk=settings.risk, bar_ms=bar_ms
-    )
-    account.equity = updated.equity
-    account.peak_equity = updated.peak_equity
-    account.consecutive_losses = updated.consecutive_losses
-    account.paused_until_ts = updated.paused_until_ts
-    if updated.day != account.day:
-        account.day, account.day_start_equity = updated.day, updated.day_start_equity
-
-
 def set_kill_switch(
     engine: Engine, settings: Settings, on: bool | None, engine_name: str = "rules"
 ) -> bool:
@@ -269,17 +283,19 @@ def set_kill_switch(
     Writes only when the state changes, so reading it, or turning off a switch that is off,
     works on a store that cannot be written.
     """
-    with Session(engine, expire_on_commit=False) as session:
+    from hmas.store.serial import book_session
+
+    with Session(engine) as session:
         account = session.get(Account, engine_name)
         current = bool(account is not None and account.kill_switch)
-        if on is None or on == current:
-            return current
+    if on is None or on == current:
+        return current
+    with book_session(engine) as session:
         account = get_account(session, settings, engine_name)
         account.kill_switch = on
         account.updated_at = utcnow()
         session.add(account)
-        session.commit()
-        return bool(account.kill_switch)
+        return bool(on)
 
 
 def open_position_count(

@@ -44,6 +44,8 @@ def norm(text: str) -> str:
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
     """A sample store with approved, rejected and closed signals, and a file series with a gap."""
+    from sqlalchemy import text
+
     from hmas.decision.service import load_inputs
     from hmas.market import ms_to_datetime
     from hmas.settings import load_settings
@@ -67,14 +69,32 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object
         assert fetched.exit_code == 0, fetched.stderr
         engine = make_engine(url)
         settings = load_settings()
-        bars = setup_bars(load_inputs(engine, settings, "sample", "ETH-USD", "1h"), settings, 8)
-        engine.dispose()
+        found = setup_bars(load_inputs(engine, settings, "sample", "ETH-USD", "1h"), settings, 25)
+        bars, later = found[:4], found[4:]
         ids = []
         for bar in bars:
             res = runner.invoke(
                 app, [*db, "decide", "ETH-USD", "--at", ms_to_datetime(bar).isoformat(), "--json"]
             )
             ids.append(json.loads(res.stdout))
+        # Those past bars are historical (no position). A live approval: make a setup bar the
+        # latest stored one, decide it, then store the later candles again so it settles.
+        live_id = None
+        for bar in reversed(later):
+            with engine.begin() as conn:
+                conn.execute(
+                    text("DELETE FROM candle WHERE symbol = 'ETH-USD' AND ts > :t"), {"t": bar}
+                )
+            live = json.loads(runner.invoke(app, [*db, "decide", "ETH-USD", "--json"]).stdout)
+            if live["decision"] == "APPROVED":
+                live_id = live["id"]
+                break
+        engine.dispose()
+        assert live_id is not None, "no live approval on the sample"
+        refetched = runner.invoke(
+            app, [*db, "fetch", "--source", "sample", "-s", "ETH-USD", "--limit", "1500"]
+        )
+        assert refetched.exit_code == 0, refetched.stderr
         ran = runner.invoke(
             app, [*db, "run", "-s", "ETH-USD", "BTC-USD", "--source", "sample", "--once"]
         )
@@ -94,7 +114,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object
         signals = json.loads(
             runner.invoke(app, [*db, "signals", "list", "--json", "--limit", "100"]).stdout
         )
-    approved = next(s for s in signals if s["decision"] == "APPROVED")
+    approved = next(s for s in signals if s["id"] == live_id)
     rejected = [s for s in signals if s["decision"] == "REJECTED"]
     yield {
         "db": db,
