@@ -64,6 +64,27 @@ class Section(BaseModel):
         return value
 
 
+#: Units of a duration setting, in milliseconds.
+DURATION_UNITS: dict[str, int] = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+#: The longest duration a setting accepts (about 30 years).
+MAX_DURATION_MS = 10_950 * 86_400_000
+
+
+def duration_ms(text: str) -> int:
+    """Milliseconds in a duration such as ``30d``, ``12h``, ``2w`` or ``90m``; ValueError if not."""
+    value = text.strip().lower()
+    number, unit = value[:-1], value[-1:]
+    if unit not in DURATION_UNITS or not (number.isascii() and number.isdigit()):
+        raise ValueError(
+            f"expected a duration such as 30d, 12h, 2w or 90m (a whole number and one of "
+            f"{', '.join(DURATION_UNITS)}), got {text!r}"
+        )
+    ms = int(number) * DURATION_UNITS[unit]
+    if not 0 < ms <= MAX_DURATION_MS:
+        raise ValueError(f"must be above 0 and at most 10950d, got {text!r}")
+    return ms
+
+
 def _ordered(model: BaseModel, *names: str) -> None:
     """Raise unless the named settings are in non-decreasing order."""
     values = [getattr(model, n) for n in names]
@@ -233,6 +254,17 @@ class RationaleParams(Section):
     """Rationale agent: the journal, including the setup's historical base rate."""
 
     outcome_horizon: int = Field(48, ge=1, le=10_000, description="Bars before a setup expires.")
+    base_rate_lookback: str = Field(
+        "30d",
+        description="How far back the base rate counts setups: a duration such as 30d, 12h, "
+        "2w or 90m (setups opened at most this long before the bar, resolved by it).",
+    )
+
+    @field_validator("base_rate_lookback")
+    @classmethod
+    def _lookback_is_a_duration(cls, value: str) -> str:
+        duration_ms(value)
+        return value.strip().lower()
 
 
 class MotherParams(Section):
@@ -333,6 +365,22 @@ class DecisionParams(Section):
         0, ge=0, description="Missing candles allowed in those bars before a trade is refused."
     )
     engine: Literal["rules"] = Field("rules", description="rules (LLM engine: not built yet).")
+    segment: str = Field(
+        "auto",
+        description="Length of the segments, aligned to the epoch, from whose anchored start a "
+        "decision is computed: a duration such as 7d, or auto (a quarter of the warm-up).",
+    )
+
+    @field_validator("segment")
+    @classmethod
+    def _segment_is_a_duration(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value != "auto":
+            try:
+                duration_ms(value)
+            except ValueError as exc:
+                raise ValueError(f"{exc}; or auto") from None
+        return value
 
 
 class ExchangeCredentials(Section):
