@@ -357,7 +357,13 @@ class PaperParams(Section):
 class DecisionParams(Section):
     """How much history a decision reads."""
 
-    window: int = Field(600, ge=50, le=100_000, description="Candles read for one decision.")
+    window: int = Field(
+        600,
+        ge=50,
+        le=100_000,
+        description="Not read any more: a decision's window is anchored (decision.segment, "
+        "rationale.base_rate_lookback); kept so existing config files still load.",
+    )
     gap_lookback: int = Field(
         50, ge=1, le=10_000, description="Bars before the decision bar checked for gaps."
     )
@@ -379,7 +385,8 @@ class DecisionParams(Section):
             try:
                 duration_ms(value)
             except ValueError as exc:
-                raise ValueError(f"{exc}; or auto") from None
+                text = str(exc).replace("expected a duration", "expected auto or a duration", 1)
+                raise ValueError(text) from None
         return value
 
 
