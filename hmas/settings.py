@@ -374,7 +374,7 @@ class DecisionParams(Section):
     segment: str = Field(
         "auto",
         description="Length of the segments, aligned to the epoch, from whose anchored start a "
-        "decision is computed: a duration such as 7d, or auto (a quarter of the warm-up).",
+        "decision is computed: a duration such as 7d, or auto (a sixth of the window's reach).",
     )
 
     @field_validator("segment")

@@ -69,13 +69,13 @@ def test_default_windows_per_timeframe(timeframe: str) -> None:
     assert win.lookback == 30 * DAY
     assert win.features == 199 * step
     assert win.reach == max(520 * step, 30 * DAY + 199 * step)
-    # auto: a quarter of the reach, in whole bars
+    # auto: a sixth of the reach, in whole bars
     assert win.segment == math.ceil(win.reach / step / AUTO_SEGMENT_SHARE) * step
 
 
 def test_the_hourly_window_of_the_defaults() -> None:
     win = windowing(load_settings(), "1h")
-    assert (win.reach // HOUR, win.segment // HOUR) == (720 + 199, 230)
+    assert (win.reach // HOUR, win.segment // HOUR) == (720 + 199, 154)
 
 
 def test_anchor_is_aligned_to_the_epoch_and_start_precedes_it_by_the_reach() -> None:
