@@ -64,6 +64,27 @@ class Section(BaseModel):
         return value
 
 
+#: Units of a duration setting, in milliseconds.
+DURATION_UNITS: dict[str, int] = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+#: The longest duration a setting accepts (about 30 years).
+MAX_DURATION_MS = 10_950 * 86_400_000
+
+
+def duration_ms(text: str) -> int:
+    """Milliseconds in a duration such as ``30d``, ``12h``, ``2w`` or ``90m``; ValueError if not."""
+    value = text.strip().lower()
+    number, unit = value[:-1], value[-1:]
+    if unit not in DURATION_UNITS or not (number.isascii() and number.isdigit()):
+        raise ValueError(
+            f"expected a duration such as 30d, 12h, 2w or 90m (a whole number and one of "
+            f"{', '.join(DURATION_UNITS)}), got {text!r}"
+        )
+    ms = int(number) * DURATION_UNITS[unit]
+    if not 0 < ms <= MAX_DURATION_MS:
+        raise ValueError(f"must be above 0 and at most 10950d, got {text!r}")
+    return ms
+
+
 def _ordered(model: BaseModel, *names: str) -> None:
     """Raise unless the named settings are in non-decreasing order."""
     values = [getattr(model, n) for n in names]
@@ -233,6 +254,17 @@ class RationaleParams(Section):
     """Rationale agent: the journal, including the setup's historical base rate."""
 
     outcome_horizon: int = Field(48, ge=1, le=10_000, description="Bars before a setup expires.")
+    base_rate_lookback: str = Field(
+        "30d",
+        description="How far back the base rate counts setups: a duration such as 30d, 12h, "
+        "2w or 90m (setups opened at most this long before the bar, resolved by it).",
+    )
+
+    @field_validator("base_rate_lookback")
+    @classmethod
+    def _lookback_is_a_duration(cls, value: str) -> str:
+        duration_ms(value)
+        return value.strip().lower()
 
 
 class MotherParams(Section):
@@ -325,7 +357,13 @@ class PaperParams(Section):
 class DecisionParams(Section):
     """How much history a decision reads."""
 
-    window: int = Field(600, ge=50, le=100_000, description="Candles read for one decision.")
+    window: int = Field(
+        600,
+        ge=50,
+        le=100_000,
+        description="Not read any more: a decision's window is anchored (decision.segment, "
+        "rationale.base_rate_lookback); kept so existing config files still load.",
+    )
     gap_lookback: int = Field(
         50, ge=1, le=10_000, description="Bars before the decision bar checked for gaps."
     )
@@ -339,6 +377,23 @@ class DecisionParams(Section):
         default_factory=dict,
         description='Engine per agent, overriding the default (e.g. {"alpha": "rules"}).',
     )
+    segment: str = Field(
+        "auto",
+        description="Length of the segments, aligned to the epoch, from whose anchored start a "
+        "decision is computed: a duration such as 7d, or auto (a sixth of the window's reach).",
+    )
+
+    @field_validator("segment")
+    @classmethod
+    def _segment_is_a_duration(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value != "auto":
+            try:
+                duration_ms(value)
+            except ValueError as exc:
+                text = str(exc).replace("expected a duration", "expected auto or a duration", 1)
+                raise ValueError(text) from None
+        return value
 
 
 class ExchangeCredentials(Section):

@@ -16,7 +16,16 @@ from pydantic import BaseModel, Field
 
 from hmas.agents.base import AgentContext, AgentView, none_if_nan
 from hmas.agents.common import align_on, column_values, frame_of, true_flags
-from hmas.agents.outcomes import resolved_counts, simulate_outcomes, valid_setups
+from hmas.agents.outcomes import (
+    EXPIRED,
+    LOSS,
+    NO_TRADE,
+    PENDING,
+    WIN,
+    simulate_outcomes,
+    valid_setups,
+)
+from hmas.settings import duration_ms
 
 NAME = "rationale"
 
@@ -76,7 +85,8 @@ def run_rules(features: pd.DataFrame, ctx: AgentContext) -> pd.DataFrame:
         elif missing := [c for c in REQUIRED_ALPHA if c not in proposals.columns]:
             out = _abstain_all(index, f"data quality: alpha output lacks {', '.join(missing)}")
         else:
-            out = _base_rates(features, proposals, horizon)
+            lookback = duration_ms(ctx.settings.rationale.base_rate_lookback)
+            out = _base_rates(features, proposals, horizon, lookback)
     out.attrs["rationale"] = {
         "symbol": ctx.symbol,
         "exchange": ctx.exchange,
@@ -86,10 +96,21 @@ def run_rules(features: pd.DataFrame, ctx: AgentContext) -> pd.DataFrame:
     return out
 
 
-def _base_rates(features: pd.DataFrame, proposals: pd.DataFrame, horizon: int) -> pd.DataFrame:
-    """The rationale frame once both inputs have their columns."""
+def _base_rates(
+    features: pd.DataFrame, proposals: pd.DataFrame, horizon: int, lookback_ms: int
+) -> pd.DataFrame:
+    """The rationale frame once both inputs have their columns.
+
+    The base rate of bar t counts the setups of its group opened at most ``lookback_ms``
+    before t (by bar time) and resolved at or before t: a fixed span of time, so the count is
+    the same whatever the window reaching back from t holds beyond the span.
+    """
     index = features.index
     n = len(index)
+    if not isinstance(index, pd.DatetimeIndex) or index.hasnans:
+        return _abstain_all(index, "data quality: bars are not timestamps")
+    if not index.is_monotonic_increasing:
+        return _abstain_all(index, "data quality: bars are not in time order")
     high, low, close = (column_values(features, c, index) for c in REQUIRED_FEATURES)
     plan = {c: column_values(proposals, c, index) for c in _PLAN_COLUMNS}
     none = np.full(n, None, dtype=object)
@@ -113,7 +134,23 @@ def _base_rates(features: pd.DataFrame, proposals: pd.DataFrame, horizon: int) -
     )
     # Only well-formed setups are history; the current bar's group needs no validity.
     history = np.where(valid_setups(close, direction, plan["stop"], plan["target"]), groups, -1)
-    trades, wins, losses, expired = resolved_counts(history, groups, resolution, result)
+    # A setup opened at bar s and resolved at bar r counts on the bars t with r <= t and
+    # time(t) - time(s) <= lookback: the bars r .. last(s), one interval per setup, summed
+    # per group with a difference array (exact integer counts, no loop over bars).
+    ns = index.as_unit("ns").asi8
+    last = np.searchsorted(ns, ns + lookback_ms * 1_000_000, side="right") - 1
+    resolved = (history >= 0) & (resolution < n) & (result != PENDING) & (result != NO_TRADE)
+    counted = resolved & (resolution <= last)
+    trades, wins, losses, expired = (np.zeros(n, dtype=np.int64) for _ in range(4))
+    for group in np.unique(groups[groups >= 0]):
+        rows = groups == group
+        past = counted & (history == group)
+        starts, stops, outcome = resolution[past], last[past] + 1, result[past]
+        for column, code in ((trades, None), (wins, WIN), (losses, LOSS), (expired, EXPIRED)):
+            chosen = slice(None) if code is None else outcome == code
+            delta = np.bincount(starts[chosen], minlength=n + 1)[: n + 1]
+            delta -= np.bincount(stops[chosen], minlength=n + 1)[: n + 1]
+            column[rows] = np.cumsum(delta)[:n][rows]
     trading = groups >= 0
     counts = {
         "base_rate_trades": trades,

@@ -74,43 +74,27 @@ def load_inputs(
     *,
     at_ms: int | None = None,
 ) -> MarketInputs:
-    """The decision window ending at ``at_ms`` (default: the latest stored bar), with context."""
+    """What a decision at ``at_ms`` (default: the latest stored bar) reads, with its context.
+
+    Exactly the candles from ``start(t)`` to the bar ``t`` (``hmas.decision.history``): the
+    symbol's, and the benchmark's and the universe's over the same span, so the decision
+    equals row ``t`` of a history pass over everything stored.
+    """
+    from hmas.decision.history import read_inputs, windowing
     from hmas.store.candles import CandleStore
 
     store = CandleStore(engine)
-    window = settings.decision.window
-    candles = store.frame(exchange, symbol, timeframe, tail=window, until=at_ms)
-    if candles.empty:
-        raise UsageError(
-            f"no {symbol} {timeframe} candles stored on {exchange}"
-            + (" at or before that time" if at_ms is not None else "")
-        )
-    ms = index_to_ms(candles.index)
-    if at_ms is not None and ms[-1] != at_ms:  # check_bar first: never decide another bar
-        raise UsageError(f"no {symbol} {timeframe} bar stored at {_iso(at_ms)} on {exchange}")
-    first, last = ms[0], ms[-1]
-    benchmark_sym = settings.macro.benchmark
-    benchmark = None
-    universe = {}
-    stored = store.symbols(exchange, timeframe)
-    for other in stored:
-        if other == symbol:
-            continue
-        frame = store.frame(exchange, other, timeframe, since=first, until=last)
-        if frame.empty:
-            continue
-        if other == benchmark_sym:
-            benchmark = frame
-        universe[other] = frame
-    inputs = MarketInputs(
-        exchange=exchange,
-        symbol=symbol,
-        timeframe=timeframe,
-        candles=candles,
-        source=stored.get(symbol, "exchange"),
-        benchmark=benchmark,
-        universe=universe,
-    )
+    t = store.last_ts(exchange, symbol, timeframe) if at_ms is None else at_ms
+    if t is None:
+        raise UsageError(f"no {symbol} {timeframe} candles stored on {exchange}")
+    start = windowing(settings, timeframe).start(t)
+    inputs = read_inputs(store, settings, exchange, symbol, timeframe, start, t)
+    if index_to_ms(inputs.candles.index[-1:]) != [t]:  # check_bar first: never decide another bar
+        if store.frame(exchange, symbol, timeframe, tail=1, until=t).empty:
+            raise UsageError(
+                f"no {symbol} {timeframe} candles stored on {exchange} at or before that time"
+            )
+        raise UsageError(f"no {symbol} {timeframe} bar stored at {_iso(t)} on {exchange}")
     if settings.sentiment.use_fear_greed_index:
         _add_fear_greed(inputs, settings)
     return inputs

@@ -1,0 +1,325 @@
+"""Decisions on anchored windows: a bar's decision is the same live and in a pass over history.
+
+A decision at bar *t* is defined on the candles from ``start(t)`` to *t*, where
+
+- ``anchor(t)`` is the start of the segment holding *t*: segments are ``segment`` long and
+  aligned to the Unix epoch, so the anchor depends on *t* and the settings only, never on what
+  is stored;
+- ``start(t) = anchor(t) - reach`` with ``reach = max(warm-up, lookback + feature warm-up)``:
+  the bars the slowest feature or agent statistic needs before *t* (``warmup_bars``), and the
+  rationale's base-rate lookback (``rationale.base_rate_lookback``) plus the features' own
+  warm-up, so the oldest setup the base rate counts is itself read from warmed-up features.
+  The outcome horizon needs nothing more: a counted setup opened inside the lookback and
+  resolved by *t*.
+
+Recursive indicators (EMA, Wilder's ATR/RSI/ADX, MACD) depend on the bar their computation
+starts at, in the last bits, forever. Both paths start at ``start(t)`` (or at the first stored
+bar, when the series begins later), so they are equal bit for bit:
+
+- live, ``hmas.decision.service.load_inputs`` reads exactly ``[start(t), t]`` (the symbol,
+  the benchmark and the universe) and takes the last row of one ``compute``;
+- ``compute_history`` runs ``compute`` once per segment over ``[start(anchor), segment end]``
+  and keeps that segment's rows. Every pipeline row depends only on bars at or before it (the
+  no-lookahead guarantee), so row *t* is the live decision at *t*, and a pass costs about
+  ``1 + reach / segment`` single passes (plus ``compute``'s fixed cost per segment).
+
+docs/agents.md ("The decision window") explains the defaults.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from hmas.market import timeframe_ms
+from hmas.settings import duration_ms
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from hmas.decision.pipeline import MarketInputs, PipelineOutput
+    from hmas.settings import Settings
+    from hmas.store.candles import CandleStore
+
+#: With ``decision.segment = "auto"`` a segment is the window's reach divided by this: a pass
+#: over history then costs about 1 + 6 = 7 single passes, and a live decision reads at most
+#: 7/6 of a reach (at 1h by default 920 to 1,073 bars, within the 20 ms single-signal budget).
+AUTO_SEGMENT_SHARE = 6
+
+
+def warmup_bars(settings: Settings) -> int:
+    """Bars the slowest feature or agent statistic needs before its first full value.
+
+    Derived from the settings and the feature lengths: the longest of the features' own
+    warm-up (the 200-bar SMA), the sentiment percentiles (``sentiment.lookback`` bars of inputs
+    that need the realised-volatility warm-up), the macro volatility percentile
+    (``macro.vol_lookback`` bars of realised volatility), the macro correlations and the
+    execution auditor's windows (one bar more for their returns).
+    """
+    from hmas.indicators.features import FeatureParams, feature_warmup
+
+    warm = feature_warmup(FeatureParams())
+    inputs = max(warm["realized_vol"], warm["volume_z"])
+    execution = settings.execution
+    return max(
+        *warm.values(),
+        inputs + settings.sentiment.lookback,
+        warm["realized_vol"] + settings.macro.vol_lookback,
+        settings.macro.corr_window + 1,
+        execution.spread_window + 1,
+        execution.vol_window + 1,
+        execution.volume_window,
+    )
+
+
+def feature_warmup_bars() -> int:
+    """Bars the slowest feature needs (the 200-bar SMA): all that alpha's setups read."""
+    from hmas.indicators.features import FeatureParams, feature_warmup
+
+    return max(feature_warmup(FeatureParams()).values())
+
+
+@dataclass(frozen=True)
+class Windowing:
+    """Where the window of a decision at bar *t* starts, for one timeframe (all in ms).
+
+    The window reaches back from the anchor far enough for both needs of the decision: the
+    views of *t* need ``warmup`` before *t*; the base rate counts setups opened up to
+    ``lookback`` before *t*, and alpha's setup at a bar needs ``features`` before that bar.
+    """
+
+    step: int
+    warmup: int
+    lookback: int
+    features: int
+    segment: int
+
+    @property
+    def reach(self) -> int:
+        """How far before its anchor a window starts."""
+        return max(self.warmup, self.lookback + self.features)
+
+    def anchor(self, t: int) -> int:
+        """Open time of the segment holding ``t`` (segments aligned to the epoch)."""
+        return t - t % self.segment
+
+    def start(self, t: int) -> int:
+        """First open time a decision at ``t`` reads: its anchor minus the reach."""
+        return self.anchor(t) - self.reach
+
+
+def windowing(settings: Settings, timeframe: str) -> Windowing:
+    """The decision windows of ``timeframe`` under ``settings``."""
+    step = timeframe_ms(timeframe)
+    warmup = warmup_bars(settings) * step
+    lookback = duration_ms(settings.rationale.base_rate_lookback)
+    features = feature_warmup_bars() * step
+    reach = max(warmup, lookback + features)
+    if settings.decision.segment == "auto":
+        segment = max(1, math.ceil(reach / step / AUTO_SEGMENT_SHARE)) * step
+    else:
+        segment = duration_ms(settings.decision.segment)
+    return Windowing(step, warmup, lookback, features, segment)
+
+
+def read_inputs(
+    store: CandleStore,
+    settings: Settings,
+    exchange: str,
+    symbol: str,
+    timeframe: str,
+    since: int | None,
+    until: int | None,
+) -> MarketInputs:
+    """The stored candles of a symbol in ``[since, until]``, with the benchmark and universe.
+
+    Every other symbol stored for the exchange and timeframe joins the universe (the
+    benchmark, ``macro.benchmark``, is one of them) over the same span of time; a symbol with
+    no candles in the span is left out. No Fear & Greed index: the caller adds it.
+    """
+    from hmas.decision.pipeline import MarketInputs
+
+    candles = store.frame(exchange, symbol, timeframe, since=since, until=until)
+    benchmark = None
+    universe = {}
+    stored = store.symbols(exchange, timeframe)
+    for other in stored:
+        if other == symbol:
+            continue
+        frame = store.frame(exchange, other, timeframe, since=since, until=until)
+        if frame.empty:
+            continue
+        if other == settings.macro.benchmark:
+            benchmark = frame
+        universe[other] = frame
+    return MarketInputs(
+        exchange=exchange,
+        symbol=symbol,
+        timeframe=timeframe,
+        candles=candles,
+        source=stored.get(symbol, "exchange"),
+        benchmark=benchmark,
+        universe=universe,
+    )
+
+
+def span(inputs: MarketInputs, first: pd.Timestamp, last: pd.Timestamp) -> MarketInputs:
+    """The inputs seeing only bars in ``[first, last]``, as ``read_inputs`` would read them."""
+    from hmas.decision.pipeline import MarketInputs
+
+    universe = {k: v.loc[first:last] for k, v in inputs.universe.items()}
+    benchmark = None if inputs.benchmark is None else inputs.benchmark.loc[first:last]
+    fear_greed = inputs.fear_greed
+    if fear_greed is not None:
+        end = last.strftime("%Y-%m-%d")
+        fear_greed = {day: v for day, v in fear_greed.items() if day <= end}
+    return MarketInputs(
+        inputs.exchange,
+        inputs.symbol,
+        inputs.timeframe,
+        inputs.candles.loc[first:last],
+        inputs.source,
+        None if benchmark is None or benchmark.empty else benchmark,
+        {k: v for k, v in universe.items() if not v.empty},
+        fear_greed,
+        inputs.fear_greed_error,
+    )
+
+
+@dataclass
+class Part:
+    """One segment of a history pass: its rows of the ``compute`` over its window."""
+
+    anchor: int
+    #: First open time the segment's window reads (``Windowing.start(anchor)``).
+    window_start: int
+    #: ``compute`` over the window, cut to the segment's own rows.
+    output: PipelineOutput
+    #: Position of the segment's first row in the whole pass.
+    offset: int
+
+
+@dataclass
+class History:
+    """Every bar's decision as a live ``decide`` at that bar takes it, segment by segment."""
+
+    parts: list[Part] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return sum(len(p.output.features) for p in self.parts)
+
+    def locate(self, i: int) -> tuple[Part, int]:
+        """The segment holding row ``i`` (negative counts from the end) and the row within it."""
+        import bisect
+
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(f"row {i} outside a history of {n} bars")
+        i %= n
+        k = bisect.bisect_right([p.offset for p in self.parts], i) - 1
+        return self.parts[k], i - self.parts[k].offset
+
+    def views_at(self, i: int) -> dict[str, dict[str, Any]]:
+        """Every agent's view of row ``i``, exactly as ``pipeline.views_at`` gives it live."""
+        from hmas.decision.pipeline import views_at
+
+        part, row = self.locate(i)
+        return views_at(part.output, row)
+
+    @cached_property
+    def index(self) -> pd.DatetimeIndex:
+        """The bars of the pass, oldest first."""
+        import pandas as pd
+
+        return pd.DatetimeIndex(self.features.index)
+
+    @cached_property
+    def features(self) -> pd.DataFrame:
+        """The feature rows of every bar."""
+        return _concat([p.output.features for p in self.parts])
+
+    @cached_property
+    def frames(self) -> dict[str, pd.DataFrame]:
+        """Each agent's rows of every bar."""
+        if not self.parts:
+            return {}
+        names = self.parts[0].output.frames
+        return {name: _concat([p.output.frames[name] for p in self.parts]) for name in names}
+
+    @cached_property
+    def decided(self) -> pd.DataFrame | None:
+        """The mother's decided rows of every bar (None when computed without deciding)."""
+        frames = [p.output.decided for p in self.parts]
+        if not frames or any(f is None for f in frames):
+            return None
+        return _concat([f for f in frames if f is not None])
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    import pandas as pd
+
+    if len(frames) == 1:
+        return frames[0]
+    out = pd.concat(frames)
+    out.attrs = dict(frames[0].attrs) if frames else {}
+    return out
+
+
+def compute_history(
+    inputs: MarketInputs,
+    settings: Settings,
+    *,
+    equity: float | None = None,
+    decide: bool = True,
+) -> History:
+    """Every bar of ``inputs.candles`` decided as live at that bar: one ``compute`` per segment.
+
+    ``inputs`` holds the whole history (e.g. ``read_inputs`` with no bounds); each segment
+    reads ``span(inputs, start(anchor), last bar of the segment)``, exactly what
+    ``load_inputs`` reads live for any bar of it.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from hmas.decision.pipeline import compute
+
+    win = windowing(settings, inputs.timeframe)
+    index = pd.DatetimeIndex(inputs.candles.index)
+    ms = index.as_unit("ms").asi8
+    history = History()
+    if not len(ms):
+        return history
+    anchors = ms - ms % win.segment
+    bounds = np.flatnonzero(np.diff(anchors)) + 1
+    firsts = np.concatenate([[0], bounds])
+    lasts = np.concatenate([bounds, [len(ms)]]) - 1
+    offset = 0
+    for first, last in zip(firsts.tolist(), lasts.tolist(), strict=True):
+        anchor = int(anchors[first])
+        start = win.start(anchor)
+        window = span(inputs, pd.Timestamp(start, unit="ms", tz="UTC"), index[last])
+        output = compute(window, settings, equity=equity, decide=decide)
+        keep = int(np.searchsorted(pd.DatetimeIndex(output.features.index), index[first]))
+        history.parts.append(Part(anchor, start, _tail(output, keep), offset))
+        offset += last - first + 1
+    return history
+
+
+def _tail(output: PipelineOutput, keep: int) -> PipelineOutput:
+    """The output's rows from position ``keep`` on, copied (the window's warm-up is dropped)."""
+    from hmas.decision.pipeline import PipelineOutput
+
+    def cut(frame: pd.DataFrame) -> pd.DataFrame:
+        out = frame.iloc[keep:].copy()
+        out.attrs = dict(frame.attrs)
+        return out
+
+    return PipelineOutput(
+        features=cut(output.features),
+        frames={name: cut(frame) for name, frame in output.frames.items()},
+        decided=None if output.decided is None else cut(output.decided),
+        context=output.context,
+        timings_ms=output.timings_ms,
+    )
