@@ -366,7 +366,9 @@ def buys(
 
 def test_setups_older_than_the_lookback_are_not_counted() -> None:
     frame = candles(30)
-    out = rationale.run_rules(frame, context("10h"), buys(frame.index, [0, 5, 10, 20, 29]))
+    out = rationale.run_rules(
+        frame, context("10h").with_upstream(alpha=buys(frame.index, [0, 5, 10, 20, 29]))
+    )
     trades = out["base_rate_trades"].to_numpy()
     # bar 10: setups at 0 (10 h back: inside) and 5, resolved at 1 and 6
     assert trades[10] == 2
@@ -384,7 +386,7 @@ def test_the_lookback_is_time_not_bars() -> None:
         ]
     )
     frame = candles(len(stamps), stamps)
-    out = rationale.run_rules(frame, context("12h"), buys(stamps, [0, 2, 5, 7]))
+    out = rationale.run_rules(frame, context("12h").with_upstream(alpha=buys(stamps, [0, 2, 5, 7])))
     trades = out["base_rate_trades"].to_numpy()
     assert trades[5] == 1  # bar 2 (12 h back) counts, bar 0 (14 h back) does not
     assert trades[7] == 1  # bar 5 (2 h back); bar 2 is now 14 h back
@@ -394,7 +396,7 @@ def test_a_setup_counts_only_once_resolved() -> None:
     frame = candles(12)
     # the BUY at bar 0 cannot reach its target (200) and expires after 4 bars, at bar 4
     alpha = buys(frame.index, [0, 2, 3, 4, 11], stop=50.0, target=200.0)
-    out = rationale.run_rules(frame, context("30d", horizon=4), alpha)
+    out = rationale.run_rules(frame, context("30d", horizon=4).with_upstream(alpha=alpha))
     trades = out["base_rate_trades"].to_numpy()
     assert trades[2] == 0 and trades[3] == 0
     assert trades[4] == 1 and out["base_rate_expired"].iloc[4] == 1
@@ -454,7 +456,7 @@ def test_counts_match_the_definition(seed: int, horizon: int, lookback_h: int) -
     alpha["stop"] = np.where(trade, close - sign * rng.uniform(0.5, 3, n), np.nan)
     alpha["target"] = np.where(trade, close + sign * rng.uniform(0.5, 3, n), np.nan)
     alpha["setup"] = np.where(trade, rng.choice(["mean_reversion", "trend_following"], n), None)
-    out = rationale.run_rules(frame, context(f"{lookback_h}h", horizon), alpha)
+    out = rationale.run_rules(frame, context(f"{lookback_h}h", horizon).with_upstream(alpha=alpha))
 
     direction = np.where(trade, sign, 0).astype(np.int64)
     codes, _ = pd.factorize(alpha["setup"].to_numpy(dtype=object), use_na_sentinel=False)
@@ -486,9 +488,11 @@ def test_counts_match_the_definition(seed: int, horizon: int, lookback_h: int) -
 def test_a_shorter_lookback_counts_fewer_setups() -> None:
     frame = candles(200)
     alpha = buys(frame.index, list(range(0, 199, 3)))
-    ten_days = rationale.run_rules(frame, context("10d"), alpha)["base_rate_trades"]
-    week = rationale.run_rules(frame, context("7d"), alpha)["base_rate_trades"]
-    day = rationale.run_rules(frame, context("1d"), alpha)["base_rate_trades"]
+    ten_days = rationale.run_rules(frame, context("10d").with_upstream(alpha=alpha))[
+        "base_rate_trades"
+    ]
+    week = rationale.run_rules(frame, context("7d").with_upstream(alpha=alpha))["base_rate_trades"]
+    day = rationale.run_rules(frame, context("1d").with_upstream(alpha=alpha))["base_rate_trades"]
     # at bar 198: the setups at 0, 3, .. 195 are resolved; 7 days back is bar 30, 1 day bar 174
     assert (ten_days.iloc[198], week.iloc[198], day.iloc[198]) == (66, 56, 8)
 
@@ -505,5 +509,5 @@ def test_bars_without_time_order_abstain(index: str) -> None:
         frame.index = frame.index[[0, 2, 1, 3, 4, 5]]
         alpha.index = frame.index
         reason = "data quality: bars are not in time order"
-    out = rationale.run_rules(frame, context("30d"), alpha)
+    out = rationale.run_rules(frame, context("30d").with_upstream(alpha=alpha))
     assert out["abstained"].all() and set(out["abstain_reason"]) == {reason}
