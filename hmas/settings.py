@@ -359,10 +359,9 @@ class DecisionParams(Section):
 
     window: int = Field(
         600,
-        ge=50,
-        le=100_000,
         description="Not read any more: a decision's window is anchored (decision.segment, "
-        "rationale.base_rate_lookback); kept so existing config files still load.",
+        "rationale.base_rate_lookback). Only its old default is accepted, so configurations "
+        "stored with past signals still load, and a changed value is never silently ignored.",
     )
     gap_lookback: int = Field(
         50, ge=1, le=10_000, description="Bars before the decision bar checked for gaps."
@@ -382,6 +381,16 @@ class DecisionParams(Section):
         description="Length of the segments, aligned to the epoch, from whose anchored start a "
         "decision is computed: a duration such as 7d, or auto (a sixth of the window's reach).",
     )
+
+    @field_validator("window")
+    @classmethod
+    def _window_is_not_read(cls, value: int) -> int:
+        if value != 600:
+            raise ValueError(
+                "decision.window is no longer used: a decision reads the anchored window set by "
+                "decision.segment and rationale.base_rate_lookback; remove decision.window"
+            )
+        return value
 
     @field_validator("segment")
     @classmethod

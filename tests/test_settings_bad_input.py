@@ -483,3 +483,16 @@ def test_public_dict_masks_every_secret(monkeypatch: pytest.MonkeyPatch) -> None
     data: dict[str, Any] = load_settings().public_dict()
     assert "ZQX" not in str(data)
     assert data["exchange_credentials"] == {"api_key": None, "api_secret": "**********"}
+
+
+def test_decision_window_is_refused_unless_its_old_default() -> None:
+    """The window is anchored now: a changed decision.window would be ignored, so it is refused;
+    its old default still loads (configurations stored with past signals hold it)."""
+    assert load_settings(decision={"window": 600}).decision.window == 600
+    with pytest.raises(ConfigError) as caught:
+        load_settings(decision={"window": 1000})
+    assert str(caught.value) == (
+        "invalid configuration: decision.window (HMAS_DECISION__WINDOW): decision.window "
+        "is no longer used: a decision reads the anchored window set by decision.segment "
+        "and rationale.base_rate_lookback; remove decision.window"
+    )
