@@ -8,30 +8,40 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 from typer.core import TyperGroup
 
 from hmas import __version__
+from hmas.cli.common import command_scope
 from hmas.errors import EXIT_ERROR, HmasError
 
-
-class CliError(ClickException):
-    """An ``HmasError`` on its way out: printed as one ``Error: …`` line with its exit code."""
-
-    def __init__(self, message: str, exit_code: int) -> None:
-        # One line, always: a library message that carries a third party's multi-line text
-        # (a parser's, a driver's) is folded, never printed as a block.
-        lines = [line.strip() for line in message.splitlines() if line.strip()]
-        super().__init__("; ".join(lines))
-        self.exit_code = exit_code
+# Only Typer's public API: ``typer.TyperException`` is the documented base of every error Typer
+# raises while parsing (a usage error carries ``ctx`` and exits 2), ``typer.Exit`` ends the
+# command with a code. The vendored ``typer._click`` is private and changes between releases.
 
 
-def _one_line(exc: UsageError, command_path: str | None = None) -> CliError:
-    """Click's own checks (a missing value, not a number, an unknown option) as the same one line
+def _fail(message: str, exit_code: int) -> typer.Exit:
+    """Print ``Error: …`` as ONE line on stderr; the caller raises the returned ``Exit``."""
+    # A library message that carries a third party's multi-line text (a parser's, a driver's)
+    # is folded, never printed as a block.
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    typer.echo(f"Error: {'; '.join(lines)}", err=True)
+    return typer.Exit(exit_code)
+
+
+def _is_help(exc: typer.TyperException) -> bool:
+    """A group called without a command answers with its help page (``no_args_is_help``)."""
+    ctx = getattr(exc, "ctx", None)
+    return ctx is not None and exc.format_message() == ctx.get_help()
+
+
+def _one_line(exc: typer.TyperException, command_path: str | None = None) -> typer.Exit:
+    """Typer's own checks (a missing value, not a number, an unknown option) as the same one line
     as every other error, naming the command's help instead of printing its usage."""
-    path = exc.ctx.command_path if exc.ctx is not None else command_path
-    hint = f"; see {path} --help" if path else ""
-    return CliError(exc.format_message().rstrip(".") + hint, exc.exit_code)
+    ctx = getattr(exc, "ctx", None)
+    path = ctx.command_path if ctx is not None else command_path
+    usage = exc.exit_code == 2  # Typer's usage errors exit 2; others (a file error) exit 1
+    hint = f"; see {path} --help" if usage and path else ""
+    return _fail(exc.format_message().rstrip(".") + hint, exc.exit_code)
 
 
 class HmasGroup(TyperGroup):
@@ -43,27 +53,28 @@ class HmasGroup(TyperGroup):
         # The root's own options (--config, --db-url …) are parsed here, before ``invoke``.
         try:
             return super().make_context(info_name, args, parent=parent, **extra)
-        except NoArgsIsHelpError:
-            raise
-        except UsageError as exc:
+        except typer.TyperException as exc:
+            if _is_help(exc):
+                raise
             raise _one_line(exc, info_name or "hmas") from None
 
     def invoke(self, ctx: Any) -> Any:
         try:
-            return super().invoke(ctx)
+            with command_scope(ctx):
+                return super().invoke(ctx)
         except HmasError as exc:
-            raise CliError(str(exc), exc.exit_code) from None
-        except NoArgsIsHelpError:
-            raise
-        except UsageError as exc:
+            raise _fail(str(exc), exc.exit_code) from None
+        except typer.TyperException as exc:
+            if _is_help(exc):
+                raise
             raise _one_line(exc) from None
-        except (ClickException, typer.Exit, typer.Abort, KeyboardInterrupt):
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
         except Exception as exc:
             if (ctx.obj or {}).get("debug"):
                 raise
             logging.getLogger("hmas").debug("unexpected error", exc_info=True)
-            raise CliError(
+            raise _fail(
                 f"unexpected {type(exc).__name__}: {exc}; rerun with --debug for the traceback",
                 EXIT_ERROR,
             ) from None

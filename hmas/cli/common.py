@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -10,6 +13,21 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from hmas.settings import Settings
+
+# The root context of the command being run, so helpers that are not handed one (``store_from``)
+# can tie resources to its end. Set by the root group for the length of one invocation.
+_ROOT_CONTEXT: ContextVar[typer.Context | None] = ContextVar("hmas_root_context", default=None)
+
+
+@contextmanager
+def command_scope(ctx: typer.Context) -> Iterator[None]:
+    """Within this block, ``store_from`` disposes what it opens when ``ctx`` (the root) closes."""
+    token = _ROOT_CONTEXT.set(ctx)
+    try:
+        yield
+    finally:
+        _ROOT_CONTEXT.reset(token)
+
 
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print machine-readable JSON on stdout (nothing else).")
@@ -42,13 +60,11 @@ def store_from(settings: Settings, *, create: bool = True) -> Engine:
     ``create=True`` for commands that write (the store is created if missing); ``create=False``
     for read-only commands, which never create a file or schema: a missing store is an error.
     """
-    from typer._click.globals import get_current_context
-
     from hmas.store import open_store
 
     engine = open_store(settings, create=create)
-    ctx = get_current_context(silent=True)
+    ctx = _ROOT_CONTEXT.get()
     if ctx is not None:
         # Close pooled connections with the command, not at garbage collection.
-        ctx.find_root().call_on_close(engine.dispose)
+        ctx.call_on_close(engine.dispose)
     return engine
