@@ -1,0 +1,1 @@
+"""The decision: the pipeline of agents, the mother's numbers, the pure verdict, replay."""
