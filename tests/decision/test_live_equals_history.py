@@ -105,6 +105,7 @@ def assert_same_row(live: pd.Series, history: pd.Series, what: str) -> None:
 @pytest.mark.shared
 @pytest.mark.parametrize(("name", "symbol", "timeframe", "others"), SERIES)
 def test_live_decision_equals_row_t_of_the_history_pass(
+    request: pytest.FixtureRequest,
     hmas: Run,
     shared_data: Path,
     name: str,
@@ -115,6 +116,7 @@ def test_live_decision_equals_row_t_of_the_history_pass(
     import_file(hmas, shared_data / "ohlcv" / name, [symbol, *others], timeframe)
     settings: Settings = load_settings()
     engine = open_store(settings)
+    request.addfinalizer(engine.dispose)  # close its connections with the test (3.13 warns)
     store = CandleStore(engine)
     inputs = read_inputs(store, settings, "file", symbol, timeframe, None, None)
     history = compute_history(inputs, settings)
