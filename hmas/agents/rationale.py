@@ -154,7 +154,7 @@ def _base_rates(
     result = np.full(n, UNFILLED, dtype=np.int8)
     result[setups] = trades_of.status
     resolution = np.full(n, n, dtype=np.int64)
-    closed = np.isin(trades_of.status, (WIN, LOSS, EXPIRED))
+    closed = trades_of.closed
     resolution[setups[closed]] = trades_of.exit[closed]
     # A setup opened at bar s and resolved at bar r counts on the bars t with r <= t and
     # time(t) - time(s) <= lookback: the bars r .. last(s), one interval per setup, summed

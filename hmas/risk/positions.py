@@ -126,6 +126,12 @@ class Simulated:
     exit_level: NDArray[np.float64]
     exit_price: NDArray[np.float64]
 
+    @property
+    def closed(self) -> NDArray[np.bool_]:
+        """Setups that exited (win, loss or expired)."""
+        result: NDArray[np.bool_] = self.status < OPEN  # WIN, LOSS and EXPIRED are below OPEN
+        return result
+
 
 def simulate(
     ohlc: NDArray[np.float64],
@@ -178,27 +184,21 @@ def simulate(
         with np.errstate(invalid="ignore"):
             stop_hit = np.where(longs, lows <= s, highs >= s) & inside
             target_hit = np.where(longs, highs >= t, lows <= t) & inside
-        i_stop = np.where(stop_hit.any(axis=1), stop_hit.argmax(axis=1), horizon)
-        i_target = np.where(target_hit.any(axis=1), target_hit.argmax(axis=1), horizon)
-        loss = (i_stop < n) & (i_stop <= i_target)  # both in one bar: the stop counts first
-        win = ~loss & (i_target < n)
-        expired = ~loss & ~win & (n == horizon)
-        k = np.where(loss, i_stop, np.where(win, i_target, n - 1))
+        hit = stop_hit | target_hit
+        closed = hit.any(axis=1)
+        k = np.where(closed, hit.argmax(axis=1), n - 1)  # the exit bar, or the last bar seen
+        # Both in one bar: the stop counts first.
+        loss = closed & stop_hit[np.arange(len(j)), k]
+        win = closed & ~loss
+        expired = ~closed & (n == horizon)
         exit_at = first[j] + k
-        opens, long_ = o[exit_at], buy[j]
-        # A bar opening beyond the stop or the target exits at its open.
-        level[j] = np.select(
-            [loss & long_, loss, win & long_, win, expired],
-            [
-                np.minimum(opens, stop[j]),
-                np.maximum(opens, stop[j]),
-                np.maximum(opens, target[j]),
-                np.minimum(opens, target[j]),
-                c[exit_at],
-            ],
-            np.nan,
-        )
-        status[j] = np.select([loss, win, expired], [LOSS, WIN, EXPIRED], OPEN)
+        # The level hit, or the open of a bar that opened beyond it: a long's stop and a
+        # short's target exit at the lower of the two, the others at the higher.
+        touched = np.where(loss, stop[j], target[j])
+        opens = o[exit_at]
+        gap = np.where(buy[j] == loss, np.minimum(opens, touched), np.maximum(opens, touched))
+        level[j] = np.where(closed, gap, np.where(expired, c[exit_at], np.nan))
+        status[j] = np.where(loss, LOSS, np.where(win, WIN, np.where(expired, EXPIRED, OPEN)))
         at[j], held[j] = exit_at, k + 1
 
     fill_bar, exit_bar = np.full(count_setups, -1), np.full(count_setups, -1)
