@@ -11,20 +11,13 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from pydantic import BaseModel, Field
 
 from hmas.agents.base import AgentContext, AgentView, none_if_nan
 from hmas.agents.common import align_on, column_values, frame_of, true_flags
-from hmas.agents.outcomes import (
-    EXPIRED,
-    LOSS,
-    NO_TRADE,
-    PENDING,
-    WIN,
-    simulate_outcomes,
-    valid_setups,
-)
+from hmas.risk.positions import EXPIRED, LOSS, UNFILLED, WIN, simulate
 from hmas.settings import duration_ms
 
 NAME = "rationale"
@@ -32,7 +25,7 @@ NAME = "rationale"
 #: The journal's sections, in order.
 SECTIONS = ("Setup", "Evidence", "Risks", "Costs", "Base rate", "Plan")
 
-REQUIRED_FEATURES = ("high", "low", "close")
+REQUIRED_FEATURES = ("open", "high", "low", "close")
 REQUIRED_ALPHA = ("action", "stop", "target")
 _PLAN_COLUMNS = ("entry", "stop", "target", "reward_risk", "confidence")
 _META = ("agent", "abstained", "abstain_reason")
@@ -48,6 +41,22 @@ class RationaleView(AgentView):
     base_rate: float | None = Field(None, ge=0, le=1)
     base_rate_trades: int = Field(0, ge=0)
     base_rate_wins: int = Field(0, ge=0)
+
+
+def valid_setups(
+    close: npt.NDArray[Any],
+    direction: npt.NDArray[Any],
+    stop: npt.NDArray[Any],
+    target: npt.NDArray[Any],
+) -> npt.NDArray[np.bool_]:
+    """Bars whose proposal is well formed: positive finite prices, stop and target either side."""
+    with np.errstate(invalid="ignore"):
+        finite = np.isfinite(close) & np.isfinite(stop) & np.isfinite(target)
+        positive = finite & (close > 0) & (stop > 0) & (target > 0)
+        long_ok = (direction > 0) & (stop < close) & (close < target)
+        short_ok = (direction < 0) & (target < close) & (close < stop)
+    result: npt.NDArray[np.bool_] = positive & (long_ok | short_ok)
+    return result
 
 
 def _abstain_all(index: pd.Index, reason: str) -> pd.DataFrame:
@@ -111,7 +120,7 @@ def _base_rates(
         return _abstain_all(index, "data quality: bars are not timestamps")
     if not index.is_monotonic_increasing:
         return _abstain_all(index, "data quality: bars are not in time order")
-    high, low, close = (column_values(features, c, index) for c in REQUIRED_FEATURES)
+    open_, high, low, close = (column_values(features, c, index) for c in REQUIRED_FEATURES)
     plan = {c: column_values(proposals, c, index) for c in _PLAN_COLUMNS}
     none = np.full(n, None, dtype=object)
     raw_action = proposals["action"].to_numpy(dtype=object)
@@ -129,17 +138,30 @@ def _base_rates(
     setup_codes, _ = pd.factorize(setup, use_na_sentinel=False)
     groups = np.where(direction != 0, setup_codes * 2 + (direction > 0), -1).astype(np.int64)
 
-    resolution, result = simulate_outcomes(
-        high, low, close, direction, plan["stop"], plan["target"], horizon
+    # Only well-formed setups are history; the current bar's group needs no validity. Each is
+    # what its paper position would have done: filled at the next open, by the position rules.
+    valid = valid_setups(close, direction, plan["stop"], plan["target"])
+    history = np.where(valid, groups, -1)
+    setups = np.flatnonzero(valid)
+    trades_of = simulate(
+        np.column_stack([open_, high, low, close]),
+        setups,
+        direction[setups] > 0,
+        plan["stop"][setups],
+        plan["target"][setups],
+        expiry_bars=horizon,
     )
-    # Only well-formed setups are history; the current bar's group needs no validity.
-    history = np.where(valid_setups(close, direction, plan["stop"], plan["target"]), groups, -1)
+    result = np.full(n, UNFILLED, dtype=np.int8)
+    result[setups] = trades_of.status
+    resolution = np.full(n, n, dtype=np.int64)
+    closed = trades_of.closed
+    resolution[setups[closed]] = trades_of.exit[closed]
     # A setup opened at bar s and resolved at bar r counts on the bars t with r <= t and
     # time(t) - time(s) <= lookback: the bars r .. last(s), one interval per setup, summed
     # per group with a difference array (exact integer counts, no loop over bars).
     ns = index.as_unit("ns").asi8
     last = np.searchsorted(ns, ns + lookback_ms * 1_000_000, side="right") - 1
-    resolved = (history >= 0) & (resolution < n) & (result != PENDING) & (result != NO_TRADE)
+    resolved = (history >= 0) & (resolution < n)
     counted = resolved & (resolution <= last)
     trades, wins, losses, expired = (np.zeros(n, dtype=np.int64) for _ in range(4))
     for group in np.unique(groups[groups >= 0]):

@@ -14,12 +14,16 @@ The rules, shared with the backtest (DESIGN §7):
 A bar with a missing, non-finite or non-positive price, or an inconsistent range (high < low,
 open or close outside it), is ignored: it neither fills, exits nor counts toward expiry.
 
+``simulate`` applies these rules to many setups at once (the rationale's base rate, the
+backtest); ``follow_arrays`` is its one-setup case, so the rules are written once.
+
 numpy and pandas are imported inside the functions, so importing ``hmas.risk`` stays light.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -32,6 +36,13 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 Status = Literal["open", "win", "loss", "expired"]
+
+#: ``simulate``'s outcome codes: closed (win, loss, expired), filled but still open, unfilled.
+WIN, LOSS, EXPIRED, OPEN, UNFILLED = 1, -1, 0, 2, 3
+_STATUS: dict[int, Status] = {WIN: "win", LOSS: "loss", EXPIRED: "expired", OPEN: "open"}
+
+#: Setup × bar cells looked at per chunk by ``simulate`` (bounds its memory on long histories).
+_CHUNK_CELLS = 1 << 20
 
 
 class PositionOutcome(BaseModel):
@@ -94,6 +105,115 @@ def _finite_or_none(value: float) -> float | None:
 def _first(mask: NDArray[np.bool_]) -> int:
     """Index of the first True, or ``len(mask)`` when there is none."""
     return int(mask.argmax()) if mask.any() else len(mask)
+
+
+@dataclass(frozen=True)
+class Simulated:
+    """Where each setup of ``simulate`` went; row indices refer to its ``ohlc`` rows.
+
+    ``fill`` is the fill bar (−1: unfilled), ``exit`` the exit bar (for an open position the
+    last bar seen; −1: unfilled), ``held`` the usable bars held (the fill bar is the first).
+    ``exit_level`` is the price the rules exit at (the stop, the target, a gapped open or the
+    expiry close), ``fill_price`` / ``exit_price`` include slippage; prices are NaN where there
+    is none.
+    """
+
+    status: NDArray[np.int8]
+    fill: NDArray[np.int64]
+    exit: NDArray[np.int64]
+    held: NDArray[np.int64]
+    fill_price: NDArray[np.float64]
+    exit_level: NDArray[np.float64]
+    exit_price: NDArray[np.float64]
+
+    @property
+    def closed(self) -> NDArray[np.bool_]:
+        """Setups that exited (win, loss or expired)."""
+        result: NDArray[np.bool_] = self.status < OPEN  # WIN, LOSS and EXPIRED are below OPEN
+        return result
+
+
+def simulate(
+    ohlc: NDArray[np.float64],
+    signal: NDArray[np.int64],
+    buy: NDArray[np.bool_],
+    stop: NDArray[np.float64],
+    target: NDArray[np.float64],
+    *,
+    expiry_bars: int,
+    slippage_bps: float = 0.0,
+    usable: NDArray[np.bool_] | None = None,
+) -> Simulated:
+    """Follow every setup (signal row, side, stop, target) over ``ohlc`` rows by the rules above.
+
+    ``signal`` is each setup's signal row (−1: before the first row); its position fills on the
+    first usable row after it. Vectorised over setups × bars, in chunks of ``_CHUNK_CELLS``
+    cells; ``usable`` may pass ``ohlc``'s usable rows when the caller has them.
+    """
+    import numpy as np
+
+    signal = np.asarray(signal, dtype=np.int64)
+    buy = np.asarray(buy, dtype=bool)
+    stop = np.asarray(stop, dtype=np.float64)
+    target = np.asarray(target, dtype=np.float64)
+    count_setups = len(signal)
+    horizon = max(1, int(expiry_bars))
+    rows = np.flatnonzero(_usable(ohlc) if usable is None else usable)
+    o, h, lo, c = (ohlc[rows, j] for j in range(4))
+    # Setup j's bars are the usable rows first[j] .. first[j] + count[j] - 1.
+    first = np.searchsorted(rows, signal, side="right")
+    count = np.minimum(len(rows) - first, horizon)
+    sign = np.where(buy, 1.0, -1.0)
+    slip = _cost(slippage_bps)
+
+    status = np.full(count_setups, UNFILLED, dtype=np.int8)
+    at = np.zeros(count_setups, dtype=np.int64)  # position in ``rows`` of the exit bar
+    held = np.zeros(count_setups, dtype=np.int64)
+    level = np.full(count_setups, np.nan)
+    steps = np.arange(horizon)
+    filled = np.flatnonzero(count > 0)
+    per_chunk = max(1, _CHUNK_CELLS // horizon)
+    for start in range(0, len(filled), per_chunk):
+        j = filled[start : start + per_chunk]
+        n = count[j]
+        inside = steps < n[:, None]
+        pos = np.minimum(first[j, None] + steps, len(rows) - 1)
+        longs, s, t = buy[j, None], stop[j, None], target[j, None]
+        highs, lows = h[pos], lo[pos]
+        # NaN stop or target compare False: that exit simply never triggers.
+        with np.errstate(invalid="ignore"):
+            stop_hit = np.where(longs, lows <= s, highs >= s) & inside
+            target_hit = np.where(longs, highs >= t, lows <= t) & inside
+        hit = stop_hit | target_hit
+        closed = hit.any(axis=1)
+        k = np.where(closed, hit.argmax(axis=1), n - 1)  # the exit bar, or the last bar seen
+        # Both in one bar: the stop counts first.
+        loss = closed & stop_hit[np.arange(len(j)), k]
+        win = closed & ~loss
+        expired = ~closed & (n == horizon)
+        exit_at = first[j] + k
+        # The level hit, or the open of a bar that opened beyond it: a long's stop and a
+        # short's target exit at the lower of the two, the others at the higher.
+        touched = np.where(loss, stop[j], target[j])
+        opens = o[exit_at]
+        gap = np.where(buy[j] == loss, np.minimum(opens, touched), np.maximum(opens, touched))
+        level[j] = np.where(closed, gap, np.where(expired, c[exit_at], np.nan))
+        status[j] = np.where(loss, LOSS, np.where(win, WIN, np.where(expired, EXPIRED, OPEN)))
+        at[j], held[j] = exit_at, k + 1
+
+    fill_bar, exit_bar = np.full(count_setups, -1), np.full(count_setups, -1)
+    fill_price = np.full(count_setups, np.nan)
+    fill_bar[filled], exit_bar[filled] = rows[first[filled]], rows[at[filled]]
+    fill_price[filled] = o[first[filled]] * (1 + sign[filled] * slip)
+    return Simulated(
+        status=status,
+        fill=fill_bar,
+        exit=exit_bar,
+        held=held,
+        fill_price=fill_price,
+        exit_level=level,
+        exit_price=level * (1 - sign * slip),
+    )
 
 
 def follow(
@@ -172,55 +292,46 @@ def follow_arrays(
         if int(usable.sum()) >= horizon or limit >= len(ohlc):
             break
         limit *= 2
-    bar_ts = ts[:limit][usable][:horizon]
-    if len(bar_ts) == 0:
-        return PositionOutcome(status="open")
-    o, h, lo, c = ohlc[:limit][usable][:horizon].T
     buy = side == "BUY"
+    sim = simulate(
+        ohlc[:limit],
+        np.array([-1]),
+        np.array([buy]),
+        np.array([stop], dtype=np.float64),
+        np.array([target], dtype=np.float64),
+        expiry_bars=horizon,
+        slippage_bps=slippage_bps,
+        usable=usable,
+    )
+    if sim.status[0] == UNFILLED:
+        return PositionOutcome(status="open")
+    status = _STATUS[int(sim.status[0])]
+    o, h, lo = ohlc[:limit][usable][:horizon, :3].T
     sign = 1.0 if buy else -1.0
-    slip, fee = _cost(slippage_bps), _cost(fee_bps)
-    fill = float(o[0]) * (1 + sign * slip)
-
-    # NaN stop or target compare False: that exit simply never triggers.
-    with np.errstate(invalid="ignore"):
-        stop_hit = lo <= stop if buy else h >= stop
-        target_hit = h >= target if buy else lo <= target
-    i_stop, i_target = _first(stop_hit), _first(target_hit)
-    n = len(o)
-
-    status: Status
-    if i_stop < n and i_stop <= i_target:  # both in one bar: the stop counts first
-        k, status = i_stop, "loss"
-        raw = float(min(o[k], stop) if buy else max(o[k], stop))
-    elif i_target < n:
-        k, status = i_target, "win"
-        raw = float(max(o[k], target) if buy else min(o[k], target))
-    elif n == horizon:
-        k, status = n - 1, "expired"
-        raw = float(c[k])
-    else:
-        k, status, raw = n - 1, "open", math.nan
+    fee = _cost(fee_bps)
+    fill, raw, k = float(sim.fill_price[0]), float(sim.exit_level[0]), int(sim.held[0]) - 1
+    fill_ts = int(ts[sim.fill[0]])
 
     risk_unit = _risk_unit(sign, fill, stop, signal_entry)
     mae, mfe = _excursions(sign, fill, o, h, lo, k, status, raw, risk_unit)
     if status == "open":
         return PositionOutcome(
             status="open",
-            fill_ts=int(bar_ts[0]),
+            fill_ts=fill_ts,
             fill_price=fill,
-            bars_held=n,
+            bars_held=k + 1,
             mae_r=mae,
             mfe_r=mfe,
         )
 
-    exit_price = raw * (1 - sign * slip)
+    exit_price = float(sim.exit_price[0])
     net_unit = sign * (exit_price - fill) - fee * (fill + exit_price)
     r_multiple = net_unit / risk_unit if risk_unit is not None else math.nan
     return PositionOutcome(
         status=status,
-        fill_ts=int(bar_ts[0]),
+        fill_ts=fill_ts,
         fill_price=fill,
-        exit_ts=int(bar_ts[k]),
+        exit_ts=int(ts[sim.exit[0]]),
         exit_price=exit_price,
         bars_held=k + 1,
         r_multiple=_finite_or_none(r_multiple),

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from hmas.agents import outcomes, rationale
+from hmas.agents import rationale
 from hmas.agents.base import AgentContext
 from hmas.decision.history import (
     AUTO_SEGMENT_SHARE,
@@ -27,6 +27,7 @@ from hmas.decision.pipeline import MarketInputs, compute, feature_row, views_at
 from hmas.decision.service import load_inputs
 from hmas.errors import UsageError
 from hmas.market import index_to_ms, timeframe_ms
+from hmas.risk.positions import EXPIRED, LOSS, UNFILLED, WIN, follow_arrays
 from hmas.settings import Settings, duration_ms, load_settings
 from hmas.store.candles import CandleStore
 from tests.decision.conftest import HOUR, NOW, permissive, sample_frame
@@ -418,7 +419,7 @@ def reference(
         if groups[t] < 0:
             continue
         for s in range(n):
-            done = result[s] not in (outcomes.PENDING, outcomes.NO_TRADE) and resolution[s] <= t
+            done = result[s] in (WIN, LOSS, EXPIRED) and resolution[s] <= t
             recent = stamps[t] - stamps[s] <= lookback
             counts[t] += history[s] == groups[t] and done and recent
     return counts
@@ -438,16 +439,19 @@ def test_counts_match_the_definition(seed: int, horizon: int, lookback_h: int) -
         pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(hours, unit="h")
     )
     close = 100 + np.cumsum(rng.normal(0, 1, n))
+    open_ = np.r_[100.0, close[:-1]] + rng.normal(0, 1, n)  # gaps from the previous close
     frame = pd.DataFrame(
         {
-            "open": close,
-            "high": close + rng.uniform(0, 2, n),
-            "low": close - rng.uniform(0, 2, n),
+            "open": open_,
+            "high": np.maximum(open_, close) + rng.uniform(0, 2, n),
+            "low": np.minimum(open_, close) - rng.uniform(0, 2, n),
             "close": close,
             "volume": 1.0,
         },
         index=stamps,
     )
+    frame.iloc[rng.integers(0, n, 3), :4] = np.nan  # missing bars: skipped by the positions
+    close = frame["close"].to_numpy()
     side = rng.choice(["BUY", "SELL", "HOLD", "HOLD"], n)
     alpha = buys(stamps, [])
     alpha["action"] = side
@@ -461,18 +465,30 @@ def test_counts_match_the_definition(seed: int, horizon: int, lookback_h: int) -
     direction = np.where(trade, sign, 0).astype(np.int64)
     codes, _ = pd.factorize(alpha["setup"].to_numpy(dtype=object), use_na_sentinel=False)
     groups = np.where(direction != 0, codes * 2 + (direction > 0), -1)
-    resolution, result = outcomes.simulate_outcomes(
-        frame["high"].to_numpy(),
-        frame["low"].to_numpy(),
-        close,
-        direction,
-        alpha["stop"].to_numpy(),
-        alpha["target"].to_numpy(),
-        horizon,
-    )
-    valid = outcomes.valid_setups(
+    valid = rationale.valid_setups(
         close, direction, alpha["stop"].to_numpy(), alpha["target"].to_numpy()
     )
+    # Each valid setup's outcome is its paper position's, followed one at a time (the bar
+    # numbers stand in for the timestamps, so the exit "time" is the resolution bar).
+    resolution, result = np.full(n, n), np.full(n, UNFILLED)
+    ohlc = frame[["open", "high", "low", "close"]].to_numpy()
+    for s in np.flatnonzero(valid):
+        one = follow_arrays(
+            "BUY" if direction[s] > 0 else "SELL",
+            close[s],
+            alpha["stop"].iloc[s],
+            alpha["target"].iloc[s],
+            1.0,
+            np.arange(s + 1, n),
+            ohlc[s + 1 :],
+            expiry_bars=horizon,
+        )
+        if one.closed:
+            assert one.exit_ts is not None
+            resolution[s], result[s] = (
+                one.exit_ts,
+                {"win": WIN, "loss": LOSS}.get(one.status, EXPIRED),
+            )
     history = np.where(valid, groups, -1)
     expected = reference(
         stamps.as_unit("ns").asi8,
