@@ -32,6 +32,15 @@ PERMISSIVE: dict[str, Any] = {
 }
 
 
+def libraries() -> dict[str, str]:
+    """The numeric libraries' versions: computed views are bit-identical only under the same."""
+    import numpy
+    import pandas
+    import talib
+
+    return {"numpy": numpy.__version__, "pandas": pandas.__version__, "ta-lib": talib.__version__}
+
+
 def build_store(url: str) -> Any:
     """A migrated store holding the sample candles with the gap; returns the engine."""
     from hmas.market import index_to_ms
@@ -137,6 +146,7 @@ def main() -> None:
         "record_version": 1,
         "written_by": "hmas before the agent registry and the pure verdict",
         "store": {"now_ms": NOW, "bars": BARS, "eth_gap_offsets": list(GAP)},
+        "libraries": libraries(),
     }
     OUT.write_text(json.dumps({"meta": meta, "cases": out}, indent=1, sort_keys=True) + "\n")
     decisions = [c["signal"]["decision"] for c in out]
