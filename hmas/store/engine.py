@@ -424,6 +424,27 @@ def _pending(before: str | None) -> list[str]:
     return list(KNOWN_REVISIONS[start:])
 
 
+def sqlite_lock_engine(engine: Engine) -> Engine:
+    """A NullPool engine on the same SQLite file whose connections leave BEGIN to hmas.
+
+    pysqlite otherwise begins (and commits) transactions itself; with the driver in autocommit
+    mode hmas emits ``BEGIN IMMEDIATE`` and ``COMMIT``, so one transaction holds the write lock.
+    """
+    lock_engine = create_engine(
+        engine.url,
+        poolclass=NullPool,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+    )
+
+    def autocommit_driver(dbapi_conn: Any, record: Any) -> None:
+        _sqlite_pragmas(dbapi_conn, record)
+        dbapi_conn.isolation_level = None  # hmas emits BEGIN and COMMIT
+
+    event.listen(lock_engine, "connect", autocommit_driver)
+    install_error_translation(lock_engine, where_of(engine))
+    return lock_engine
+
+
 @contextmanager
 def schema_lock(engine: Engine) -> Iterator[Connection]:
     """One connection holding the store's schema lock inside one transaction, committed on exit.
@@ -435,18 +456,7 @@ def schema_lock(engine: Engine) -> Iterator[Connection]:
     """
     backend = engine.dialect.name
     if backend == "sqlite":
-        lock_engine = create_engine(
-            engine.url,
-            poolclass=NullPool,
-            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
-        )
-
-        def autocommit_driver(dbapi_conn: Any, record: Any) -> None:
-            _sqlite_pragmas(dbapi_conn, record)
-            dbapi_conn.isolation_level = None  # hmas emits BEGIN and COMMIT
-
-        event.listen(lock_engine, "connect", autocommit_driver)
-        install_error_translation(lock_engine, where_of(engine))
+        lock_engine = sqlite_lock_engine(engine)
         try:
             with lock_engine.connect() as conn:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from hmas.errors import EXIT_REFUSED, HmasError
 from hmas.store.models import RunLock, utcnow
+from hmas.store.reconcile import process_alive
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -32,16 +33,6 @@ class LockHeldError(HmasError):
     """Raised when another live run holds the lock."""
 
     exit_code = EXIT_REFUSED
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass
@@ -95,7 +86,7 @@ def acquire(engine: Engine, name: str = "run", *, stale_after: float = 300.0) ->
         from datetime import UTC
 
         beat = beat.replace(tzinfo=UTC)
-    dead = held["host"] == host and not _alive(int(held["pid"]))
+    dead = held["host"] == host and not process_alive(int(held["pid"]))
     stale = now - beat > timedelta(seconds=stale_after)
     if not (dead or stale):
         raise LockHeldError(

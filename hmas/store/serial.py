@@ -15,10 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from sqlalchemy import create_engine, event, text
-from sqlalchemy.pool import NullPool
+from sqlalchemy import text
 from sqlmodel import Session
 
 if TYPE_CHECKING:
@@ -31,32 +30,14 @@ _SQLITE_LOCK_ENGINES: dict[str, Engine] = {}
 
 
 def _sqlite_lock_engine(engine: Engine) -> Engine:
-    """A NullPool engine on the same SQLite file whose connections leave BEGIN to hmas."""
-    from hmas.store.engine import (
-        SQLITE_BUSY_TIMEOUT_MS,
-        _sqlite_pragmas,
-        install_error_translation,
-        where_of,
-    )
+    """The store's lock engine (``engine.sqlite_lock_engine``), one per SQLite file."""
+    from hmas.store.engine import sqlite_lock_engine
 
     key = str(engine.url)
     cached = _SQLITE_LOCK_ENGINES.get(key)
-    if cached is not None:
-        return cached
-    lock_engine = create_engine(
-        engine.url,
-        poolclass=NullPool,
-        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
-    )
-
-    def autocommit_driver(dbapi_conn: Any, record: Any) -> None:
-        _sqlite_pragmas(dbapi_conn, record)
-        dbapi_conn.isolation_level = None  # hmas emits BEGIN IMMEDIATE and COMMIT
-
-    event.listen(lock_engine, "connect", autocommit_driver)
-    install_error_translation(lock_engine, where_of(engine))
-    _SQLITE_LOCK_ENGINES[key] = lock_engine
-    return lock_engine
+    if cached is None:
+        cached = _SQLITE_LOCK_ENGINES[key] = sqlite_lock_engine(engine)
+    return cached
 
 
 @contextmanager
