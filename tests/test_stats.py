@@ -1,0 +1,62 @@
+"""hmas.stats: bootstrap intervals, reliability tables and Brier scores."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from hmas.stats import brier, calibration, mean_ci
+
+
+def test_mean_ci_covers_the_mean_and_is_reproducible() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(0.3, 1.0, 400)
+    ci = mean_ci(x)
+    assert ci.count == 400
+    assert ci.mean == pytest.approx(float(x.mean()))
+    assert ci.low is not None and ci.high is not None
+    assert ci.low < ci.mean < ci.high
+    # About 1.96 standard errors either side.
+    se = float(x.std(ddof=1)) / math.sqrt(400)
+    assert ci.high - ci.low == pytest.approx(2 * 1.96 * se, rel=0.1)
+    assert mean_ci(x) == ci
+
+
+def test_mean_ci_of_nothing_and_of_one_value() -> None:
+    assert mean_ci([]).mean is None
+    assert mean_ci([float("nan"), float("inf")]).count == 0
+    one = mean_ci([1.5])
+    assert (one.count, one.mean, one.low, one.high) == (1, 1.5, None, None)
+    with pytest.raises(ValueError, match="level"):
+        mean_ci([1.0, 2.0], level=1.5)
+
+
+def test_calibration_buckets_and_brier_against_a_constant() -> None:
+    stated = [0.05, 0.15, 0.15, 0.95, 1.0, float("nan")]
+    won = [0, 0, 1, 1, 1, 1]
+    cal = calibration(stated, won, bins=10)
+    assert cal.count == 5  # the unknown probability is left out
+    counts = [b.count for b in cal.buckets]
+    assert counts == [1, 2, 0, 0, 0, 0, 0, 0, 0, 2]
+    assert cal.buckets[1].realised_rate == 0.5
+    assert cal.buckets[2].stated_mean is None
+    assert cal.brier == pytest.approx(
+        np.mean((np.array([0.05, 0.15, 0.15, 0.95, 1.0]) - [0, 0, 1, 1, 1]) ** 2)
+    )
+    assert cal.base_rate == pytest.approx(0.6)
+    assert cal.brier_constant == pytest.approx(0.24)
+    assert cal.skill is not None and cal.skill > 0
+    assert set(cal.as_dict()) >= {"brier", "brier_constant", "skill", "buckets"}
+
+
+def test_calibration_refuses_what_is_not_a_probability_or_an_outcome() -> None:
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        calibration([1.2], [1])
+    with pytest.raises(ValueError, match="0 or 1"):
+        calibration([0.5], [2])
+    with pytest.raises(ValueError, match="outcomes"):
+        calibration([0.5, 0.5], [1])
+    assert calibration([], []).brier is None
+    assert brier([], []) is None
