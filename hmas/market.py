@@ -169,4 +169,5 @@ def index_to_ms(index: pd.Index) -> list[int]:
     """A DatetimeIndex (any resolution) as epoch milliseconds."""
     import pandas as pd
 
-    return [int(v) for v in pd.DatetimeIndex(index).as_unit("ms").asi8]
+    values: list[int] = pd.DatetimeIndex(index).as_unit("ms").asi8.tolist()
+    return values

@@ -138,9 +138,9 @@ def missing_candles(index: pd.Index, timeframe: str, lookback: int) -> npt.NDArr
     Row t equals ``recent_missing`` of the timestamps up to t: 0 while the history does not
     yet reach back ``lookback`` slots.
     """
-    from hmas.market import index_to_ms, timeframe_ms
+    from hmas.market import timeframe_ms
 
-    ms = np.asarray(index_to_ms(index), dtype=np.int64)
+    ms = pd.DatetimeIndex(index).as_unit("ms").asi8
     n = len(ms)
     if not n:
         return np.zeros(0, dtype=np.int64)
