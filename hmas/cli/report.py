@@ -19,7 +19,7 @@ def report(ctx: typer.Context, json_out: JsonOption = False) -> None:
     from hmas.report.queries import summary
 
     settings = settings_from(ctx)
-    data = summary(store_from(settings, create=False))
+    data = summary(store_from(settings, create=False), settings.decision.engine)
     if json_out:
         render.print_json(data)
     else:

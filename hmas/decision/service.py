@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 #: The engine recorded on analyses and signals when every agent runs the default engine.
-ENGINE_RULES = "rules"
 
 
 @dataclass

@@ -174,7 +174,7 @@ def _iteration(
             iteration=n,
             pid=os.getpid(),
             host=socket.gethostname(),
-            engine="rules",
+            engine=settings.decision.engine,
             config_hash=settings.config_hash(),
             symbols=options.symbols,
         )
@@ -287,7 +287,7 @@ def _one_symbol(
             signal_id=sig.id,
             created=record.created,
             reason=sig.rejection_reason,
-            positions=ledger.open_position_count(engine, symbol=symbol),
+            positions=ledger.open_position_count(engine, settings.decision.engine, symbol=symbol),
         )
     except HmasError as exc:
         outcome.status, outcome.error = "error", str(exc)

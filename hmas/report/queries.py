@@ -82,7 +82,7 @@ def signal_detail(engine: Engine, signal_id: int) -> dict[str, Any]:
     }
 
 
-def summary(engine: Engine, engine_name: str = "rules") -> dict[str, Any]:
+def summary(engine: Engine, engine_name: str) -> dict[str, Any]:
     """Signals per symbol and decision, outcomes, win rate and average R, equity, positions."""
     with Session(engine, expire_on_commit=False) as session:
         per = session.execute(

@@ -185,7 +185,7 @@ def settle(
     session: Session,
     engine: Engine,
     settings: Settings,
-    engine_name: str = "rules",
+    engine_name: str,
     *,
     symbol: str | None = None,
 ) -> list[ClosedPosition]:
@@ -248,7 +248,7 @@ def settle(
 
 
 def update_positions(
-    engine: Engine, settings: Settings, engine_name: str = "rules", *, symbol: str | None = None
+    engine: Engine, settings: Settings, engine_name: str, *, symbol: str | None = None
 ) -> list[ClosedPosition]:
     """Settle the open positions (of ``symbol``, if given) as one serialised step."""
     from hmas.store.serial import book_session
@@ -276,7 +276,7 @@ def _copy_outcome(result: SignalResult, outcome: PositionOutcome) -> None:
 
 
 def set_kill_switch(
-    engine: Engine, settings: Settings, on: bool | None, engine_name: str = "rules"
+    engine: Engine, settings: Settings, on: bool | None, engine_name: str | None = None
 ) -> bool:
     """Store the kill switch (``None`` only reads it); return the stored state.
 
@@ -285,6 +285,7 @@ def set_kill_switch(
     """
     from hmas.store.serial import book_session
 
+    engine_name = engine_name or settings.decision.engine
     with Session(engine) as session:
         account = session.get(Account, engine_name)
         current = bool(account is not None and account.kill_switch)
@@ -298,9 +299,7 @@ def set_kill_switch(
         return bool(on)
 
 
-def open_position_count(
-    engine: Engine, engine_name: str = "rules", *, symbol: str | None = None
-) -> int:
+def open_position_count(engine: Engine, engine_name: str, *, symbol: str | None = None) -> int:
     """Open paper positions (of one symbol, if given)."""
     stmt = select(func.count()).where(
         col(Position.engine) == engine_name, col(Position.status) == "open"

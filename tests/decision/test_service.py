@@ -201,7 +201,7 @@ def test_paper_update_closes_positions_and_books_the_account(sample_store: Any) 
         sample_store, settings, approved_analysis(sample_store, settings)
     ).signal
     assert signal.decision == "APPROVED"
-    closed = ledger.update_positions(sample_store, settings)
+    closed = ledger.update_positions(sample_store, settings, settings.decision.engine)
     assert [c.signal_id for c in closed] == [signal.id]
     with Session(sample_store) as session:
         result = session.get(SignalResult, signal.id)
@@ -213,8 +213,9 @@ def test_paper_update_closes_positions_and_books_the_account(sample_store: Any) 
     assert result.r_multiple is not None and result.pnl_money is not None
     assert position.status == "closed"
     assert account.equity == pytest.approx(settings.paper.starting_equity + result.pnl_money)
-    assert ledger.update_positions(sample_store, settings) == []  # nothing left open
-    report = summary(sample_store)
+    # Nothing left open.
+    assert ledger.update_positions(sample_store, settings, settings.decision.engine) == []
+    report = summary(sample_store, "rules")
     assert report["closed_trades"] == 1
     assert report["outcomes"][result.status]["count"] == 1
     assert report["open_positions"] == []
@@ -267,7 +268,7 @@ def test_signal_limits_hold_across_runs(sample_store: Any) -> None:
     for bar in bars:
         analysis = service.analyze(sample_store, settings, "ETH-USD", "1h", at_ms=bar).analysis
         decided.append(service.decide(sample_store, settings, analysis).signal)
-        ledger.update_positions(sample_store, settings)
+        ledger.update_positions(sample_store, settings, settings.decision.engine)
     approved_days = [s.bar_ts // 86_400_000 for s in decided if s.decision == "APPROVED"]
     assert approved_days, "some proposal must be approved"
     assert len(approved_days) == len(set(approved_days))  # at most one a day
@@ -312,7 +313,7 @@ def test_every_signal_of_a_session_replays_identically(sample_store: Any) -> Non
     settings = permissive(risk={"cooldown_bars": 0})
     inputs = service.load_inputs(sample_store, settings, "sample", "ETH-USD", "1h")
     for bar in setup_bars(inputs, settings, limit=12):
-        ledger.update_positions(sample_store, settings)
+        ledger.update_positions(sample_store, settings, settings.decision.engine)
         analysis = service.analyze(sample_store, settings, "ETH-USD", "1h", at_ms=bar).analysis
         service.decide(sample_store, settings, analysis)
     for symbol in ("BTC-USD", "ETH-USD"):

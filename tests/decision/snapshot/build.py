@@ -125,7 +125,7 @@ def main() -> None:
             except Exception as exc:  # a bar in the gap
                 print("skip", label, symbol, offset, exc)
                 continue
-            ledger.update_positions(engine, settings, symbol=symbol)
+            ledger.update_positions(engine, settings, settings.decision.engine, symbol=symbol)
             record = service.decide(engine, settings, analysis)
             records.append((label, overrides, record.signal.id))
         with Session(engine) as session:
