@@ -83,6 +83,10 @@ class MacroView(AgentView):
     notes: list[str] = Field(default_factory=list)
 
 
+#: The benchmark's features the regime reads (``close`` comes with every candle frame).
+BENCHMARK_FEATURES: tuple[str, ...] = ("sma_200", "ema_20", "realized_vol")
+
+
 def volatility_percentile(vol: Array, lookback: int, min_periods: int) -> Array:
     """Causal percentile rank (0–1, ties averaged) of each value among the last ``lookback``.
 

@@ -51,6 +51,9 @@ class AgentSpec:
     view_model: type[AgentView]
     needs: tuple[Input, ...]
     rules: AgentEngine
+    #: The benchmark's features the agent reads (with "benchmark" in ``needs``): only these are
+    #: computed for the benchmark (the contract test checks the agent reads no other).
+    benchmark_features: tuple[str, ...] = ()
     #: The LLM engine (prompt in, the same view model out): not built yet.
     llm: AgentEngine | None = None
 
@@ -80,7 +83,14 @@ SPECS: tuple[AgentSpec, ...] = (
     AgentSpec(
         "sentiment", "2A", sentiment.SentimentView, ("features", "fear_greed"), _rules(sentiment)
     ),
-    AgentSpec("macro", "2A", macro.MacroView, ("features", "benchmark", "universe"), _rules(macro)),
+    AgentSpec(
+        "macro",
+        "2A",
+        macro.MacroView,
+        ("features", "benchmark", "universe"),
+        _rules(macro),
+        benchmark_features=macro.BENCHMARK_FEATURES,
+    ),
     AgentSpec("execution", "2B", execution.ExecutionView, ("features", "alpha"), _rules(execution)),
     AgentSpec(
         "rationale",
@@ -105,6 +115,14 @@ AnyView = Annotated[
     Field(discriminator="agent"),
 ]
 _ANY_VIEW: TypeAdapter[AnyView] = TypeAdapter(AnyView)
+
+
+def benchmark_features() -> tuple[str, ...]:
+    """Every benchmark feature some agent reads, in feature order."""
+    wanted = {name for spec in SPECS for name in spec.benchmark_features}
+    from hmas.indicators.features import FEATURE_COLUMNS
+
+    return tuple(name for name in FEATURE_COLUMNS if name in wanted)
 
 
 def layer(name: Layer) -> tuple[AgentSpec, ...]:

@@ -94,11 +94,13 @@ def build_context(
     inputs: MarketInputs, features: pd.DataFrame, settings: Settings, equity: float
 ) -> AgentContext:
     """Align the benchmark's features and the universe's closes on the symbol's bars."""
+    from hmas.agents import registry
     from hmas.indicators import compute_features
 
     benchmark = None
     if inputs.benchmark is not None and len(inputs.benchmark):
-        benchmark = compute_features(inputs.benchmark).reindex(features.index)
+        only = registry.benchmark_features()
+        benchmark = compute_features(inputs.benchmark, only=only).reindex(features.index)
     universe = None
     if inputs.universe:
         universe = pd.DataFrame(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import warnings
+from collections.abc import Collection
 from dataclasses import dataclass, fields
 from functools import cache
 from types import ModuleType
@@ -25,7 +26,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from hmas.errors import CandleDataError, ConfigError
-from hmas.indicators.swings import swing_columns
+from hmas.indicators.swings import SWING_COLUMNS, swing_columns
 from hmas.market import OHLCV_COLUMNS
 
 logger = logging.getLogger(__name__)
@@ -165,21 +166,52 @@ def _talib() -> ModuleType:
     return talib
 
 
-def compute_features(candles: pd.DataFrame, params: FeatureParams | None = None) -> pd.DataFrame:
-    """The feature frame of a candle frame: the OHLCV columns then ``FEATURE_COLUMNS``."""
+def compute_features(
+    candles: pd.DataFrame,
+    params: FeatureParams | None = None,
+    *,
+    only: Collection[str] | None = None,
+) -> pd.DataFrame:
+    """The feature frame of a candle frame: the OHLCV columns then ``FEATURE_COLUMNS``.
+
+    ``only`` names the features wanted (the OHLCV columns always come): the others are not
+    computed and not in the frame. Each column is the same, bit for bit, as in the full frame.
+    """
     p = params or FeatureParams()
+    wanted = _wanted(only)
     index = _candle_index(candles)
     ohlcv = _candle_arrays(candles)
     columns: dict[str, Any] = dict(ohlcv)
     # Undefined arithmetic (x/0, log 0, inf - inf) is expected on hostile candles: it becomes NaN.
     with np.errstate(all="ignore"):
-        columns.update(_talib_features(ohlcv, index, p))
-        columns.update(_window_features(ohlcv, index, p))
-        columns.update(swing_columns(ohlcv["high"], ohlcv["low"], p.swing_k, index))
+        columns.update(_talib_features(ohlcv, index, p, wanted))
+        if wanted & set(_WINDOW_COLUMNS):
+            columns.update(_window_features(ohlcv, index, p))
+        if wanted & set(SWING_COLUMNS):
+            columns.update(swing_columns(ohlcv["high"], ohlcv["low"], p.swing_k, index))
         for name, values in columns.items():
             if values.dtype == np.float64 and np.isinf(values).any():
                 columns[name] = np.where(np.isinf(values), np.nan, values)
-    return pd.DataFrame(columns, index=index, columns=list(OUTPUT_COLUMNS))
+    names = [c for c in OUTPUT_COLUMNS if c in OHLCV_COLUMNS or c in wanted]
+    return pd.DataFrame(columns, index=index, columns=names)
+
+
+_WINDOW_COLUMNS: Final[tuple[str, ...]] = (
+    "volume_z",
+    "realized_vol",
+    "donchian_high_20",
+    "donchian_low_20",
+)
+
+
+def _wanted(only: Collection[str] | None) -> set[str]:
+    """The features to compute: all, or the named ones (a ``ValueError`` for an unknown name)."""
+    if only is None:
+        return set(FEATURE_COLUMNS)
+    unknown = sorted(set(only) - set(FEATURE_COLUMNS) - set(OHLCV_COLUMNS))
+    if unknown:
+        raise ValueError(f"unknown feature(s) {', '.join(unknown)}; see FEATURE_COLUMNS")
+    return set(only) & set(FEATURE_COLUMNS)
 
 
 def _candle_index(candles: pd.DataFrame) -> pd.DatetimeIndex:
@@ -236,10 +268,22 @@ def _pick(result: object, prefix: str, n: int) -> FloatArray:
     return np.array(result, dtype=np.float64)
 
 
+_BB: Final = ("bb_lower", "bb_mid", "bb_upper", "bb_width")
+_MACD: Final = ("macd", "macd_signal", "macd_hist")
+_ADX: Final = ("adx_14", "plus_di_14", "minus_di_14")
+
+
 def _talib_features(
-    ohlcv: dict[str, FloatArray], index: pd.DatetimeIndex, p: FeatureParams
+    ohlcv: dict[str, FloatArray],
+    index: pd.DatetimeIndex,
+    p: FeatureParams,
+    wanted: set[str] | None = None,
 ) -> dict[str, FloatArray]:
-    """SMA, EMA, RSI, Bollinger, ATR, MACD (pandas-ta, talib=True) and ADX/DI (TA-Lib)."""
+    """SMA, EMA, RSI, Bollinger, ATR, MACD (pandas-ta, talib=True) and ADX/DI (TA-Lib).
+
+    Only the families with a column in ``wanted`` (default: all) are computed.
+    """
+    wanted = set(FEATURE_COLUMNS) if wanted is None else wanted
     n = len(index)
     span = _clean_span(ohlcv)
     h, lo, c = (ohlcv[name][span] for name in ("high", "low", "close"))
@@ -247,42 +291,49 @@ def _talib_features(
     seg = index[span]
     close, high, low = (pd.Series(a, index=seg, copy=False) for a in (c, h, lo))
     ta = _pandas_ta()
-    bb = ta.bbands(
-        close=close,
-        length=p.bb_length,
-        lower_std=p.bb_std,
-        upper_std=p.bb_std,
-        mamode="sma",
-        talib=True,
-    )
-    macd = ta.macd(
-        close=close, fast=p.macd_fast, slow=p.macd_slow, signal=p.macd_signal, talib=True
-    )
-    part = {
-        "sma_200": _pick(ta.sma(close=close, length=p.sma_length, talib=True), "", m),
-        "ema_20": _pick(ta.ema(close=close, length=p.ema_fast, talib=True), "", m),
-        "ema_50": _pick(ta.ema(close=close, length=p.ema_slow, talib=True), "", m),
-        "rsi_14": _pick(ta.rsi(close=close, length=p.rsi_length, talib=True), "", m),
-        "bb_lower": _pick(bb, "BBL_", m),
-        "bb_mid": _pick(bb, "BBM_", m),
-        "bb_upper": _pick(bb, "BBU_", m),
-        "atr_14": _pick(
-            ta.atr(high=high, low=low, close=close, length=p.atr_length, talib=True), "", m
-        ),
-        "macd": _pick(macd, "MACD_", m),
-        "macd_signal": _pick(macd, "MACDs_", m),
-        "macd_hist": _pick(macd, "MACDh_", m),
-    }
-    # pandas-ta's adx(talib=True) returns TA-Lib's PLUS_DM/MINUS_DM (price units) as DMP/DMN,
-    # not the +DI/-DI it computes without TA-Lib, and spends ~250 ms per 500k bars on an unused
-    # per-element apply: TA-Lib is called directly for this family.
-    tl = _talib()
-    length = p.adx_length
-    part["adx_14"] = np.asarray(tl.ADX(h, lo, c, timeperiod=length), dtype=np.float64)
-    part["plus_di_14"] = np.asarray(tl.PLUS_DI(h, lo, c, timeperiod=length), dtype=np.float64)
-    part["minus_di_14"] = np.asarray(tl.MINUS_DI(h, lo, c, timeperiod=length), dtype=np.float64)
+    part: dict[str, FloatArray] = {}
+    if wanted & set(_BB):
+        bb = ta.bbands(
+            close=close,
+            length=p.bb_length,
+            lower_std=p.bb_std,
+            upper_std=p.bb_std,
+            mamode="sma",
+            talib=True,
+        )
+        part["bb_lower"] = _pick(bb, "BBL_", m)
+        part["bb_mid"] = _pick(bb, "BBM_", m)
+        part["bb_upper"] = _pick(bb, "BBU_", m)
+    if wanted & set(_MACD):
+        macd = ta.macd(
+            close=close, fast=p.macd_fast, slow=p.macd_slow, signal=p.macd_signal, talib=True
+        )
+        part["macd"] = _pick(macd, "MACD_", m)
+        part["macd_signal"] = _pick(macd, "MACDs_", m)
+        part["macd_hist"] = _pick(macd, "MACDh_", m)
+    if "sma_200" in wanted:
+        part["sma_200"] = _pick(ta.sma(close=close, length=p.sma_length, talib=True), "", m)
+    if "ema_20" in wanted:
+        part["ema_20"] = _pick(ta.ema(close=close, length=p.ema_fast, talib=True), "", m)
+    if "ema_50" in wanted:
+        part["ema_50"] = _pick(ta.ema(close=close, length=p.ema_slow, talib=True), "", m)
+    if "rsi_14" in wanted:
+        part["rsi_14"] = _pick(ta.rsi(close=close, length=p.rsi_length, talib=True), "", m)
+    if "atr_14" in wanted:
+        atr = ta.atr(high=high, low=low, close=close, length=p.atr_length, talib=True)
+        part["atr_14"] = _pick(atr, "", m)
+    if wanted & set(_ADX):
+        # pandas-ta's adx(talib=True) returns TA-Lib's PLUS_DM/MINUS_DM (price units) as
+        # DMP/DMN, not the +DI/-DI it computes without TA-Lib, and spends ~250 ms per 500k bars
+        # on an unused per-element apply: TA-Lib is called directly for this family.
+        tl = _talib()
+        length = p.adx_length
+        part["adx_14"] = np.asarray(tl.ADX(h, lo, c, timeperiod=length), dtype=np.float64)
+        part["plus_di_14"] = np.asarray(tl.PLUS_DI(h, lo, c, timeperiod=length), dtype=np.float64)
+        part["minus_di_14"] = np.asarray(tl.MINUS_DI(h, lo, c, timeperiod=length), dtype=np.float64)
     _mask_undefined(part, c)
-    part["bb_width"] = (part["bb_upper"] - part["bb_lower"]) / part["bb_mid"]
+    if "bb_mid" in part:
+        part["bb_width"] = (part["bb_upper"] - part["bb_lower"]) / part["bb_mid"]
     if m == n:
         return part
     logger.debug(
@@ -299,14 +350,16 @@ def _talib_features(
 def _mask_undefined(part: dict[str, FloatArray], close: FloatArray) -> None:
     """Turn TA-Lib's stand-in zeros for 0/0 into NaN: RSI, ADX and DI of a market at rest."""
     # RSI is 100 * gain / (gain + loss): TA-Lib writes 0 while the close has not moved yet.
-    changed = np.zeros(len(close), dtype=bool)
-    changed[1:] = np.diff(close) != 0
-    moved = np.maximum.accumulate(changed)
-    part["rsi_14"][~moved] = np.nan
-    # With no directional movement in Wilder's memory, DX = |+DI - -DI| / (+DI + -DI) is 0/0.
-    flat = (part["plus_di_14"] == 0) & (part["minus_di_14"] == 0)
-    for name in ("adx_14", "plus_di_14", "minus_di_14"):
-        part[name][flat] = np.nan
+    if "rsi_14" in part:
+        changed = np.zeros(len(close), dtype=bool)
+        changed[1:] = np.diff(close) != 0
+        moved = np.maximum.accumulate(changed)
+        part["rsi_14"][~moved] = np.nan
+    if "adx_14" in part:
+        # With no directional movement in Wilder's memory, DX = |+DI - -DI| / (+DI + -DI) is 0/0.
+        flat = (part["plus_di_14"] == 0) & (part["minus_di_14"] == 0)
+        for name in _ADX:
+            part[name][flat] = np.nan
 
 
 def _window_features(

@@ -8,6 +8,7 @@ the base view's row mapping, and parse back through the discriminated union.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -144,3 +145,23 @@ def test_the_per_agent_engine_setting_leaves_earlier_config_hashes_alone() -> No
     chosen = Settings(decision={"engines": {"alpha": "rules"}})
     assert chosen.decision_config()["decision"]["engines"] == {"alpha": "rules"}
     assert chosen.config_hash() != default.config_hash()
+
+
+@pytest.mark.parametrize("spec", [s for s in SPECS if "benchmark" in s.needs], ids=lambda s: s.name)
+def test_an_agent_reads_only_the_benchmark_features_it_declares(spec: registry.AgentSpec) -> None:
+    """The pipeline computes only the declared benchmark features: the rest must not matter."""
+    features = random_features(2)
+    full = _context(features, 2)
+    assert full.benchmark is not None
+    declared = ["open", "high", "low", "close", "volume", *spec.benchmark_features]
+    bench = full.benchmark
+    cut = replace(full, benchmark=bench[declared])
+    pd.testing.assert_frame_equal(spec.rules.run(features, cut), spec.rules.run(features, full))
+    # A benchmark feature the agent reads but did not declare would change its output here.
+    noisy = bench.copy()
+    for name in bench.columns.difference(declared):
+        noisy[name] = np.nan
+    noisy_ctx = replace(full, benchmark=noisy)
+    pd.testing.assert_frame_equal(
+        spec.rules.run(features, noisy_ctx), spec.rules.run(features, full)
+    )

@@ -421,3 +421,13 @@ def test_non_numeric_cells_become_nan(btc_300: pd.DataFrame) -> None:
     out = features_of(frame)
     assert np.isnan(out["close"].iloc[10])
     assert out["sma_200"].isna().all()
+
+
+def test_only_some_features_are_the_same_columns_bit_for_bit(btc_300: pd.DataFrame) -> None:
+    full = compute_features(btc_300)
+    for only in (["sma_200", "ema_20", "realized_vol"], ["rsi_14"], ["macd_hist", "swing_low"]):
+        part = compute_features(btc_300, only=only)
+        assert list(part.columns) == [c for c in full.columns if c in {*OHLCV_COLUMNS, *only}]
+        pd.testing.assert_frame_equal(part, full[list(part.columns)])
+    with pytest.raises(ValueError, match="unknown feature"):
+        compute_features(btc_300, only=["sma_20"])
