@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Final, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -43,6 +43,13 @@ NOT_SETTINGS_PREFIXES = ("HMAS_TEST_", "HMAS_CI_")
 # The parsed TOML file for the Settings being built; a context variable because
 # pydantic-settings builds its sources from the class, not the instance.
 _file_data: ContextVar[dict[str, Any] | None] = ContextVar("hmas_file_data", default=None)
+
+
+#: The decision model: raised whenever the same views and settings would decide differently
+#: (docs/agents.md, "Decision models"). From model 2 on it is part of a signal's decision config
+#: and hash, so a signal of an earlier model is never taken for today's, and ``replay`` says
+#: which model decided a stored signal.
+DECISION_MODEL: Final[int] = 1
 
 
 class Section(BaseModel):
@@ -505,6 +512,8 @@ class Settings(BaseSettings):
         # No per-agent engine: the record of every earlier signal (and its hash) stays as it was.
         if not data["decision"].get("engines"):
             data["decision"].pop("engines", None)
+        if DECISION_MODEL > 1:
+            data["model"] = DECISION_MODEL
         return data
 
     def config_hash(self) -> str:

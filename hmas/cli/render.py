@@ -779,15 +779,22 @@ def signal_detail(detail: dict[str, Any]) -> None:
 def replay_result(result: Any) -> None:
     """Identical, or every difference."""
     console = out()
+    if result.model_changed:
+        _text(
+            console,
+            f"Signal {result.signal_id} was decided by decision model {result.stored_model}; "
+            f"this hmas decides with model {result.model}.",
+        )
     if result.identical:
         note_cfg = " under the given config" if result.config_changed else ""
         _text(console, f"Signal {result.signal_id} replays identically{note_cfg}.")
         return
-    head = (
-        "would change under the given config"
-        if result.config_changed
-        else "does NOT replay identically"
-    )
+    if result.config_changed:
+        head = "would change under the given config"
+    elif result.model_changed:
+        head = f"is decided differently by model {result.model}"
+    else:
+        head = "does NOT replay identically"
     cols = [Col("field"), Col("stored", text=True), Col("replayed", text=True)]
     rows = [
         [d["field"], fmt_auto(d["stored"]), fmt_auto(d["replayed"])] for d in result.differences

@@ -47,22 +47,46 @@ class ReplayResult:
     identical: bool
     differences: list[dict[str, Any]] = field(default_factory=list)
     config_changed: bool = False
+    #: The decision model that decided the stored signal, and this hmas's.
+    stored_model: int = 1
+    model: int = 1
+
+    @property
+    def model_changed(self) -> bool:
+        return self.stored_model != self.model
 
     def as_dict(self) -> dict[str, Any]:
-        """The JSON contract: ``{"signal_id", "identical", "differences"}``."""
+        """The JSON contract: ``{"signal_id", "identical", "differences", ...}``."""
         return {
             "signal_id": self.signal_id,
             "identical": self.identical,
             "differences": self.differences,
             "config_changed": self.config_changed,
+            "model_changed": self.model_changed,
+            "stored_model": self.stored_model,
+            "model": self.model,
         }
+
+
+class ReplayModelError(HmasError):
+    """A signal decided by an earlier decision model whose settings this hmas no longer reads."""
+
+
+def model_of(config: dict[str, Any]) -> int:
+    """The decision model recorded in a stored decision config (1 before models were recorded)."""
+    value = config.get("model", 1)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 1
+
+
+def _without_model(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in config.items() if k != "model"}
 
 
 def stored_settings(config: dict[str, Any]) -> Settings:
     """Settings rebuilt from the decision config stored with an analysis."""
     from hmas.settings import Settings
 
-    return Settings.model_validate(config)
+    return Settings.model_validate(_without_model(config))
 
 
 def reload_inputs(engine: Engine, analysis: Any) -> MarketInputs:
@@ -113,11 +137,31 @@ def reload_inputs(engine: Engine, analysis: Any) -> MarketInputs:
 
 def replay(engine: Engine, signal_id: int, settings: Settings | None = None) -> ReplayResult:
     """Recompute signal ``signal_id``; with ``settings``, what that config would change."""
+    from pydantic import ValidationError
+
+    from hmas.errors import ConfigError
+    from hmas.settings import DECISION_MODEL
+
     signal = get_signal(engine, signal_id)
     analysis = get_analysis(engine, signal.analysis_id)
-    original = stored_settings(analysis.config)
+    stored_model = model_of(analysis.config)
+    try:
+        original: Settings | None = stored_settings(analysis.config)
+    except (ValidationError, ConfigError) as exc:
+        if stored_model == DECISION_MODEL:
+            raise
+        if settings is None:
+            raise ReplayModelError(
+                f"signal {signal_id} was decided by decision model {stored_model} "
+                f"(hmas {analysis.hmas_version}), whose settings this hmas (model "
+                f"{DECISION_MODEL}) no longer reads; replay it with hmas "
+                f"{analysis.hmas_version}, or pass --config to see what today's model decides "
+                "on its candles"
+            ) from exc
+        original = None
     used = settings or original
-    config_changed = used.decision_config() != analysis.config
+    assert used is not None
+    config_changed = _without_model(used.decision_config()) != _without_model(analysis.config)
     inputs = reload_inputs(engine, analysis)
     rebuilt = build_analysis(inputs, used)
     rebuilt.id = analysis.id
@@ -129,7 +173,7 @@ def replay(engine: Engine, signal_id: int, settings: Settings | None = None) -> 
     for name in SIGNAL_FIELDS:
         _compare(name, getattr(signal, name), getattr(replayed, name), diffs)
     _compare("rounds", signal.rounds, replayed.rounds, diffs)
-    return ReplayResult(signal_id, not diffs, diffs, config_changed)
+    return ReplayResult(signal_id, not diffs, diffs, config_changed, stored_model, DECISION_MODEL)
 
 
 def _guardian_state(data: dict[str, Any]) -> Any:

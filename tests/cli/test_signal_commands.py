@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from typer.testing import Result
 
+from hmas.settings import DECISION_MODEL
+
 Run = Callable[..., Result]
 CONTRACT = {
     "id",
@@ -79,6 +81,9 @@ def test_analyze_decide_signals_replay_report(hmas: Run, db: list[str]) -> None:
         "identical": True,
         "differences": [],
         "config_changed": False,
+        "model_changed": False,
+        "stored_model": DECISION_MODEL,
+        "model": DECISION_MODEL,
     }
     report = json.loads(hmas(*db, "report", "--json").stdout)
     assert report["signals"]["BTC-USD"]["APPROVED"] + report["signals"]["BTC-USD"]["REJECTED"] == 1

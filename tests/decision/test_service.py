@@ -13,6 +13,7 @@ from hmas.decision.replay import replay
 from hmas.errors import UsageError
 from hmas.live.loop import RunOptions, StopFlag, run_loop
 from hmas.risk import ledger
+from hmas.settings import DECISION_MODEL
 from hmas.store import records
 from hmas.store.models import Analysis, Position, Run, Signal, SignalResult
 from tests.decision.conftest import permissive, setup_bars
@@ -90,6 +91,9 @@ def test_every_stored_signal_replays_identically(sample_store: Any) -> None:
             "identical": True,
             "differences": [],
             "config_changed": False,
+            "model_changed": False,
+            "stored_model": DECISION_MODEL,
+            "model": DECISION_MODEL,
         }
 
 
