@@ -91,6 +91,9 @@ KEPT = (
     "ev_r",
     "risk_adjusted_ev_r",
     "base_rate_trades",
+    "base_rate_wins",
+    "p_prior",
+    "history_weight",
 )
 
 
