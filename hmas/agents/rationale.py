@@ -234,22 +234,16 @@ def _base_rates(
     last = np.searchsorted(ns, ns + lookback_ms * 1_000_000, side="right") - 1
     resolved = (history >= 0) & (resolution < n)
     counted = resolved & (resolution <= last)
-    trades, wins, losses, expired = (np.zeros(n, dtype=np.int64) for _ in range(4))
-    win_r, loss_r, expired_r = (np.zeros(n, dtype=np.int64) for _ in range(3))
-    for group in np.unique(groups[groups >= 0]):
-        rows = groups == group
-        past = counted & (history == group)
-        starts, stops, outcome = resolution[past], last[past] + 1, result[past]
-        for column, code, sums in (
-            (trades, None, None),
-            (wins, WIN, win_r),
-            (losses, LOSS, loss_r),
-            (expired, EXPIRED, expired_r),
-        ):
-            chosen = np.ones(len(outcome), dtype=bool) if code is None else outcome == code
-            column[rows] = _running(starts[chosen], stops[chosen], None, n)[rows]
-            if sums is not None:
-                sums[rows] = _running(starts[chosen], stops[chosen], payoff[past][chosen], n)[rows]
+    # One column per sum: trades, wins, losses, expiries, then the payoffs of the last three.
+    outcome = result[counted]
+    is_win, is_loss, is_expired = (outcome == code for code in (WIN, LOSS, EXPIRED))
+    paid_r = payoff[counted]
+    weights = np.column_stack(
+        [np.ones(len(outcome), dtype=np.int64), is_win, is_loss, is_expired]
+        + [np.where(mask, paid_r, 0) for mask in (is_win, is_loss, is_expired)]
+    ).astype(np.int64)
+    sums = _running(groups, history[counted], resolution[counted], last[counted] + 1, weights)
+    trades, wins, losses, expired, win_r, loss_r, expired_r = sums.T
     trading = groups >= 0
     counts = {
         "base_rate_trades": trades,
@@ -289,18 +283,32 @@ def _base_rates(
 
 
 def _running(
+    asked: npt.NDArray[np.int64],
+    group: npt.NDArray[np.int64],
     starts: npt.NDArray[np.int64],
     stops: npt.NDArray[np.int64],
-    weights: npt.NDArray[np.int64] | None,
-    n: int,
+    weights: npt.NDArray[np.int64],
 ) -> npt.NDArray[np.int64]:
-    """Per bar, the sum of ``weights`` (1 each when None) of the intervals [start, stop) holding
-    it: a difference array, in integers so the sums are exact."""
-    ones = np.ones(len(starts), dtype=np.int64) if weights is None else weights
-    delta = np.zeros(n + 2, dtype=np.int64)
-    np.add.at(delta, starts, ones)
-    np.add.at(delta, stops, -ones)
-    result: npt.NDArray[np.int64] = np.cumsum(delta)[:n]
+    """Per bar t, the sums of ``weights`` (one row per interval, one column per sum) over the
+    intervals [start, stop) of group ``asked[t]`` that hold t (0 where ``asked`` < 0).
+
+    A difference array per group, all groups at once: the +weight at each start and the
+    -weight at each stop are sorted by (group, bar) and summed cumulatively; bar t of group g
+    reads the running sum of g's events at bars <= t. Integers, so every sum is exact.
+    """
+    n = len(asked)
+    width = n + 2
+    keys = np.concatenate([group * width + starts, group * width + stops])
+    order = np.argsort(keys, kind="stable")
+    keys = keys[order]
+    running = np.cumsum(np.concatenate([weights, -weights])[order], axis=0)
+    running = np.vstack([np.zeros((1, weights.shape[1]), dtype=np.int64), running])
+    base = np.maximum(asked, 0) * width
+    # Events of the asked group up to bar t, less those of the groups before it.
+    upto = np.searchsorted(keys, base + np.arange(n), side="right")
+    before = np.searchsorted(keys, base, side="left")
+    result: npt.NDArray[np.int64] = running[upto] - running[before]
+    result[asked < 0] = 0
     return result
 
 
