@@ -86,7 +86,7 @@ def _b(value: float | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from hmas.decision.measure import adjustment_tests
+    from hmas.decision.measure import adjustment_tests, fixed_shift_test
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
@@ -121,8 +121,13 @@ def main(argv: list[str] | None = None) -> None:
             f"| {_r(m.expectancy_approved)} | {_b(m.calibration.brier)} "
             f"| {_b(m.calibration.brier_constant)} | {_b(base)} |"
         )
-    tests = adjustment_tests(parts)
-    print("\nShifts of the probability, fitted on the earlier halves, scored on the later:")
+    # The vote shift as the mother applied it before (0.2 · (2 · consensus − 1)), then every
+    # candidate shift fitted on the earlier halves and scored on the later ones.
+    tests = [fixed_shift_test(parts, "votes", 0.2), *adjustment_tests(parts)]
+    print(
+        "\nShifts of the probability (fixed: as the mother applied it before, on every "
+        "resolved proposal; the others fitted on the earlier halves, scored on the later):"
+    )
     print(
         "| shift | train | test | coefficient | Brier without | Brier with "
         "| gain [95% CI] | improves |"

@@ -340,3 +340,36 @@ def adjustment_tests(parts: Sequence[Followed], probability: str = "p_base") -> 
             )
         )
     return results
+
+
+def fixed_shift_test(
+    parts: Sequence[Followed], name: str, coefficient: float, probability: str = "p_base"
+) -> ShiftTest:
+    """The shift ``p + coefficient·x`` with a coefficient chosen beforehand (nothing fitted on
+    these outcomes, so every resolved proposal is out of sample), clipped to [0.01, 0.99]:
+    e.g. the vote shift of 0.2·(2·consensus − 1) the mother applied before."""
+    import numpy as np
+
+    p_all, x_all, y_all = [], [], []
+    for f in parts:
+        if probability not in f.columns or name not in shifts(f):
+            continue
+        closed = f.closed
+        p_all.append(_floats(f.columns[probability])[closed])
+        x_all.append(shifts(f)[name][closed])
+        y_all.append(f.won[closed])
+    if not p_all:
+        return ShiftTest(name, 0, 0, coefficient, None, None)
+    p, x, y = (np.concatenate(v) for v in (p_all, x_all, y_all))
+    keep = np.isfinite(p)
+    p, x, y = p[keep], x[keep], y[keep]
+    shifted = np.clip(p + coefficient * x, 0.01, 0.99)
+    return ShiftTest(
+        name=f"{name} (fixed)",
+        train=0,
+        test=len(p),
+        coefficient=coefficient,
+        brier_without=brier(p, y),
+        brier_with=brier(shifted, y),
+        gain=mean_ci((p - y) ** 2 - (shifted - y) ** 2),
+    )

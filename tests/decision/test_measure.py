@@ -111,3 +111,16 @@ def test_shifts_are_aligned_with_the_trade() -> None:
     short = Followed(**{**f.__dict__, "direction": -np.ones(6)})
     np.testing.assert_array_equal(shifts(short)["regime"], -f.columns["vote_macro"])
     np.testing.assert_allclose(shifts(f)["votes"], 2 * f.columns["consensus"] - 1)
+
+
+def test_a_fixed_shift_is_scored_on_every_resolved_proposal() -> None:
+    from hmas.decision.measure import fixed_shift_test
+
+    parts = [synthetic(5, 0.15)]
+    right = fixed_shift_test(parts, "votes", 0.15)
+    assert right.name == "votes (fixed)" and right.test == 4000 and right.improves is True
+    # The same shift where the votes carry nothing only adds noise.
+    wrong = fixed_shift_test([synthetic(6, 0.0)], "votes", 0.2)
+    assert wrong.improves is False
+    assert wrong.brier_with is not None and wrong.brier_without is not None
+    assert wrong.brier_with > wrong.brier_without
