@@ -730,7 +730,7 @@ def signal_detail(detail: dict[str, Any]) -> None:
             (
                 "p(win)",
                 f"{fmt_num(resolve.get('p_win'))} (no-edge prior "
-                f"{fmt_num(prior.get('win_rate'))} worth {fmt_num(prior.get('strength'))} "
+                f"{fmt_num(prior.get('win_rate'))} worth {fmt_auto(prior.get('strength'))} "
                 f"trades; history weight {fmt_num(resolve.get('history_weight'))})",
             ),
         ]
