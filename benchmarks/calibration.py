@@ -81,6 +81,12 @@ def _gain(ci: Any) -> str:
     return f"{ci.mean:+.5f} [{ci.low:+.5f}, {ci.high:+.5f}]"
 
 
+def _history(m: Any) -> str:
+    if m.history_median is None:
+        return "n/a"
+    return f"{m.history_median:g}; {m.no_history}"
+
+
 def _b(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
@@ -107,15 +113,16 @@ def main(argv: list[str] | None = None) -> None:
         parts.append(followed)
 
     print(
-        "| series | bars | proposals | resolved (win/loss/expired) | approvals "
+        "| series | bars | proposals | history (median; none) "
+        "| resolved (win/loss/expired) | approvals "
         "| expectancy R, proposals [95% CI] | before costs | expectancy R, approvals "
         "| Brier stated | Brier constant | Brier base rate |"
     )
-    print("|---|---:|---:|---|---:|---|---|---|---:|---:|---:|")
+    print("|---|---:|---:|---|---|---:|---|---|---|---:|---:|---:|")
     for m in measured:
         base = m.calibration_base.brier if m.calibration_base is not None else None
         print(
-            f"| {m.series} | {m.bars} | {m.proposals} | {m.resolved} "
+            f"| {m.series} | {m.bars} | {m.proposals} | {_history(m)} | {m.resolved} "
             f"({m.wins}/{m.losses}/{m.expired}) | {m.approvals} | {_r(m.expectancy)} "
             f"| {_r(m.expectancy_gross)} "
             f"| {_r(m.expectancy_approved)} | {_b(m.calibration.brier)} "

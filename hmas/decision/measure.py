@@ -163,6 +163,10 @@ class Measurement:
     expectancy_approved: MeanCI
     calibration: Calibration
     calibration_base: Calibration | None
+    #: Comparable setups behind each proposal's numbers: the median count, and how many
+    #: proposals had none (None when the pass has no such column).
+    history_median: float | None = None
+    no_history: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -181,6 +185,8 @@ class Measurement:
             "calibration_base": None
             if self.calibration_base is None
             else self.calibration_base.as_dict(),
+            "history_median": self.history_median,
+            "no_history": self.no_history,
         }
 
 
@@ -194,6 +200,12 @@ def measure(series: str, bars: int, followed: Followed) -> Measurement:
     stated = followed.columns.get("p_win")
     base = followed.columns.get("p_base")
     y = followed.won[closed]
+    trades = followed.columns.get("base_rate_trades")
+    history_median = no_history = None
+    if trades is not None and len(trades):
+        counts = _floats(trades)
+        history_median = float(np.median(counts))
+        no_history = int((counts == 0).sum())
     return Measurement(
         series=series,
         bars=bars,
@@ -210,6 +222,8 @@ def measure(series: str, bars: int, followed: Followed) -> Measurement:
             np.full(int(closed.sum()), np.nan) if stated is None else _floats(stated)[closed], y
         ),
         calibration_base=None if base is None else calibration(_floats(base)[closed], y),
+        history_median=history_median,
+        no_history=no_history,
     )
 
 

@@ -61,6 +61,9 @@ def test_measure_counts_and_intervals(sample_inputs: MarketInputs) -> None:
     data = m.as_dict()
     assert data["expectancy_r"]["mean"] == m.expectancy.mean
     assert data["calibration"]["count"] == m.resolved
+    trades = followed.columns["base_rate_trades"]
+    assert m.history_median == float(np.median(trades))
+    assert m.no_history == int((trades == 0).sum())
 
 
 def synthetic(seed: int, effect: float, n: int = 4000) -> Followed:
