@@ -7,6 +7,7 @@ config file (``--config PATH``, else ``hmas.toml`` in the working directory) > d
 
 from __future__ import annotations
 
+import itertools
 import os
 from contextvars import ContextVar
 from pathlib import Path
@@ -267,11 +268,33 @@ class RationaleParams(Section):
         "2w or 90m (setups opened at most this long before the bar, resolved by it).",
     )
 
+    reward_risk_buckets: list[float] = Field(
+        [3.0, 4.0, 6.0],
+        description="Edges of the reward/risk buckets the base rate groups setups by "
+        "(with the setup and its direction): [3, 4, 6] gives <3R, 3-4R, 4-6R, >=6R.",
+    )
+
     @field_validator("base_rate_lookback")
     @classmethod
     def _lookback_is_a_duration(cls, value: str) -> str:
         duration_ms(value)
         return value.strip().lower()
+
+    @field_validator("reward_risk_buckets", mode="before")
+    @classmethod
+    def _no_bool_edge(cls, value: Any) -> Any:
+        if isinstance(value, list) and any(isinstance(v, bool) for v in value):
+            raise ValueError(f"bucket edges must be numbers, got {value}")
+        return value
+
+    @field_validator("reward_risk_buckets")
+    @classmethod
+    def _increasing_edges(cls, value: list[float]) -> list[float]:
+        if any(edge <= 0 for edge in value):
+            raise ValueError(f"bucket edges must be above 0, got {value}")
+        if any(b <= a for a, b in itertools.pairwise(value)):
+            raise ValueError(f"bucket edges must be strictly increasing, got {value}")
+        return value
 
 
 class MotherParams(Section):
@@ -287,10 +310,21 @@ class MotherParams(Section):
     min_confidence: float = Field(0.55, ge=0, le=1)
     supermajority_share: float = Field(2 / 3, ge=0, le=1)
     supermajority_confidence: float = Field(0.7, ge=0, le=1)
-    prior_win_rate: float = Field(0.45, gt=0, lt=1, description="Prior of the win probability.")
-    prior_strength: float = Field(20.0, ge=0, description="Pseudo-trades behind the prior.")
-    vote_adjustment: float = Field(0.2, ge=0, le=1, description="Max shift of p by the votes.")
-    neutral_probability: float = Field(0.15, ge=0, lt=1, description="P(neither stop nor target).")
+    prior_strength: float = Field(
+        20.0,
+        ge=0,
+        description="Pseudo-trades of the no-edge prior (0R after costs) the measured payoffs "
+        "of a setup are shrunk toward.",
+    )
+    prior_win_rate: float = Field(
+        0.45, description="No longer read (the prior is the no-edge rate of each trade)."
+    )
+    vote_adjustment: float = Field(
+        0.2, description="No longer read (the votes did not improve the probability)."
+    )
+    neutral_probability: float = Field(
+        0.15, description="No longer read (expiries are measured with the base rate)."
+    )
     kelly_fraction: float = Field(0.25, gt=0, le=1)
     extreme_volatility_pct: float = Field(
         0.95, ge=0, le=1, description="Volatility percentile flagged as high-severity risk."
@@ -303,6 +337,25 @@ class MotherParams(Section):
     macro_neutral_weight: float = Field(
         0.4, ge=0, le=1, description="Weight of the macro vote in a neutral regime."
     )
+
+    @field_validator("prior_win_rate", "vote_adjustment", "neutral_probability")
+    @classmethod
+    def _not_read(cls, value: float, info: ValidationInfo) -> float:
+        # Stored configurations of past signals carry the old defaults: they still load (for
+        # replay); any other value would be silently ignored, so it is refused.
+        old = {"prior_win_rate": 0.45, "vote_adjustment": 0.2, "neutral_probability": 0.15}
+        name = str(info.field_name)
+        if value != old[name]:
+            why = {
+                "prior_win_rate": "the win probability is shrunk toward the no-edge rate of "
+                "each trade, 1 / (1 + reward/risk), with mother.prior_strength",
+                "vote_adjustment": "the votes no longer shift the win probability (they did not "
+                "improve its out-of-sample Brier score); consensus is still a check",
+                "neutral_probability": "expiries are measured with the base rate, at what they "
+                "paid",
+            }[name]
+            raise ValueError(f"mother.{name} is no longer used: {why}; remove mother.{name}")
+        return value
 
 
 PRESETS: dict[str, tuple[float, float]] = {"ftmo": (0.05, 0.10), "strict": (0.045, 0.09)}

@@ -496,3 +496,64 @@ def test_decision_window_is_refused_unless_its_old_default() -> None:
         "is no longer used: a decision reads the anchored window set by decision.segment "
         "and rationale.base_rate_lookback; remove decision.window"
     )
+
+
+@pytest.mark.parametrize(
+    ("key", "old", "why"),
+    [
+        (
+            "prior_win_rate",
+            0.45,
+            "the win probability is shrunk toward the no-edge rate of each trade, "
+            "1 / (1 + reward/risk), with mother.prior_strength",
+        ),
+        (
+            "vote_adjustment",
+            0.2,
+            "the votes no longer shift the win probability (they did not improve its "
+            "out-of-sample Brier score); consensus is still a check",
+        ),
+        (
+            "neutral_probability",
+            0.15,
+            "expiries are measured with the base rate, at what they paid",
+        ),
+    ],
+)
+def test_mother_settings_no_longer_read_are_refused_unless_their_old_default(
+    key: str, old: float, why: str
+) -> None:
+    """Configurations stored with past signals hold the old defaults: they load for replay;
+    any other value would be silently ignored, so it is refused with what replaced it."""
+    assert getattr(load_settings(mother={key: old}).mother, key) == old
+    with pytest.raises(ConfigError) as caught:
+        load_settings(mother={key: 0.3})
+    assert str(caught.value) == (
+        f"invalid configuration: mother.{key} (HMAS_MOTHER__{key.upper()}): mother.{key} is "
+        f"no longer used: {why}; remove mother.{key}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("edges", "message"),
+    [
+        ([4.0, 3.0], "bucket edges must be strictly increasing, got [4.0, 3.0]"),
+        ([3.0, 3.0], "bucket edges must be strictly increasing, got [3.0, 3.0]"),
+        ([0.0, 3.0], "bucket edges must be above 0, got [0.0, 3.0]"),
+        ([True, 3.0], "bucket edges must be numbers, got [True, 3.0]"),
+    ],
+)
+def test_reward_risk_buckets_must_be_increasing_positive_numbers(
+    edges: list[float], message: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(rationale={"reward_risk_buckets": edges})
+    assert str(caught.value) == (
+        "invalid configuration: rationale.reward_risk_buckets "
+        f"(HMAS_RATIONALE__REWARD_RISK_BUCKETS): {message}"
+    )
+
+
+def test_reward_risk_buckets_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HMAS_RATIONALE__REWARD_RISK_BUCKETS", "[2.5, 5]")
+    assert load_settings().rationale.reward_risk_buckets == [2.5, 5.0]

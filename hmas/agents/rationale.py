@@ -1,12 +1,14 @@
 """Rationale agent: the trade journal, with the historical base rate of the same setup.
 
-Rules (docs/agents/rationale.md): ``run_rules`` computes, for every bar, how earlier setups of
-the same type and direction on this symbol turned out, counting only those resolved at or
+Rules (docs/agents.md, rationale): ``run_rules`` computes, for every bar, how earlier setups
+of the same type, direction and reward/risk bucket on this symbol turned out (how many won,
+lost or expired, and what each paid in R before costs), counting only those resolved at or
 before the bar; ``view_at`` fills a fixed markdown template from every other agent's view.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -30,6 +32,11 @@ REQUIRED_ALPHA = ("action", "stop", "target")
 _PLAN_COLUMNS = ("entry", "stop", "target", "reward_risk", "confidence")
 _META = ("agent", "abstained", "abstain_reason")
 _COUNT_COLUMNS = ("base_rate_trades", "base_rate_wins", "base_rate_losses", "base_rate_expired")
+#: Mean payoff in R (before costs) of the counted wins, losses and expiries.
+_PAYOFF_COLUMNS = ("base_rate_win_r", "base_rate_loss_r", "base_rate_expired_r")
+#: Payoffs are summed in millionths of R: integer sums are exact, so a count that leaves the
+#: lookback takes exactly its payoff with it, on every path.
+_MICRO_R = 1_000_000
 
 
 class RationaleView(AgentView):
@@ -41,6 +48,15 @@ class RationaleView(AgentView):
     base_rate: float | None = Field(None, ge=0, le=1)
     base_rate_trades: int = Field(0, ge=0)
     base_rate_wins: int = Field(0, ge=0)
+    base_rate_losses: int = Field(0, ge=0)
+    base_rate_expired: int = Field(0, ge=0)
+    #: The reward/risk bucket of the setup's group (``rationale.reward_risk_buckets``).
+    base_rate_bucket: str | None = None
+    #: Mean payoff in R of the planned risk, before costs, of the counted wins / losses /
+    #: expiries (null when there is none of that outcome).
+    base_rate_win_r: float | None = None
+    base_rate_loss_r: float | None = None
+    base_rate_expired_r: float | None = None
 
 
 def valid_setups(
@@ -71,6 +87,8 @@ def _abstain_all(index: pd.Index, reason: str) -> pd.DataFrame:
             **{c: np.full(n, np.nan) for c in _PLAN_COLUMNS},
             "base_rate": np.full(n, np.nan),
             **{c: np.zeros(n, dtype=np.int64) for c in _COUNT_COLUMNS},
+            "base_rate_bucket": np.full(n, None, dtype=object),
+            **{c: np.full(n, np.nan) for c in _PAYOFF_COLUMNS},
             "abstained": np.ones(n, dtype=bool),
             "abstain_reason": np.full(n, reason, dtype=object),
         },
@@ -94,25 +112,60 @@ def run_rules(features: pd.DataFrame, ctx: AgentContext) -> pd.DataFrame:
         elif missing := [c for c in REQUIRED_ALPHA if c not in proposals.columns]:
             out = _abstain_all(index, f"data quality: alpha output lacks {', '.join(missing)}")
         else:
-            lookback = duration_ms(ctx.settings.rationale.base_rate_lookback)
-            out = _base_rates(features, proposals, horizon, lookback)
+            params = ctx.settings.rationale
+            lookback = duration_ms(params.base_rate_lookback)
+            edges = tuple(params.reward_risk_buckets)
+            out = _base_rates(features, proposals, horizon, lookback, edges)
     out.attrs["rationale"] = {
         "symbol": ctx.symbol,
         "exchange": ctx.exchange,
         "timeframe": ctx.timeframe,
         "horizon": horizon,
+        "lookback": ctx.settings.rationale.base_rate_lookback,
     }
     return out
 
 
+def bucket_labels(edges: tuple[float, ...]) -> list[str]:
+    """The reward/risk buckets cut at ``edges``: ``<3R``, ``3-4R``, …, ``>=6R``."""
+    if not edges:
+        return ["any R"]
+    inner = [f"{_fmt(lo)}-{_fmt(hi)}R" for lo, hi in itertools.pairwise(edges)]
+    return [f"<{_fmt(edges[0])}R", *inner, f">={_fmt(edges[-1])}R"]
+
+
+def reward_risk_bucket(
+    entry: npt.NDArray[Any],
+    stop: npt.NDArray[Any],
+    target: npt.NDArray[Any],
+    edges: tuple[float, ...],
+) -> npt.NDArray[np.int64]:
+    """Each proposal's bucket index (``len(edges) + 1`` where the reward/risk is unknown).
+
+    The ratio is rounded to 9 decimals first, so a target set at exactly 3R never falls
+    below a 3R edge by the last bit.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rr = np.round(np.abs(target - entry) / np.abs(entry - stop), 9)
+    known = np.isfinite(rr)
+    index = np.searchsorted(np.asarray(edges, dtype=np.float64), np.where(known, rr, 0.0), "right")
+    result: npt.NDArray[np.int64] = np.where(known, index, len(edges) + 1).astype(np.int64)
+    return result
+
+
 def _base_rates(
-    features: pd.DataFrame, proposals: pd.DataFrame, horizon: int, lookback_ms: int
+    features: pd.DataFrame,
+    proposals: pd.DataFrame,
+    horizon: int,
+    lookback_ms: int,
+    edges: tuple[float, ...] = (),
 ) -> pd.DataFrame:
     """The rationale frame once both inputs have their columns.
 
     The base rate of bar t counts the setups of its group opened at most ``lookback_ms``
     before t (by bar time) and resolved at or before t: a fixed span of time, so the count is
-    the same whatever the window reaching back from t holds beyond the span.
+    the same whatever the window reaching back from t holds beyond the span. The group is the
+    setup, its direction and its reward/risk bucket (cut at ``edges``).
     """
     index = features.index
     n = len(index)
@@ -134,9 +187,15 @@ def _base_rates(
         else np.full(n, None, dtype=object)
     )
     setup = np.where(pd.isna(raw_setup), none, raw_setup)
-    # Setup and direction form the group; a missing setup is a group of its own.
+    # Setup, direction and reward/risk bucket form the group; a missing setup is a group of
+    # its own.
     setup_codes, _ = pd.factorize(setup, use_na_sentinel=False)
-    groups = np.where(direction != 0, setup_codes * 2 + (direction > 0), -1).astype(np.int64)
+    bucket = reward_risk_bucket(plan["entry"], plan["stop"], plan["target"], edges)
+    kinds = len(edges) + 2
+    code = (setup_codes * 2 + (direction > 0)) * kinds + bucket
+    groups = np.where(direction != 0, code, -1).astype(np.int64)
+    labels = np.asarray([*bucket_labels(edges), None], dtype=object)
+    bucket_label = np.where(direction != 0, labels[bucket], none)
 
     # Only well-formed setups are history; the current bar's group needs no validity. Each is
     # what its paper position would have done: filled at the next open, by the position rules.
@@ -156,6 +215,18 @@ def _base_rates(
     resolution = np.full(n, n, dtype=np.int64)
     closed = trades_of.closed
     resolution[setups[closed]] = trades_of.exit[closed]
+    # What each paid before costs, in R of its planned risk |entry - stop| (the risk the
+    # trade is sized on): from its fill at the next open to its exit (a gap's open, the
+    # level, or the close of its last bar when it expired).
+    payoff = np.zeros(n, dtype=np.int64)
+    sign = np.where(direction[setups] > 0, 1.0, -1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        risk = np.abs(plan["entry"][setups] - plan["stop"][setups])
+        gross = sign * (trades_of.exit_level - trades_of.fill_price) / risk
+    paid = closed & np.isfinite(gross)
+    payoff[setups[paid]] = np.round(gross[paid] * _MICRO_R).astype(np.int64)
+    # A setup whose payoff cannot be measured (no planned risk) is no history.
+    history[setups[closed & ~paid]] = -1
     # A setup opened at bar s and resolved at bar r counts on the bars t with r <= t and
     # time(t) - time(s) <= lookback: the bars r .. last(s), one interval per setup, summed
     # per group with a difference array (exact integer counts, no loop over bars).
@@ -163,16 +234,16 @@ def _base_rates(
     last = np.searchsorted(ns, ns + lookback_ms * 1_000_000, side="right") - 1
     resolved = (history >= 0) & (resolution < n)
     counted = resolved & (resolution <= last)
-    trades, wins, losses, expired = (np.zeros(n, dtype=np.int64) for _ in range(4))
-    for group in np.unique(groups[groups >= 0]):
-        rows = groups == group
-        past = counted & (history == group)
-        starts, stops, outcome = resolution[past], last[past] + 1, result[past]
-        for column, code in ((trades, None), (wins, WIN), (losses, LOSS), (expired, EXPIRED)):
-            chosen = slice(None) if code is None else outcome == code
-            delta = np.bincount(starts[chosen], minlength=n + 1)[: n + 1]
-            delta -= np.bincount(stops[chosen], minlength=n + 1)[: n + 1]
-            column[rows] = np.cumsum(delta)[:n][rows]
+    # One column per sum: trades, wins, losses, expiries, then the payoffs of the last three.
+    outcome = result[counted]
+    is_win, is_loss, is_expired = (outcome == code for code in (WIN, LOSS, EXPIRED))
+    paid_r = payoff[counted]
+    weights = np.column_stack(
+        [np.ones(len(outcome), dtype=np.int64), is_win, is_loss, is_expired]
+        + [np.where(mask, paid_r, 0) for mask in (is_win, is_loss, is_expired)]
+    ).astype(np.int64)
+    sums = _running(groups, history[counted], resolution[counted], last[counted] + 1, weights)
+    trades, wins, losses, expired, win_r, loss_r, expired_r = sums.T
     trading = groups >= 0
     counts = {
         "base_rate_trades": trades,
@@ -182,6 +253,12 @@ def _base_rates(
     }
     with np.errstate(divide="ignore", invalid="ignore"):
         rate = np.where(trading & (trades > 0), wins / np.maximum(trades, 1), np.nan)
+        payoffs = {
+            name: np.where(trading & (count > 0), total / _MICRO_R / np.maximum(count, 1), np.nan)
+            for name, total, count in zip(
+                _PAYOFF_COLUMNS, (win_r, loss_r, expired_r), (wins, losses, expired), strict=True
+            )
+        }
     reason = (
         proposals["abstain_reason"].to_numpy(dtype=object)
         if "abstain_reason" in proposals.columns
@@ -196,11 +273,43 @@ def _base_rates(
             **plan,
             "base_rate": rate,
             **counts,
+            "base_rate_bucket": bucket_label,
+            **payoffs,
             "abstained": np.zeros(n, dtype=bool),
             "abstain_reason": np.full(n, None, dtype=object),
         },
         index,
     )
+
+
+def _running(
+    asked: npt.NDArray[np.int64],
+    group: npt.NDArray[np.int64],
+    starts: npt.NDArray[np.int64],
+    stops: npt.NDArray[np.int64],
+    weights: npt.NDArray[np.int64],
+) -> npt.NDArray[np.int64]:
+    """Per bar t, the sums of ``weights`` (one row per interval, one column per sum) over the
+    intervals [start, stop) of group ``asked[t]`` that hold t (0 where ``asked`` < 0).
+
+    A difference array per group, all groups at once: the +weight at each start and the
+    -weight at each stop are sorted by (group, bar) and summed cumulatively; bar t of group g
+    reads the running sum of g's events at bars <= t. Integers, so every sum is exact.
+    """
+    n = len(asked)
+    width = n + 2
+    keys = np.concatenate([group * width + starts, group * width + stops])
+    order = np.argsort(keys, kind="stable")
+    keys = keys[order]
+    running = np.cumsum(np.concatenate([weights, -weights])[order], axis=0)
+    running = np.vstack([np.zeros((1, weights.shape[1]), dtype=np.int64), running])
+    base = np.maximum(asked, 0) * width
+    # Events of the asked group up to bar t, less those of the groups before it.
+    upto = np.searchsorted(keys, base + np.arange(n), side="right")
+    before = np.searchsorted(keys, base, side="left")
+    result: npt.NDArray[np.int64] = running[upto] - running[before]
+    result[asked < 0] = 0
+    return result
 
 
 # --- the journal -------------------------------------------------------------------------
@@ -306,9 +415,12 @@ def view_at(
     action = none_if_nan(row.get("action"))
     alpha_abstained = bool(row.get("alpha_abstained", False))
     trading = action in ("BUY", "SELL") and not alpha_abstained and not row.get("abstained")
-    trades = int(none_if_nan(row.get("base_rate_trades")) or 0)
-    wins = int(none_if_nan(row.get("base_rate_wins")) or 0)
+    counts = {c: int(none_if_nan(row.get(c)) or 0) for c in _COUNT_COLUMNS}
+    trades, wins = counts["base_rate_trades"], counts["base_rate_wins"]
+    losses, expired = counts["base_rate_losses"], counts["base_rate_expired"]
     base_rate = none_if_nan(row.get("base_rate"))
+    payoffs = {c: _float_or_none(row.get(c)) for c in _PAYOFF_COLUMNS}
+    bucket = none_if_nan(row.get("base_rate_bucket")) if trading else None
     stamp = out.index[i]
     when = stamp.isoformat() if isinstance(stamp, pd.Timestamp) else _fmt(stamp)
 
@@ -325,13 +437,21 @@ def view_at(
 
     horizon = _fmt(meta.get("horizon"))
     if trading:
-        base = [
-            f"- earlier {_fmt(row.get('setup'))} {action} setups on this symbol resolved by this "
-            f"bar: {trades} ({wins} wins, {_fmt(row.get('base_rate_losses'))} losses, "
-            f"{_fmt(row.get('base_rate_expired'))} expired after {horizon} bars)",
-            f"- base rate {'n/a' if base_rate is None else f'{base_rate:.1%}'} "
-            "(expired counts as a trade, not a win)",
+        paid = [
+            f"{label} " + ("n/a" if payoffs[column] is None else f"{payoffs[column]:+.3g}R")
+            for label, column in zip(("wins", "losses", "expiries"), _PAYOFF_COLUMNS, strict=True)
         ]
+        base = [
+            f"- earlier {_fmt(row.get('setup'))} {action} setups of reward/risk {_fmt(bucket)} "
+            f"on this symbol, opened in the last {_fmt(meta.get('lookback'))} and resolved by "
+            f"this bar: {trades} ({wins} wins, {losses} losses, {expired} expired after "
+            f"{horizon} bars)",
+            f"- base rate {'n/a' if base_rate is None else f'{base_rate:.1%}'} "
+            "(target first; an expiry counts as a trade, not a win)",
+            "- mean payoff before costs, in R of the planned risk: " + ", ".join(paid),
+        ]
+        if trades == 0:
+            base.append("- no measured history: the mother cannot approve this setup")
         plan = [
             f"- {action} at {_fmt(row.get('entry'))}, stop {_fmt(row.get('stop'))}, "
             f"target {_fmt(row.get('target'))}, reward/risk {_fmt(row.get('reward_risk'))}",
@@ -357,4 +477,17 @@ def view_at(
         base_rate=None if base_rate is None else float(base_rate),
         base_rate_trades=trades,
         base_rate_wins=wins,
+        base_rate_losses=losses,
+        base_rate_expired=expired,
+        base_rate_bucket=None if bucket is None else str(bucket),
+        **payoffs,
     )
+
+
+def _float_or_none(value: Any) -> float | None:
+    """A finite float, or None (the view rejects NaN)."""
+    value = none_if_nan(value)
+    if value is None:
+        return None
+    number = float(value)
+    return number if np.isfinite(number) else None

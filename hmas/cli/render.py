@@ -714,17 +714,38 @@ def signal_detail(detail: dict[str, Any]) -> None:
     ] or [("risk flags", "none")]
     print_section("round 1: gather", items, console=console)
     resolve = rounds.get("resolve", {})
-    base = resolve.get("base_rate")
-    items = [
-        (
-            "base rate",
-            f"{fmt_num(base)} over {resolve.get('base_rate_trades', 0)} trades",
-        ),
-        (
-            "p(win)",
-            f"{fmt_num(resolve.get('p_win'))} (prior {fmt_num(resolve.get('prior_win_rate'))})",
-        ),
-    ]
+    history = resolve.get("history")
+    if history is not None:
+        prior = resolve.get("prior") or {}
+        items = [
+            ("comparable setups", str(history.get("group") or NONE)),
+            (
+                "history",
+                f"{history.get('trades', 0)} resolved in {history.get('lookback')} "
+                f"({history.get('wins', 0)} won, {history.get('losses', 0)} lost, "
+                f"{history.get('expired', 0)} expired); raw win rate "
+                f"{fmt_num(history.get('raw_win_rate'))}, mean payoff "
+                f"{_r(history.get('raw_payoff_r'))} before costs",
+            ),
+            (
+                "p(win)",
+                f"{fmt_num(resolve.get('p_win'))} (no-edge prior "
+                f"{fmt_num(prior.get('win_rate'))} worth {fmt_auto(prior.get('strength'))} "
+                f"trades; history weight {fmt_num(resolve.get('history_weight'))})",
+            ),
+        ]
+    else:  # rounds stored before the measured history
+        items = [
+            (
+                "base rate",
+                f"{fmt_num(resolve.get('base_rate'))} over "
+                f"{resolve.get('base_rate_trades', 0)} trades",
+            ),
+            (
+                "p(win)",
+                f"{fmt_num(resolve.get('p_win'))} (prior {fmt_num(resolve.get('prior_win_rate'))})",
+            ),
+        ]
     items += [
         (f"scenario {k}", f"p={fmt_num(v.get('probability'))}  payoff {_r(v.get('payoff_r'))}")
         for k, v in resolve.get("scenarios", {}).items()

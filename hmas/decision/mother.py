@@ -1,8 +1,10 @@
 """The mother (Layer 1): three rounds of deliberation over the agents' views, in code.
 
 Round 1 (gather): votes, weighted consensus, conflicts and risk flags.
-Round 2 (resolve): bull/bear/neutral scenarios, the win probability (the setup's base rate
-shrunk toward a prior, shifted by the votes), expected value and risk-adjusted EV in R.
+Round 2 (resolve): target/stop/expiry scenarios from the measured outcomes of comparable
+setups (setup, side, reward/risk bucket) resolved before the bar, shrunk toward a no-edge
+prior (0R after costs); the win probability, the expected value net of costs and the
+risk-adjusted EV in R. The votes inform round 1 and 3, not the probability.
 Round 3 (decide): EV, consensus, flags and confidence against their thresholds; size by
 fractional Kelly capped by the risk per trade.
 
@@ -40,7 +42,15 @@ FLAGS: dict[str, str] = {
 }
 
 # Rejection reasons, as bits so a whole history is decided with integer masks.
-NO_TRADE, HIGH_FLAG, LOW_EV, LOW_CONSENSUS, LOW_CONFIDENCE, NO_EDGE = (1, 2, 4, 8, 16, 32)
+NO_TRADE, HIGH_FLAG, LOW_EV, LOW_CONSENSUS, LOW_CONFIDENCE, NO_EDGE, NO_HISTORY = (
+    1,
+    2,
+    4,
+    8,
+    16,
+    32,
+    64,
+)
 
 
 class MotherView(BaseModel):
@@ -133,6 +143,83 @@ def _macro_weight(regime: npt.NDArray[Any], m: MotherParams) -> Array:
 
 def _direction(values: npt.NDArray[Any], up: str, down: str) -> Array:
     return np.where(values == up, 1.0, np.where(values == down, -1.0, 0.0))
+
+
+def resolve_numbers(
+    rationale: AgentFrame | None, n: int, rr: Array, cost_r: Array, strength: float
+) -> dict[str, Array]:
+    """Round 2's numbers from the rationale's counts and payoffs (docs/agents.md, mother).
+
+    With *n* earlier setups of the group (*w* wins, *l* losses, *e* expiries, their payoffs
+    before costs summing to *S* in R), this trade's reward/risk *b* and round-trip cost *c* in
+    R, and *k* = ``strength`` pseudo-trades of the no-edge prior:
+
+    - a no-edge trade is a fair bet in net R: it wins +b with probability ``p0 = 1/(1+b)``
+      and loses −1 otherwise, so it expects exactly 0R after costs (and ``1/(1+b)`` is also
+      the rate at which a driftless price reaches +b before −1);
+    - ``p_win = (w + k·p0) / (n + k)``, the target-first probability;
+    - ``ev_r = (S − n·c) / (n + k)``: the measured net expectancy shrunk by ``n / (n + k)``,
+      0 without history.
+
+    The scenarios split the same pseudo-sample by outcome, so their probabilities times their
+    payoffs add up to ``ev_r``. Unknown inputs (no cost estimate, a count without its mean
+    payoff) give NaN: null in the rounds, and every check on them fails.
+    """
+    trades = np.nan_to_num(_num(rationale, "base_rate_trades", n))
+    counts = {
+        "win": np.nan_to_num(_num(rationale, "base_rate_wins", n)),
+        "loss": np.nan_to_num(_num(rationale, "base_rate_losses", n)),
+        "expired": np.nan_to_num(_num(rationale, "base_rate_expired", n)),
+    }
+    means = {
+        "win": _num(rationale, "base_rate_win_r", n),
+        "loss": _num(rationale, "base_rate_loss_r", n),
+        "expired": _num(rationale, "base_rate_expired_r", n),
+    }
+    k = float(strength)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # A count without its mean payoff (a view from before payoffs were kept) is unknown.
+        sums = {o: np.where(counts[o] > 0, counts[o] * means[o], 0.0) for o in counts}
+        total = sums["win"] + sums["loss"] + sums["expired"]
+        p0 = 1 / (1 + rr)
+        weight = trades + k
+        p_win = (counts["win"] + k * p0) / weight
+        p_stop = (counts["loss"] + k * (1 - p0)) / weight
+        p_expiry = counts["expired"] / weight
+        ev = (total - trades * cost_r) / weight
+        # Net payoff by outcome: the measured ones less this trade's cost, the prior's at
+        # +b and -1 net.
+        win_net = sums["win"] - counts["win"] * cost_r
+        loss_net = sums["loss"] - counts["loss"] * cost_r
+        target_r = (win_net + k * p0 * rr) / (counts["win"] + k * p0)
+        stop_r = (loss_net - k * (1 - p0)) / (counts["loss"] + k * (1 - p0))
+        expiry_r = means["expired"] - cost_r
+        raw_rate = np.where(trades > 0, counts["win"] / trades, np.nan)
+        raw_payoff = np.where(trades > 0, total / trades, np.nan)
+        shrink = np.where(weight > 0, trades / weight, np.nan)
+
+    def finite(values: Array) -> Array:
+        return np.where(np.isfinite(values), values, np.nan)
+
+    return {
+        "base_rate_trades": trades,
+        "base_rate_wins": counts["win"],
+        "base_rate_losses": counts["loss"],
+        "base_rate_expired": counts["expired"],
+        "base_rate": finite(raw_rate),
+        "payoff_raw_r": finite(raw_payoff),
+        "p_prior": finite(p0),
+        "history_weight": finite(shrink),
+        "p_win": finite(p_win),
+        # The probability before any adjustment (none is applied: see docs/agents.md).
+        "p_base": finite(p_win),
+        "p_stop": finite(p_stop),
+        "p_expiry": finite(p_expiry),
+        "payoff_target_r": finite(target_r),
+        "payoff_stop_r": finite(stop_r),
+        "payoff_expiry_r": np.where(counts["expired"] > 0, finite(expiry_r), np.nan),
+        "ev_r": finite(ev),
+    }
 
 
 def run_rules(
@@ -232,21 +319,15 @@ def run_rules(
     }
     high, medium, low = severity["high"], severity["medium"], severity["low"]
 
-    # ---- round 2: probabilities, scenarios, EV
+    # ---- round 2: the measured outcomes of comparable setups, shrunk toward no edge
     rationale = frames.get("rationale")
-    trades = np.nan_to_num(_num(rationale, "base_rate_trades", n))
-    wins = np.nan_to_num(_num(rationale, "base_rate_wins", n))
-    p_base = (wins + m.prior_strength * m.prior_win_rate) / (trades + m.prior_strength)
-    p_base = np.where(np.isfinite(p_base), p_base, m.prior_win_rate)
-    p_win = np.clip(p_base + m.vote_adjustment * (2 * consensus - 1), 0.01, 0.99)
     with np.errstate(divide="ignore", invalid="ignore"):
         rr = np.abs(target - entry) / np.abs(entry - stop)
     rr = np.where(np.isfinite(rr), rr, np.nan)
-    p_neutral = m.neutral_probability
-    bull, bear = (1 - p_neutral) * p_win, (1 - p_neutral) * (1 - p_win)
-    ev = bull * rr - bear
-    raev = ev - np.where(np.isfinite(cost_r), cost_r, 0.0) - m.medium_flag_penalty_r * medium
-    raev = raev - m.low_flag_penalty_r * low
+    resolve = resolve_numbers(rationale, n, rr, cost_r, m.prior_strength)
+    ev = resolve["ev_r"]
+    p_win = resolve["p_win"]
+    raev = ev - m.medium_flag_penalty_r * medium - m.low_flag_penalty_r * low
 
     # ---- round 3: the rules, the size
     confidence = np.clip(votes["alpha"][1] * (0.5 + 0.5 * consensus), 0, 1)
@@ -263,6 +344,7 @@ def run_rules(
         | np.where(~consensus_ok, LOW_CONSENSUS, 0)
         | np.where(~(confidence >= m.min_confidence), LOW_CONFIDENCE, 0)
         | np.where(~((fraction > 0) & np.isfinite(size)), NO_EDGE, 0)
+        | np.where(resolve["base_rate_trades"] > 0, 0, NO_HISTORY)
     )
     approved = reasons == 0
     quality = 10 * np.clip(0.4 * _unit(raev / 2) + 0.3 * consensus + 0.3 * confidence, 0, 1)
@@ -283,8 +365,7 @@ def run_rules(
         trend=trend,
         regime=regime,
         sentiment_score=score,
-        base_rate=_num(rationale, "base_rate", n),
-        base_rate_trades=trades,
+        **resolve,
     )
     out.update(
         approved=approved,
@@ -299,11 +380,6 @@ def run_rules(
         super_share=super_share,
         voters=voters,
         confidence=confidence,
-        p_base=p_base,
-        p_win=p_win,
-        p_bull=bull,
-        p_bear=bear,
-        ev_r=ev,
         risk_adjusted_ev_r=raev,
         cost_r=cost_r,
         high_flags=high,
@@ -333,6 +409,7 @@ def _reason_text(
     settings: Settings,
     hold_reason: str | None,
     flags: list[dict[str, str]],
+    group: str = "this setup",
 ) -> str:
     m = settings.mother
     parts = []
@@ -344,7 +421,13 @@ def _reason_text(
         parts.append("high-severity risk flag: " + ("; ".join(high) or "see round 1"))
     if bits & LOW_EV:
         ev = _f(row["risk_adjusted_ev_r"], 2)
-        parts.append(f"risk-adjusted EV {ev}R < {m.min_expected_value_r}R")
+        if ev is None:
+            parts.append(
+                "risk-adjusted EV unknown (it needs the auditor's cost and the measured "
+                "payoffs of comparable setups)"
+            )
+        else:
+            parts.append(f"risk-adjusted EV {ev}R < {m.min_expected_value_r}R")
     if bits & LOW_CONSENSUS:
         if m.consensus_policy == "supermajority":
             parts.append(
@@ -357,6 +440,11 @@ def _reason_text(
         parts.append(f"confidence {_f(row['confidence'], 2)} < {m.min_confidence}")
     if bits & NO_EDGE:
         parts.append("no positive Kelly edge")
+    if bits & NO_HISTORY:
+        parts.append(
+            f"no measured history for {group} (no such setup resolved in the last "
+            f"{settings.rationale.base_rate_lookback})"
+        )
     return "; ".join(parts)
 
 
@@ -405,24 +493,7 @@ def render(
             "conflicts": conflicts,
             "risk_flags": flags,
         },
-        "resolve": {
-            "base_rate": _f(row["base_rate"], 4),
-            "base_rate_trades": int(row["base_rate_trades"]),
-            "prior_win_rate": m.prior_win_rate,
-            "p_base": _f(row["p_base"], 4),
-            "p_win": _f(row["p_win"], 4),
-            "scenarios": {
-                "bull": {
-                    "probability": _f(row["p_bull"], 4),
-                    "payoff_r": _f(row["reward_risk"], 4),
-                },
-                "bear": {"probability": _f(row["p_bear"], 4), "payoff_r": -1.0},
-                "neutral": {"probability": m.neutral_probability, "payoff_r": 0.0},
-            },
-            "expected_value_r": _f(row["ev_r"], 4),
-            "cost_r": _f(row["cost_r"], 4),
-            "risk_adjusted_ev_r": _f(row["risk_adjusted_ev_r"], 4),
-        },
+        "resolve": _resolve_round(row, views, settings),
         "decide": {
             "policy": m.consensus_policy,
             "checks": _checks(row, settings),
@@ -439,6 +510,7 @@ def render(
             settings,
             alpha.get("hold_reason") or alpha.get("abstain_reason"),
             flags,
+            history_group(views),
         )
     )
     return MotherView(
@@ -459,6 +531,62 @@ def render(
         rejection_reason=reason,
         rounds=rounds,
     )
+
+
+def history_group(views: Mapping[str, Any]) -> str:
+    """The comparable setups of this bar's proposal: setup, side and reward/risk bucket."""
+    alpha = views.get("alpha") or {}
+    rationale = views.get("rationale") or {}
+    setup = alpha.get("setup") or "n/a"
+    bucket = rationale.get("base_rate_bucket") or "n/a"
+    return f"{setup} {alpha.get('action') or 'n/a'} {bucket}"
+
+
+def _resolve_round(
+    row: Mapping[str, Any], views: Mapping[str, Any], settings: Settings
+) -> dict[str, Any]:
+    """Round 2 as it is shown and stored: the history, the prior, the shrunk numbers."""
+    m = settings.mother
+    trades = int(row["base_rate_trades"])
+    return {
+        "history": {
+            "group": history_group(views) if row["direction"] else None,
+            "lookback": settings.rationale.base_rate_lookback,
+            "trades": trades,
+            "wins": int(row["base_rate_wins"]),
+            "losses": int(row["base_rate_losses"]),
+            "expired": int(row["base_rate_expired"]),
+            "raw_win_rate": _f(row["base_rate"], 4),
+            "raw_payoff_r": _f(row["payoff_raw_r"], 4),
+        },
+        "prior": {
+            "kind": "no edge: a fair bet, 0R after costs",
+            "win_rate": _f(row["p_prior"], 4),
+            "payoff_r": 0.0,
+            "strength": m.prior_strength,
+        },
+        "history_weight": _f(row["history_weight"], 4),
+        "p_win": _f(row["p_win"], 4),
+        "scenarios": {
+            "target": {
+                "probability": _f(row["p_win"], 4),
+                "payoff_r": _f(row["payoff_target_r"], 4),
+            },
+            "stop": {
+                "probability": _f(row["p_stop"], 4),
+                "payoff_r": _f(row["payoff_stop_r"], 4),
+            },
+            "expiry": {
+                "probability": _f(row["p_expiry"], 4),
+                "payoff_r": _f(row["payoff_expiry_r"], 4),
+            },
+        },
+        "cost_r": _f(row["cost_r"], 4),
+        "expected_value_r": _f(row["ev_r"], 4),
+        "risk_adjusted_ev_r": _f(row["risk_adjusted_ev_r"], 4),
+        # Information only: the probability is not shifted by the votes (docs/agents.md).
+        "consensus": _f(row["consensus"], 4),
+    }
 
 
 def _flags(row: Mapping[str, Any], views: Mapping[str, Any]) -> list[dict[str, str]]:
@@ -521,6 +649,11 @@ def _checks(row: Mapping[str, Any], settings: Settings) -> list[dict[str, Any]]:
             "rule": "positive Kelly edge",
             "value": _f(row["risk_fraction"], 6),
             "passed": not bits & NO_EDGE,
+        },
+        {
+            "rule": "measured history of comparable setups",
+            "value": int(row["base_rate_trades"]),
+            "passed": not bits & NO_HISTORY,
         },
         {
             "rule": f"candles missing in the last {d.gap_lookback} bars <= limit",

@@ -96,6 +96,14 @@ def test_one_setup_wins_and_one_loses() -> None:
     assert row["base_rate"] == pytest.approx(0.5)
     view = rationale.view_at(out, 8)
     assert (view.base_rate, view.base_rate_trades, view.base_rate_wins) == (0.5, 2, 1)
+    # Filled at the next open (100): the win exits at its target 110 (+10 / 5 = +2R), the loss
+    # at its stop 95 (-1R); no expiry, so its mean payoff is unknown (null, never NaN).
+    assert (view.base_rate_win_r, view.base_rate_loss_r, view.base_rate_expired_r) == (
+        2.0,
+        -1.0,
+        None,
+    )
+    assert (view.base_rate_losses, view.base_rate_expired, view.base_rate_bucket) == (1, 0, "<3R")
 
 
 def test_only_setups_resolved_by_the_bar_count() -> None:
@@ -175,6 +183,69 @@ def test_a_setup_fills_at_the_next_open_and_gaps_exit_there() -> None:
     assert counts[5].tolist() == [2, 1, 1]
 
 
+def test_reward_risk_buckets_are_separate_groups() -> None:
+    # Two BUYs at 2R win; the BUY at bar 8 asks at 2R (<3R: both count), at 3R exactly (3-4R:
+    # none count; a 3R target is not pushed below the edge by the last bit) and at 7R (>=6R).
+    features, alpha = one_win_one_loss()
+    for target, trades, bucket in ((110.0, 2, "<3R"), (115.0, 0, "3-4R"), (135.0, 0, ">=6R")):
+        alpha.loc[alpha.index[8], ["stop", "target"]] = (95.0, target)
+        out = rationale.run_rules(features, ctx().with_upstream(alpha=alpha))
+        assert (out["base_rate_trades"].iloc[8], out["base_rate_bucket"].iloc[8]) == (
+            trades,
+            bucket,
+        )
+
+
+def test_bucket_edges_are_a_setting() -> None:
+    features, alpha = one_win_one_loss()
+    settings = Settings(rationale={"reward_risk_buckets": [1.5]})
+    context = AgentContext(settings=settings, symbol="BTC-USD", exchange="x", timeframe="1h")
+    out = rationale.run_rules(features, context.with_upstream(alpha=alpha))
+    assert out["base_rate_bucket"].iloc[8] == ">=1.5R"
+    assert out["base_rate_bucket"].iloc[9] == "<1.5R"  # the SELL at 200/50 is 1R
+    assert rationale.bucket_labels(()) == ["any R"]
+    assert rationale.bucket_labels((3.0, 4.0, 6.0)) == ["<3R", "3-4R", "4-6R", ">=6R"]
+
+
+def test_payoffs_are_what_the_positions_paid() -> None:
+    # BUY at bar 0 (close 100, stop 95, target 110) expires after 3 bars at bar 3's close 102:
+    # +2 / 5 = +0.4R. BUY at bar 4: bar 5 opens at 100 and bar 6 opens at 90, beyond the
+    # stop: it exits at that open, -10 / 5 = -2R (a gap costs more than the planned 1R).
+    features = path([FLAT_HIGH] * 9, [FLAT_LOW] * 9)
+    features.loc[features.index[3], ["close", "high"]] = (102.0, 102.5)
+    features.loc[features.index[6], ["open", "low", "close"]] = (90.0, 89.0, 92.0)
+    alpha = plan(9, {0: ("BUY", 95.0, 110.0), 4: ("BUY", 95.0, 110.0), 8: ("BUY", 95.0, 110.0)})
+    out = rationale.run_rules(features, ctx(horizon=3).with_upstream(alpha=alpha))
+    row = out.iloc[8]
+    assert (row["base_rate_trades"], row["base_rate_expired"], row["base_rate_losses"]) == (2, 1, 1)
+    assert row["base_rate_expired_r"] == pytest.approx(0.4)
+    assert row["base_rate_loss_r"] == pytest.approx(-2.0)
+    assert np.isnan(row["base_rate_win_r"])
+    view = rationale.view_at(out, 8)
+    assert view.base_rate_win_r is None
+    assert view.base_rate_expired_r == pytest.approx(0.4)
+
+
+def test_payoffs_leave_the_lookback_with_their_setups() -> None:
+    # Integer sums: a payoff that leaves the lookback leaves nothing behind, so the mean of
+    # the remaining ones is exact.
+    features, alpha = one_win_one_loss()
+    out = rationale.run_rules(
+        features,
+        AgentContext(
+            settings=Settings(rationale={"base_rate_lookback": "6h"}),
+            symbol="BTC-USD",
+            exchange="x",
+            timeframe="1h",
+        ).with_upstream(alpha=alpha),
+    )
+    # At bar 8 the win opened at bar 0 is 8 hours old: only bar 3's loss (5 hours) counts.
+    row = out.iloc[8]
+    assert (row["base_rate_trades"], row["base_rate_wins"]) == (1, 0)
+    assert np.isnan(row["base_rate_win_r"])
+    assert row["base_rate_loss_r"] == -1.0
+
+
 # --- causality ---------------------------------------------------------------------------
 
 
@@ -210,7 +281,9 @@ def test_cut_property_on_real_btc_with_real_alpha(shared_data: Path) -> None:
     context = ctx()
     proposed = alpha_agent.run_rules(features, context)
     full = rationale.run_rules(features, context.with_upstream(alpha=proposed))
-    assert full["base_rate_trades"].max() > 50
+    # Groups split by reward/risk bucket: up to 20 setups of one group in 30 days.
+    assert full["base_rate_trades"].max() >= 15
+    assert full["base_rate_win_r"].notna().sum() > 100
     rng = np.random.default_rng(1)
     for cut in rng.integers(300, len(features), 5):
         part = rationale.run_rules(
@@ -278,8 +351,14 @@ def test_journal_has_the_fixed_sections_in_order() -> None:
     assert "- macro: volatility regime high (percentile 0.93)" in text
     assert "slippage n/a bps" in text
     assert "liquidity grade A; verdict PASS" in text
-    assert "2 (1 wins, 1 losses, 0 expired after 48 bars)" in text
-    assert "- base rate 50.0% (expired counts as a trade, not a win)" in text
+    assert (
+        "- earlier mean_reversion BUY setups of reward/risk <3R on this symbol, opened in the "
+        "last 30d and resolved by this bar: 2 (1 wins, 1 losses, 0 expired after 48 bars)"
+    ) in text
+    assert "- base rate 50.0% (target first; an expiry counts as a trade, not a win)" in text
+    assert (
+        "- mean payoff before costs, in R of the planned risk: wins +2R, losses -1R, expiries n/a"
+    ) in text
     assert "- BUY at 100, stop 50, target 200, reward/risk 2" in text
     assert "Bar 2024-03-01T08:00:00+00:00 of BTC-USD (coinbase, 1h)" in text
 

@@ -1,8 +1,10 @@
 """Concurrent verdicts: many real ``hmas decide`` processes at once never break a limit.
 
-Seven processes decide the latest bar of seven sample symbols together, each bar one the mother
+Processes decide the latest bar of the sample symbols together, each bar one the mother
 approves under permissive thresholds (a config file; the product's thresholds are untouched),
-against ``max_open_positions = 3``. Loading the book, judging and saving is one serialised step
+against ``max_open_positions = 3``. Only symbols with such a bar take part (an approval needs
+a measured history with an edge, which the thresholds do not waive): at least four, so the
+limit is contested. Loading the book, judging and saving is one serialised step
 (SQLite ``BEGIN IMMEDIATE``, PostgreSQL an advisory transaction lock), so at most three
 positions open, whatever the interleaving. The store starts without an account row, so the
 first decisions also race to create it.
@@ -21,7 +23,8 @@ import pytest
 from sqlalchemy import text
 
 from hmas.data.sample import SAMPLE_SYMBOLS
-from hmas.decision.pipeline import MarketInputs, compute
+from hmas.decision.history import compute_history
+from hmas.decision.pipeline import MarketInputs
 from hmas.market import index_to_ms
 from hmas.store.candles import CandleStore
 from hmas.store.engine import upgrade
@@ -31,7 +34,6 @@ pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
 LIMIT = 3
 TRIALS = 4
-WINDOW = 800
 
 CONFIG = f"""
 [mother]
@@ -53,37 +55,37 @@ max_signals_per_day = 10000
 """
 
 
-def approvable_bar(symbol: str, frames: dict[str, Any]) -> int:
-    """The latest bar of ``symbol`` the mother approves on its recent history."""
+def approvable_bar(symbol: str, frames: dict[str, Any]) -> int | None:
+    """The latest bar of ``symbol`` the mother approves (the history pass: the live decision)."""
     settings = permissive()
-    frame = frames[symbol].iloc[-WINDOW:]
     universe = {s: f for s, f in frames.items() if s != symbol}
     benchmark = universe.get(settings.macro.benchmark)
-    inputs = MarketInputs("sample", symbol, "1h", frame, "sample", benchmark, universe)
-    decided = compute(inputs, settings).decided
+    inputs = MarketInputs("sample", symbol, "1h", frames[symbol], "sample", benchmark, universe)
+    decided = compute_history(inputs, settings).decided
     assert decided is not None
     ms = index_to_ms(decided.index)
     flags = decided["approved"].to_numpy(dtype=bool)
     approved = [ms[i] for i in range(len(ms)) if flags[i]]
-    assert approved, f"no approvable {symbol} bar in the sample"
-    return approved[-1]
+    return approved[-1] if approved else None
 
 
 @pytest.fixture
-def contested_store(db_url: str, engine_factory: Any) -> str:
-    """Seven sample symbols whose latest stored bar is an approvable one; no account row yet."""
-    symbols = list(SAMPLE_SYMBOLS)[:7]
-    frames = {s: sample_frame(s) for s in symbols}
+def contested_store(db_url: str, engine_factory: Any) -> tuple[str, list[str]]:
+    """The sample symbols whose latest stored bar is an approvable one; no account row yet."""
+    frames = {s: sample_frame(s) for s in list(SAMPLE_SYMBOLS)[:7]}
+    bars = {s: approvable_bar(s, frames) for s in frames}
+    symbols = [s for s, bar in bars.items() if bar is not None]
+    assert len(symbols) > LIMIT, f"approvable bars: {bars}"
     engine = engine_factory(db_url)
     upgrade(engine)
     store = CandleStore(engine)
     for symbol in symbols:
-        last = approvable_bar(symbol, frames)
+        last = bars[symbol]
         frame = frames[symbol]
         ms = index_to_ms(frame.index)
         rows = [[t, *v] for t, v in zip(ms, frame.to_numpy().tolist(), strict=True) if t <= last]
         store.upsert("sample", symbol, "1h", rows, source="sample")
-    return db_url
+    return db_url, symbols
 
 
 def _reset(engine: Any) -> None:
@@ -115,13 +117,12 @@ def _decide_all(url: str, config: Path, tmp_path: Path, symbols: list[str]) -> l
 
 
 def test_concurrent_decisions_never_exceed_the_open_position_limit(
-    contested_store: str, engine_factory: Any, tmp_path: Path
+    contested_store: tuple[str, list[str]], engine_factory: Any, tmp_path: Path
 ) -> None:
-    url = contested_store
+    url, symbols = contested_store
     engine = engine_factory(url)
     config = tmp_path / "permissive.toml"
     config.write_text(CONFIG)
-    symbols = list(SAMPLE_SYMBOLS)[:7]
     seen = []
     for _ in range(TRIALS):
         _reset(engine)

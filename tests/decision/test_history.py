@@ -411,17 +411,20 @@ def reference(
     resolution: np.ndarray,
     result: np.ndarray,
     lookback: int,
+    weights: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Trades per bar by the definition, one bar and one setup at a time."""
+    """Trades per bar by the definition, one bar and one setup at a time (or the sum of their
+    ``weights``)."""
     n = len(groups)
-    counts = np.zeros(n, dtype=np.int64)
+    counts = np.zeros(n, dtype=np.int64 if weights is None else np.float64)
     for t in range(n):
         if groups[t] < 0:
             continue
         for s in range(n):
             done = result[s] in (WIN, LOSS, EXPIRED) and resolution[s] <= t
             recent = stamps[t] - stamps[s] <= lookback
-            counts[t] += history[s] == groups[t] and done and recent
+            if history[s] == groups[t] and done and recent:
+                counts[t] += 1 if weights is None else weights[s]
     return counts
 
 
@@ -457,27 +460,33 @@ def test_counts_match_the_definition(seed: int, horizon: int, lookback_h: int) -
     alpha["action"] = side
     trade = side != "HOLD"
     sign = np.where(side == "BUY", 1.0, -1.0)
+    alpha["entry"] = np.where(trade, close, np.nan)
     alpha["stop"] = np.where(trade, close - sign * rng.uniform(0.5, 3, n), np.nan)
-    alpha["target"] = np.where(trade, close + sign * rng.uniform(0.5, 3, n), np.nan)
+    alpha["target"] = np.where(trade, close + sign * rng.uniform(0.5, 6, n), np.nan)
     alpha["setup"] = np.where(trade, rng.choice(["mean_reversion", "trend_following"], n), None)
     out = rationale.run_rules(frame, context(f"{lookback_h}h", horizon).with_upstream(alpha=alpha))
 
     direction = np.where(trade, sign, 0).astype(np.int64)
     codes, _ = pd.factorize(alpha["setup"].to_numpy(dtype=object), use_na_sentinel=False)
-    groups = np.where(direction != 0, codes * 2 + (direction > 0), -1)
-    valid = rationale.valid_setups(
-        close, direction, alpha["stop"].to_numpy(), alpha["target"].to_numpy()
-    )
+    # The reward/risk bucket by the default edges 3, 4, 6 (NaN prices: a bucket of their own).
+    stop, target = alpha["stop"].to_numpy(), alpha["target"].to_numpy()
+    with np.errstate(invalid="ignore"):
+        rr = np.abs(target - close) / np.abs(close - stop)
+        bucket = np.where(np.isfinite(rr), (rr[:, None] >= [3.0, 4.0, 6.0]).sum(axis=1), 9)
+    groups = np.where(direction != 0, (codes * 2 + (direction > 0)) * 10 + bucket, -1)
+    valid = rationale.valid_setups(close, direction, stop, target)
     # Each valid setup's outcome is its paper position's, followed one at a time (the bar
-    # numbers stand in for the timestamps, so the exit "time" is the resolution bar).
+    # numbers stand in for the timestamps, so the exit "time" is the resolution bar), and
+    # what it paid before costs in R of the planned risk |close - stop|.
     resolution, result = np.full(n, n), np.full(n, UNFILLED)
+    paid = np.full(n, np.nan)
     ohlc = frame[["open", "high", "low", "close"]].to_numpy()
     for s in np.flatnonzero(valid):
         one = follow_arrays(
             "BUY" if direction[s] > 0 else "SELL",
             close[s],
-            alpha["stop"].iloc[s],
-            alpha["target"].iloc[s],
+            stop[s],
+            target[s],
             1.0,
             np.arange(s + 1, n),
             ohlc[s + 1 :],
@@ -485,20 +494,29 @@ def test_counts_match_the_definition(seed: int, horizon: int, lookback_h: int) -
         )
         if one.closed:
             assert one.exit_ts is not None
+            assert one.exit_price is not None and one.fill_price is not None
             resolution[s], result[s] = (
                 one.exit_ts,
                 {"win": WIN, "loss": LOSS}.get(one.status, EXPIRED),
             )
+            paid[s] = direction[s] * (one.exit_price - one.fill_price) / abs(close[s] - stop[s])
     history = np.where(valid, groups, -1)
-    expected = reference(
-        stamps.as_unit("ns").asi8,
-        history,
-        groups,
-        resolution,
-        result,
-        lookback_h * HOUR * 1_000_000,
-    )
+    lookback = lookback_h * HOUR * 1_000_000
+    ns = stamps.as_unit("ns").asi8
+    expected = reference(ns, history, groups, resolution, result, lookback)
     assert out["base_rate_trades"].tolist() == expected.tolist()
+    labels = np.array(["<3R", "3-4R", "4-6R", ">=6R", *[None] * 6], dtype=object)
+    assert (
+        out["base_rate_bucket"][direction != 0].tolist() == labels[bucket[direction != 0]].tolist()
+    )
+    outcomes = ((WIN, "win"), (LOSS, "loss"), (EXPIRED, "expired"))
+    for outcome, column in ((code, f"base_rate_{name}_r") for code, name in outcomes):
+        only = np.where(result == outcome, result, UNFILLED)
+        count = reference(ns, history, groups, resolution, only, lookback)
+        total = reference(ns, history, groups, resolution, only, lookback, paid)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(count > 0, total / count, np.nan)
+        np.testing.assert_allclose(out[column].to_numpy(), mean, atol=1e-6)
 
 
 def test_a_shorter_lookback_counts_fewer_setups() -> None:

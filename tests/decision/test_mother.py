@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 from typing import Any
 
 import pytest
@@ -9,7 +11,26 @@ import pytest
 from hmas.decision import mother
 from hmas.settings import Settings
 
-LONG = {"action": "BUY", "entry": 100.0, "stop": 95.0, "target": 115.0, "confidence": 0.8}
+LONG = {
+    "action": "BUY",
+    "setup": "mean_reversion",
+    "entry": 100.0,
+    "stop": 95.0,
+    "target": 115.0,
+    "confidence": 0.8,
+}
+#: 20 earlier setups of the group: 12 wins paying +3R on average, 6 losses at -1R, 2 expiries
+#: at +0.5R (before costs); the sum is 36 - 6 + 1 = 31R.
+HISTORY = {
+    "base_rate_trades": 20,
+    "base_rate_wins": 12,
+    "base_rate_losses": 6,
+    "base_rate_expired": 2,
+    "base_rate_win_r": 3.0,
+    "base_rate_loss_r": -1.0,
+    "base_rate_expired_r": 0.5,
+    "base_rate_bucket": "3-4R",
+}
 
 
 def frames(**views: dict[str, Any]) -> dict[str, dict[str, list[Any]]]:
@@ -26,7 +47,7 @@ def frames(**views: dict[str, Any]) -> dict[str, dict[str, list[Any]]]:
         },
         "macro": {"abstained": False, "tailwind": "long", "regime": "risk_on"},
         "execution": {"abstained": False, "verdict": "PASS", "total_cost_r": 0.05},
-        "rationale": {"abstained": False, "base_rate_trades": 20, "base_rate_wins": 12},
+        "rationale": {"abstained": False, **HISTORY},
     }
     base.update(views)
     return {name: {k: [v] for k, v in view.items()} for name, view in base.items()}
@@ -119,3 +140,85 @@ def test_missing_candles_are_a_column_and_a_check_of_round_three() -> None:
         "threshold": 0,
         "passed": False,
     }
+
+
+def test_the_probability_and_ev_shrink_measured_outcomes_toward_no_edge() -> None:
+    settings = loose("weighted", min_consensus=0.0)
+    row = decide(settings)
+    # b = 15 / 5 = 3, c = 0.05R, k = 20 pseudo-trades that win +3R at 1/(1+3), else lose 1R.
+    assert row["p_prior"] == pytest.approx(0.25)
+    assert row["base_rate"] == pytest.approx(12 / 20)
+    assert row["payoff_raw_r"] == pytest.approx(31 / 20)
+    assert row["p_win"] == pytest.approx((12 + 20 * 0.25) / 40)
+    assert row["history_weight"] == pytest.approx(0.5)
+    # Net of this trade's cost, shrunk toward 0R: (31 - 20 * 0.05) / 40.
+    assert row["ev_r"] == pytest.approx(0.75)
+    assert row["risk_adjusted_ev_r"] == pytest.approx(0.75)  # no flag raised
+    resolve = mother.render(row, {"alpha": LONG, "rationale": HISTORY}, settings).rounds["resolve"]
+    scenarios = resolve["scenarios"]
+    assert sum(v["probability"] for v in scenarios.values()) == pytest.approx(1.0, abs=1e-3)
+    ev = sum(v["probability"] * v["payoff_r"] for v in scenarios.values())
+    assert ev == pytest.approx(resolve["expected_value_r"], abs=1e-3)
+    assert scenarios["expiry"] == {"probability": 0.05, "payoff_r": 0.45}
+    assert resolve["history"] == {
+        "group": "mean_reversion BUY 3-4R",
+        "lookback": "30d",
+        "trades": 20,
+        "wins": 12,
+        "losses": 6,
+        "expired": 2,
+        "raw_win_rate": 0.6,
+        "raw_payoff_r": 1.55,
+    }
+    assert resolve["prior"]["win_rate"] == 0.25 and resolve["prior"]["payoff_r"] == 0.0
+
+
+def test_a_setup_without_history_is_refused_with_its_group() -> None:
+    settings = loose("weighted", min_consensus=0.0, min_expected_value_r=-100.0)
+    none = {k: 0 for k in HISTORY if k.endswith(("trades", "wins", "losses", "expired"))}
+    rationale = {"abstained": False, **none, "base_rate_bucket": "3-4R"}
+    row = decide(settings, rationale=rationale)
+    # On the prior alone: the no-edge rate and exactly 0R.
+    assert row["p_win"] == pytest.approx(0.25) and row["ev_r"] == 0.0
+    assert not row["approved"] and row["reasons"] & mother.NO_HISTORY
+    views = {"alpha": LONG, "rationale": rationale}
+    view = mother.render(row, views, settings)
+    assert (
+        "no measured history for mean_reversion BUY 3-4R (no such setup resolved in the "
+        "last 30d)" in (view.rejection_reason or "")
+    )
+    check = view.rounds["decide"]["checks"][-2]
+    assert check == {"rule": "measured history of comparable setups", "value": 0, "passed": False}
+    assert view.rounds["resolve"]["history"]["raw_win_rate"] is None
+
+
+def test_the_votes_inform_but_do_not_move_the_probability() -> None:
+    settings = loose("weighted", min_consensus=0.0)
+    agree = decide(settings)
+    split = decide(
+        settings,
+        technical={"abstained": False, "bias": "bearish", "confidence": 0.9, "trend": "up"},
+        macro={"abstained": False, "tailwind": "short", "regime": "risk_off"},
+    )
+    assert agree["consensus"] > split["consensus"]
+    assert agree["p_win"] == split["p_win"] and agree["ev_r"] == split["ev_r"]
+    assert mother.render(split, {}, settings).rounds["resolve"]["consensus"] == pytest.approx(
+        split["consensus"], abs=1e-4
+    )
+
+
+def test_unknown_numbers_are_null_never_nan() -> None:
+    settings = loose("weighted", min_consensus=0.0)
+    # No cost estimate: the EV is unknown (and the costs flag refuses the trade).
+    row = decide(settings, execution={"abstained": True, "abstain_reason": "no data"})
+    assert math.isnan(row["ev_r"]) and not row["approved"]
+    assert row["p_win"] == pytest.approx(17 / 40)  # the probability needs no cost
+    # A count without its mean payoff (a view stored before payoffs were kept): unknown too.
+    old = {"abstained": False, "base_rate_trades": 20, "base_rate_wins": 12}
+    stale = decide(settings, rationale=old)
+    assert math.isnan(stale["ev_r"]) and stale["reasons"] & mother.LOW_EV
+    for decided in (row, stale):
+        view = mother.render(decided, {}, settings)
+        json.dumps(view.model_dump(mode="json"), allow_nan=False)
+        assert view.expected_value_r is None
+        assert view.rounds["resolve"]["expected_value_r"] is None
