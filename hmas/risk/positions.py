@@ -3,10 +3,11 @@
 The rules, shared with the backtest (DESIGN §7):
 
 - fill at the open of the first usable bar after the signal bar, slippage applied adversely;
-- stop and target are checked intrabar from the fill bar on; when both lie inside one bar the
-  stop counts first; a bar opening beyond the stop exits at its open (worse than the stop), a
-  bar opening beyond the target exits at its open (a resting limit order fills at the better
-  price), and this includes the fill bar itself;
+- stop and target are checked intrabar from the fill bar on; a bar opening beyond the stop
+  exits at its open (worse than the stop), a bar opening beyond the target exits at its open
+  (a resting limit order fills at the better price) even if it trades back through the stop
+  later, and this includes the fill bar itself; only when both levels are touched inside a
+  bar that opened between them does the stop count first (the path inside a bar is unknown);
 - otherwise the position expires at the close of its ``expiry_bars``-th bar, the fill bar being
   the first;
 - every exit pays slippage adversely again and fees are charged on both sides.
@@ -187,15 +188,20 @@ def simulate(
         hit = stop_hit | target_hit
         closed = hit.any(axis=1)
         k = np.where(closed, hit.argmax(axis=1), n - 1)  # the exit bar, or the last bar seen
-        # Both in one bar: the stop counts first.
-        loss = closed & stop_hit[np.arange(len(j)), k]
+        exit_at = first[j] + k
+        opens = o[exit_at]
+        with np.errstate(invalid="ignore"):
+            opened_past_target = np.where(buy[j], opens >= target[j], opens <= target[j])
+            opened_past_stop = np.where(buy[j], opens <= stop[j], opens >= stop[j])
+        # A bar that opens beyond a level exits there at its open, whatever it does next; the
+        # stop counts first only when both are touched inside a bar that opened between them
+        # (or when the bar opened beyond both, on a setup whose levels are on one side).
+        loss = closed & stop_hit[np.arange(len(j)), k] & (opened_past_stop | ~opened_past_target)
         win = closed & ~loss
         expired = ~closed & (n == horizon)
-        exit_at = first[j] + k
         # The level hit, or the open of a bar that opened beyond it: a long's stop and a
         # short's target exit at the lower of the two, the others at the higher.
         touched = np.where(loss, stop[j], target[j])
-        opens = o[exit_at]
         gap = np.where(buy[j] == loss, np.minimum(opens, touched), np.maximum(opens, touched))
         level[j] = np.where(closed, gap, np.where(expired, c[exit_at], np.nan))
         status[j] = np.where(loss, LOSS, np.where(win, WIN, np.where(expired, EXPIRED, OPEN)))

@@ -89,6 +89,41 @@ def test_gap_through_the_target_exits_at_the_open() -> None:
     assert out.r_multiple == pytest.approx(2.6)
 
 
+def test_a_bar_opening_past_the_target_wins_at_its_open_even_if_it_reaches_the_stop() -> None:
+    # Long, target 110, stop 95: the bar opens at 112 (the resting limit fills there) and
+    # later trades down through the stop. The exit is the open: +12 per 5 of risk.
+    out = long([(100, 101, 99, 100), (112, 113, 94, 96)])
+    assert out.status == "win"
+    assert (out.exit_ts, out.exit_price) == (T + 2 * H, 112.0)
+    assert out.r_multiple == pytest.approx(2.4)
+    assert out.mfe_r == pytest.approx(2.4) and out.mae_r == pytest.approx(0.2)
+    # The short's mirror: target 90, stop 105, a bar opening at 88 that rallies to 106.
+    mirrored = short([(100, 101, 99, 100), (88, 106, 87, 104)])
+    assert (mirrored.status, mirrored.exit_price) == ("win", 88.0)
+    assert mirrored.r_multiple == pytest.approx(2.4)
+
+
+def test_a_bar_opening_past_the_stop_loses_at_its_open_even_if_it_reaches_the_target() -> None:
+    out = long([(100, 101, 99, 100), (93, 111, 92, 110)])
+    assert (out.status, out.exit_price) == ("loss", 93.0)
+    assert out.r_multiple == pytest.approx(-1.4)
+    mirrored = short([(100, 101, 99, 100), (107, 108, 89, 90)])
+    assert (mirrored.status, mirrored.exit_price) == ("loss", 107.0)
+    assert mirrored.r_multiple == pytest.approx(-1.4)
+
+
+def test_stop_first_only_inside_a_bar_that_opened_between_the_levels() -> None:
+    # Opened at 100, between 95 and 110, touched both: the stop counts first.
+    inside = long([(100, 112, 94, 105)])
+    assert (inside.status, inside.exit_price) == ("loss", 95.0)
+    # Opened exactly at the target: beyond it (a limit at 110 fills at 110), so a win.
+    at_target = long([(100, 101, 99, 100), (110, 111, 94, 96)])
+    assert (at_target.status, at_target.exit_price) == ("win", 110.0)
+    # Opened exactly at the stop: a loss at the stop, whatever the bar does next.
+    at_stop = long([(100, 101, 99, 100), (95, 111, 94, 110)])
+    assert (at_stop.status, at_stop.exit_price) == ("loss", 95.0)
+
+
 def test_fill_bar_opening_past_the_stop_is_stopped_at_its_open() -> None:
     out = long([(94, 96, 93, 95)])
     assert out.status == "loss"
@@ -214,11 +249,15 @@ def reference(
     ]
     for i, (o, h, lo, c) in enumerate(usable[:expiry]):
         if side == "BUY":
+            if o >= target:
+                return "win", i, o
             if lo <= stop:
                 return "loss", i, min(o, stop)
             if h >= target:
                 return "win", i, max(o, target)
         else:
+            if o <= target:
+                return "win", i, o
             if h >= stop:
                 return "loss", i, max(o, stop)
             if lo <= target:
