@@ -68,6 +68,39 @@ class Section(BaseModel):
 DURATION_UNITS: dict[str, int] = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 #: The longest duration a setting accepts (about 30 years).
 MAX_DURATION_MS = 10_950 * 86_400_000
+#: The longest expiry (``risk.expiry``): a year.
+MAX_EXPIRY_MS = 365 * 86_400_000
+
+#: Settings that were replaced, and what replaced them: a config still giving one is refused
+#: with a message naming the new setting rather than a guess at the nearest name.
+REPLACED: dict[tuple[str, ...], str] = {
+    ("paper", "expiry_bars"): "risk.expiry",
+    ("rationale", "outcome_horizon"): "risk.expiry",
+}
+_REPLACED_HINT = {
+    "risk.expiry": 'a duration such as "48h" (bars = ceil(expiry / bar length))',
+}
+
+
+def upgrade_stored_config(config: dict[str, Any], timeframe: str) -> dict[str, Any]:
+    """A decision config stored by an earlier hmas, its replaced settings translated.
+
+    ``rationale.outcome_horizon`` (and ``paper.expiry_bars``, kept equal to it) counted bars of
+    the analysis' timeframe; they become ``risk.expiry``, the same span as a duration, so an
+    old signal still loads and replays. A config without them is returned unchanged.
+    """
+    from hmas.market import timeframe_ms
+
+    paper, rationale = dict(config.get("paper") or {}), dict(config.get("rationale") or {})
+    bars = rationale.pop("outcome_horizon", None)
+    expiry_bars = paper.pop("expiry_bars", None)
+    bars = expiry_bars if bars is None else bars
+    if bars is None:
+        return config
+    span = int(bars) * timeframe_ms(timeframe)
+    unit = next(u for u in ("d", "h", "m") if span % DURATION_UNITS[u] == 0)
+    risk = {"expiry": f"{span // DURATION_UNITS[unit]}{unit}", **(config.get("risk") or {})}
+    return {**config, "paper": paper, "rationale": rationale, "risk": risk}
 
 
 def duration_ms(text: str) -> int:
@@ -253,7 +286,6 @@ class ExecutionParams(Section):
 class RationaleParams(Section):
     """Rationale agent: the journal, including the setup's historical base rate."""
 
-    outcome_horizon: int = Field(48, ge=1, le=10_000, description="Bars before a setup expires.")
     base_rate_lookback: str = Field(
         "30d",
         description="How far back the base rate counts setups: a duration such as 30d, 12h, "
@@ -318,6 +350,27 @@ class RiskParams(Section):
     pause_bars: int = Field(24, ge=0, le=10_000, description="Bars paused after N losses.")
     max_signals_per_hour: int = Field(10, ge=0, le=100_000, description="0 refuses every trade.")
     max_signals_per_day: int = Field(50, ge=0, le=1_000_000, description="0 refuses every trade.")
+    expiry: str = Field(
+        "48h",
+        description="How long a position (and each setup of the base rate, and each backtest "
+        "trade) may stay open: a duration such as 48h, 2d or 90m; on a timeframe it is "
+        "ceil(expiry / bar length) bars, the fill bar the first.",
+    )
+
+    @field_validator("expiry")
+    @classmethod
+    def _expiry_is_a_duration(cls, value: str) -> str:
+        ms = duration_ms(value)
+        if ms > MAX_EXPIRY_MS:
+            raise ValueError(f"must be at most 365d, got {value!r}")
+        return value.strip().lower()
+
+    def expiry_bars(self, timeframe: str) -> int:
+        """Bars of ``timeframe`` a position may stay open: ceil(expiry / bar length)."""
+        from hmas.market import timeframe_ms
+
+        step = timeframe_ms(timeframe)
+        return -(-duration_ms(self.expiry) // step)
 
     @field_validator("daily_loss_limit", "max_drawdown")
     @classmethod
@@ -351,7 +404,6 @@ class PaperParams(Section):
     """The paper account."""
 
     starting_equity: float = Field(100_000.0, gt=0)
-    expiry_bars: int = Field(48, ge=1, le=100_000, description="Close a position after N bars.")
 
 
 class DecisionParams(Section):
@@ -789,6 +841,14 @@ def _nearest(parts: list[str]) -> tuple[str, ...] | None:
     return None
 
 
+def _replaced(parts: list[str]) -> str | None:
+    """What replaced a removed setting (``paper.expiry_bars``), as a message tail; else None."""
+    new = REPLACED.get(tuple(p.lower() for p in parts))
+    if new is None:
+        return None
+    return f"was replaced by {new} ({env_name(new.split('.'))}), {_REPLACED_HINT[new]}"
+
+
 def _unknown_file_keys(data: dict[str, Any], where: str) -> list[str]:
     problems: list[str] = []
 
@@ -801,6 +861,9 @@ def _unknown_file_keys(data: dict[str, Any], where: str) -> list[str]:
                     walk(value, parts)
                 continue
             key_shown = ".".join(parts)
+            if (replaced := _replaced(parts)) is not None:
+                problems.append(f"setting {key_shown} in {where} {replaced}")
+                continue
             near = _nearest(parts)
             if near is not None:
                 problems.append(
@@ -828,7 +891,9 @@ def _check_variables(variables: dict[str, str], where: str) -> list[str]:
     for name, value in sorted(variables.items()):
         parts = name[len(ENV_PREFIX) :].lower().split("__")
         known, kind = _resolve(parts)
-        if known < len(parts) or not all(parts):
+        if (replaced := _replaced(parts)) is not None:
+            problems.append(f"setting {name} {where} {replaced}")
+        elif known < len(parts) or not all(parts):
             near = _nearest(parts)
             hint = (
                 f"did you mean {env_name(near)} ({'.'.join(near)})?"
@@ -861,7 +926,7 @@ def _describe(exc: ValidationError) -> list[str]:
         if err["type"] == "extra_forbidden":
             path = [str(p) for p in err["loc"]]
             near = _nearest(path)
-            msg = "unknown setting" + (
+            msg = _replaced(path) or "unknown setting" + (
                 f"; did you mean {'.'.join(near)} ({env_name(near)})?" if near else ""
             )
         parts.append(f"{loc} ({env}): {msg}")

@@ -72,7 +72,8 @@ def float_settings(model: type[BaseModel] = Settings, prefix: str = "HMAS_") -> 
             "[risk]\nzzz = 1\n",
             "unknown setting risk.zzz in {cfg}; valid keys in [risk]: preset, risk_per_trade, "
             "daily_loss_limit, max_drawdown, max_open_positions, cooldown_bars, "
-            "max_consecutive_losses, pause_bars, max_signals_per_hour, max_signals_per_day",
+            "max_consecutive_losses, pause_bars, max_signals_per_hour, max_signals_per_day, "
+            "expiry",
         ),
         (
             "[mother]\nmin_expected_value = 1.0\n",
@@ -237,6 +238,9 @@ def test_limit_of_one_in_the_file_is_refused_even_with_a_preset(tmp_path: Path) 
         ("HMAS_RISK__MAX_CONSECUTIVE_LOSSES=0", "Input should be greater than or equal to 1"),
         ("HMAS_RISK__PRESET=FTMO", "Input should be 'custom', 'ftmo' or 'strict'"),
         ("HMAS_PAPER__STARTING_EQUITY=-1", "Input should be greater than 0"),
+        ("HMAS_RISK__EXPIRY=48", "expected a duration such as 30d, 12h, 2w or 90m"),
+        ("HMAS_RISK__EXPIRY=0h", "must be above 0"),
+        ("HMAS_RISK__EXPIRY=366d", "must be at most 365d, got '366d'"),
         ("HMAS_FETCH__RETRIES=many", "Input should be a valid integer"),
         ("HMAS_FETCH__TIMEOUT_SECONDS=0", "Input should be greater than 0"),
         ("HMAS_FETCH__SOURCE=csv", "Input should be 'exchange', 'sample' or 'file'"),
@@ -496,3 +500,49 @@ def test_decision_window_is_refused_unless_its_old_default() -> None:
         "is no longer used: a decision reads the anchored window set by decision.segment "
         "and rationale.base_rate_lookback; remove decision.window"
     )
+
+
+REPLACED = 'was replaced by risk.expiry (HMAS_RISK__EXPIRY), a duration such as "48h" (bars = '
+REPLACED += "ceil(expiry / bar length))"
+
+
+@pytest.mark.parametrize(
+    ("section", "key"), [("paper", "expiry_bars"), ("rationale", "outcome_horizon")]
+)
+def test_the_old_expiry_settings_name_the_one_that_replaced_them(
+    tmp_path: Path, section: str, key: str
+) -> None:
+    cfg = write(tmp_path / "c.toml", f"[{section}]\n{key} = 48\n")
+    with pytest.raises(InvalidSettingsError) as caught:
+        load_settings(cfg)
+    assert (
+        str(caught.value) == f"invalid configuration: setting {section}.{key} in {cfg} {REPLACED}"
+    )
+    variable = f"HMAS_{section.upper()}__{key.upper()}"
+    assert refused(**{variable: "48"}) == (
+        f"invalid configuration: setting {variable} in the environment {REPLACED}"
+    )
+    with pytest.raises(InvalidSettingsError) as flag:
+        load_settings(**{section: {key: 48}})
+    assert str(flag.value) == f"invalid configuration: {section}.{key} ({variable}): {REPLACED}"
+
+
+@pytest.mark.parametrize(
+    ("expiry", "timeframe", "bars"),
+    [("48h", "1h", 48), ("48h", "1d", 2), ("90m", "1h", 2), ("1h", "1d", 1), ("2w", "4h", 84)],
+)
+def test_expiry_is_a_duration_counted_in_whole_bars(expiry: str, timeframe: str, bars: int) -> None:
+    assert RiskParams(expiry=expiry).expiry_bars(timeframe) == bars
+
+
+def test_a_stored_config_with_the_old_bar_counts_still_loads() -> None:
+    from hmas.settings import upgrade_stored_config
+
+    old = Settings().decision_config()
+    old["risk"].pop("expiry")
+    old["paper"]["expiry_bars"] = 48
+    old["rationale"]["outcome_horizon"] = 48
+    assert Settings.model_validate(upgrade_stored_config(old, "1h")).risk.expiry == "2d"
+    assert Settings.model_validate(upgrade_stored_config(old, "5m")).risk.expiry == "4h"
+    new = Settings(risk={"expiry": "3d"}).decision_config()
+    assert upgrade_stored_config(new, "1h") == new

@@ -58,11 +58,14 @@ class ReplayResult:
         }
 
 
-def stored_settings(config: dict[str, Any]) -> Settings:
-    """Settings rebuilt from the decision config stored with an analysis."""
-    from hmas.settings import Settings
+def stored_settings(config: dict[str, Any], timeframe: str) -> Settings:
+    """Settings rebuilt from the decision config stored with an analysis of ``timeframe``.
 
-    return Settings.model_validate(config)
+    Settings replaced since (``rationale.outcome_horizon`` by ``risk.expiry``) are translated.
+    """
+    from hmas.settings import Settings, upgrade_stored_config
+
+    return Settings.model_validate(upgrade_stored_config(config, timeframe))
 
 
 def reload_inputs(engine: Engine, analysis: Any) -> MarketInputs:
@@ -86,9 +89,7 @@ def reload_inputs(engine: Engine, analysis: Any) -> MarketInputs:
             analysis.exchange, name, analysis.timeframe, since=ext["first_ts"], until=ext["last_ts"]
         )
     if "benchmark" in ctx:
-        from hmas.settings import Settings
-
-        bench_sym = Settings.model_validate(analysis.config).macro.benchmark
+        bench_sym = stored_settings(analysis.config, analysis.timeframe).macro.benchmark
         benchmark = universe.get(bench_sym)
     fear_greed = ctx.get("fear_greed") or {}
     inputs = MarketInputs(
@@ -115,9 +116,9 @@ def replay(engine: Engine, signal_id: int, settings: Settings | None = None) -> 
     """Recompute signal ``signal_id``; with ``settings``, what that config would change."""
     signal = get_signal(engine, signal_id)
     analysis = get_analysis(engine, signal.analysis_id)
-    original = stored_settings(analysis.config)
+    original = stored_settings(analysis.config, analysis.timeframe)
     used = settings or original
-    config_changed = used.decision_config() != analysis.config
+    config_changed = used.decision_config() != original.decision_config()
     inputs = reload_inputs(engine, analysis)
     rebuilt = build_analysis(inputs, used)
     rebuilt.id = analysis.id

@@ -225,7 +225,7 @@ def settle(
             pos.size,
             pos.opened_bar_ts,
             later,
-            expiry_bars=settings.paper.expiry_bars,
+            expiry_bars=settings.risk.expiry_bars(pos.timeframe),
             fee_bps=fee,
         )
         result = session.get(SignalResult, pos.signal_id) or SignalResult(
