@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hmas.risk.costs import SideCosts
 from hmas.risk.positions import PositionOutcome, follow
 
 H = 3_600_000
@@ -187,19 +188,45 @@ def test_fees_and_slippage_reduce_the_result() -> None:
     path = [(100, 103, 99, 102), (102, 111, 101, 108)]
     plain = long(path)
     fees = long(path, fee_bps=10)
-    # 0.1 % of 100 on entry and of 110 on exit: 0.21 per unit.
+    # 0.1 % of 100 on entry and of 110 on exit: 0.21 per unit. R is the budgeted risk per
+    # unit: the stop-out from 100 to 95 paying 0.1 % on 100 and on 95.
     assert fees.pnl_money == pytest.approx(10 * (10 - 0.21))
-    assert fees.r_multiple == pytest.approx((10 - 0.21) / 5)
+    assert fees.r_multiple == pytest.approx((10 - 0.21) / (5 + 0.195))
     assert fees.pnl_money is not None and plain.pnl_money is not None
     assert fees.pnl_money < plain.pnl_money
     slipped = long(path, slippage_bps=10)
     assert slipped.fill_price == pytest.approx(100.1)
     assert slipped.exit_price == pytest.approx(110 * 0.999)
-    assert slipped.r_multiple == pytest.approx((109.89 - 100.1) / (100.1 - 95))
-    assert long(path, fee_bps=-5, slippage_bps=NAN) == plain  # nonsense costs count as zero
+    assert slipped.r_multiple == pytest.approx((109.89 - 100.1) / (100.1 - 95 * 0.999))
+    assert long(path, slippage_bps=NAN) == plain  # a cost that is no number counts as zero
+    rebate = long(path, fee_bps=-5)  # a negative fee is a rebate
+    assert rebate.pnl_money == pytest.approx(10 * (10 + 0.105))
     short_slipped = short([(100, 101, 97, 98), (98, 99, 89, 92)], slippage_bps=10)
     assert short_slipped.fill_price == pytest.approx(99.9)
     assert short_slipped.exit_price == pytest.approx(90.09)
+
+
+def test_the_spread_costs_half_on_each_side() -> None:
+    path = [(100, 103, 99, 102), (102, 111, 101, 108)]
+    spread = long(path, costs=SideCosts(spread_bps=20))
+    same = long(path, costs=SideCosts(slippage_bps=10))
+    assert (spread.fill_price, spread.exit_price) == (same.fill_price, same.exit_price)
+    assert spread.r_multiple == same.r_multiple
+    with pytest.raises(ValueError, match="not both"):
+        long(path, costs=SideCosts(fee_bps=1), fee_bps=1)
+
+
+def test_r_is_the_budgeted_risk_so_a_stop_out_at_the_modelled_costs_is_minus_one() -> None:
+    costs = SideCosts(fee_bps=60, spread_bps=8, slippage_bps=3)
+    out = long([(100, 101, 96, 97), (97, 98, 94, 95)], costs=costs)
+    assert out.status == "loss"
+    assert out.r_multiple == pytest.approx(-1.0, abs=1e-12)
+    # With a gap allowance the budget covers a stop-out that far beyond the stop.
+    allowed = long([(100, 101, 96, 97), (97, 98, 94, 95)], costs=costs, gap_allowance=0.1)
+    assert allowed.r_multiple is not None and -1 < allowed.r_multiple < -0.9
+    gapped = long([(100, 101, 96, 97), (94.5, 95, 94, 94.5)], costs=costs, gap_allowance=0.1)
+    assert gapped.exit_price == pytest.approx(94.5 * (1 - 7e-4))
+    assert gapped.r_multiple == pytest.approx(-1.0, abs=1e-12)
 
 
 def test_bad_bars_are_ignored() -> None:
@@ -308,8 +335,12 @@ def test_matches_a_bar_by_bar_walk(
         assert out.exit_ts is not None and out.fill_ts is not None
         assert out.exit_ts >= out.fill_ts
         assert out.r_multiple is not None
-        if status == "loss" and out.fill_price is not None and sign * (out.fill_price - stop) > 0:
-            assert out.r_multiple <= -1 + 1e-9 or out.fill_price == out.exit_price
-        if status == "win" and out.fill_price is not None and sign * (target - out.fill_price) > 0:
+        # R is the planned risk per unit (no costs here): |100 - stop|.
+        assert out.fill_price is not None and out.exit_price is not None
+        moved = sign * (out.exit_price - out.fill_price)
+        assert out.r_multiple == pytest.approx(moved / abs(100 - stop))
+        if status == "loss" and sign * (out.fill_price - stop) > 0:
+            assert out.r_multiple < 0 or out.fill_price == out.exit_price
+        if status == "win" and sign * (target - out.fill_price) > 0:
             assert out.r_multiple > 0
     assert np.isfinite(out.mae_r) and np.isfinite(out.mfe_r)
