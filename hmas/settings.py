@@ -350,6 +350,22 @@ class RiskParams(Section):
     pause_bars: int = Field(24, ge=0, le=10_000, description="Bars paused after N losses.")
     max_signals_per_hour: int = Field(10, ge=0, le=100_000, description="0 refuses every trade.")
     max_signals_per_day: int = Field(50, ge=0, le=1_000_000, description="0 refuses every trade.")
+    gap_allowance: float = Field(
+        0.1,
+        ge=0,
+        le=10,
+        description="How far beyond the stop a stop-out is budgeted to fill, as a fraction of "
+        "the stop distance (0.1 = 10%): sizing makes such a stop-out, costs included, lose "
+        "exactly risk_per_trade.",
+    )
+    max_leverage: float = Field(
+        1.0,
+        gt=0,
+        le=100,
+        description="Notional cap: one trade's notional at most this x equity (the sizing caps "
+        "it), and the open positions' notional with it too (the guardian refuses more); "
+        "1 = spot, no leverage.",
+    )
     expiry: str = Field(
         "48h",
         description="How long a position (and each setup of the base rate, and each backtest "

@@ -73,7 +73,7 @@ def float_settings(model: type[BaseModel] = Settings, prefix: str = "HMAS_") -> 
             "unknown setting risk.zzz in {cfg}; valid keys in [risk]: preset, risk_per_trade, "
             "daily_loss_limit, max_drawdown, max_open_positions, cooldown_bars, "
             "max_consecutive_losses, pause_bars, max_signals_per_hour, max_signals_per_day, "
-            "expiry",
+            "gap_allowance, max_leverage, expiry",
         ),
         (
             "[mother]\nmin_expected_value = 1.0\n",
@@ -238,6 +238,9 @@ def test_limit_of_one_in_the_file_is_refused_even_with_a_preset(tmp_path: Path) 
         ("HMAS_RISK__MAX_CONSECUTIVE_LOSSES=0", "Input should be greater than or equal to 1"),
         ("HMAS_RISK__PRESET=FTMO", "Input should be 'custom', 'ftmo' or 'strict'"),
         ("HMAS_PAPER__STARTING_EQUITY=-1", "Input should be greater than 0"),
+        ("HMAS_RISK__GAP_ALLOWANCE=-0.1", "Input should be greater than or equal to 0"),
+        ("HMAS_RISK__MAX_LEVERAGE=0", "Input should be greater than 0"),
+        ("HMAS_RISK__MAX_LEVERAGE=1000", "Input should be less than or equal to 100"),
         ("HMAS_RISK__EXPIRY=48", "expected a duration such as 30d, 12h, 2w or 90m"),
         ("HMAS_RISK__EXPIRY=0h", "must be above 0"),
         ("HMAS_RISK__EXPIRY=366d", "must be at most 365d, got '366d'"),

@@ -19,6 +19,8 @@ module only inside its functions.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +31,18 @@ BPS = 10_000.0
 
 Array = npt.NDArray[np.float64]
 Number = float | Array
+
+
+def _quiet[**P, R](fn: Callable[P, R]) -> Callable[P, R]:
+    """Hostile numbers (NaN, infinities, overflow) give NaN or inf results, never warnings:
+    the callers (the guardian above all) decide what an unusable number means."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with np.errstate(all="ignore"):
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 @dataclass(frozen=True)
@@ -68,9 +82,9 @@ class SideCosts:
     def as_record(self) -> dict[str, float]:
         """The three numbers as plain floats (scalar costs only)."""
         return {
-            "fee_bps": float(self.fee_bps),  # type: ignore[arg-type]
-            "spread_bps": float(self.spread_bps),  # type: ignore[arg-type]
-            "slippage_bps": float(self.slippage_bps),  # type: ignore[arg-type]
+            "fee_bps": float(self.fee_bps),
+            "spread_bps": float(self.spread_bps),
+            "slippage_bps": float(self.slippage_bps),
         }
 
 
@@ -78,24 +92,28 @@ class SideCosts:
 FREE = SideCosts()
 
 
+@_quiet
 def fill_price(sign: Number, price: Number, costs: SideCosts) -> Any:
     """Where an entry at ``price`` fills: the price cost against the position."""
     return np.multiply(price, 1.0 + np.multiply(sign, costs.price_bps) / BPS)
 
 
+@_quiet
 def exit_price(sign: Number, level: Number, costs: SideCosts) -> Any:
     """Where an exit at ``level`` fills: the price cost against the position."""
     return np.multiply(level, 1.0 - np.multiply(sign, costs.price_bps) / BPS)
 
 
+@_quiet
 def net_per_unit(sign: Number, filled: Number, exited: Number, costs: SideCosts) -> Any:
     """P&L per unit between a fill and an exit (both already at their filled prices), after
     the fee on each side's notional."""
     fee = np.divide(costs.fee_bps, BPS)
     gross = np.multiply(sign, np.subtract(exited, filled))
-    return gross - fee * np.add(filled, exited)
+    return gross - (fee * filled + fee * exited)
 
 
+@_quiet
 def risk_per_unit(
     sign: Number, entry: Number, stop: Number, costs: SideCosts, gap_allowance: Number = 0.0
 ) -> Any:
@@ -107,12 +125,14 @@ def risk_per_unit(
     return -net_per_unit(sign, filled, exit_price(sign, level, costs), costs)
 
 
+@_quiet
 def reward_per_unit(sign: Number, entry: Number, target: Number, costs: SideCosts) -> Any:
     """The gain per unit of a trade entered at ``entry`` and out at the target, after costs."""
     filled = fill_price(sign, entry, costs)
     return net_per_unit(sign, filled, exit_price(sign, target, costs), costs)
 
 
+@_quiet
 def net_reward_risk(
     sign: Number,
     entry: Number,
@@ -124,6 +144,35 @@ def net_reward_risk(
     """Reward/risk after costs (the Kelly payoff): NaN where the risk is not positive."""
     risk = risk_per_unit(sign, entry, stop, costs, gap_allowance)
     reward = reward_per_unit(sign, entry, target, costs)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(risk > 0, reward / np.where(risk > 0, risk, 1.0), np.nan)
-    return ratio
+    return np.where(risk > 0, reward / np.where(risk > 0, risk, 1.0), np.nan)
+
+
+@_quiet
+def budget_units(
+    equity: Number,
+    fraction: Number,
+    entry: Number,
+    stop: Number,
+    costs: SideCosts = FREE,
+    *,
+    gap_allowance: Number = 0.0,
+    quote_rate: Number = 1.0,
+    max_leverage: Number | None = None,
+) -> Any:
+    """Units whose stop-out loses ``fraction`` of ``equity``, capped by the notional.
+
+    ``equity`` is in the account currency, prices in the symbol's quote currency, and
+    ``quote_rate`` converts one unit of quote into the account currency. The loss of a
+    stop-out is ``risk_per_unit`` (a long when the stop is below the entry): costs on both
+    sides and the gap allowance included. With ``max_leverage`` the notional, units × entry ×
+    rate, is at most ``max_leverage`` × equity. NaN where the size is undefined (a risk that
+    is not positive, a missing price or rate).
+    """
+    entry, stop = np.asarray(entry, dtype=np.float64), np.asarray(stop, dtype=np.float64)
+    sign = np.where(stop < entry, 1.0, -1.0)
+    risk = risk_per_unit(sign, entry, stop, costs, gap_allowance) * quote_rate
+    size = np.where(risk > 0, np.multiply(equity, fraction) / risk, np.nan)
+    if max_leverage is not None:
+        cap = np.multiply(max_leverage, equity) / (entry * quote_rate)
+        size = np.where(cap > 0, np.minimum(size, cap), np.nan)
+    return np.where(np.isfinite(size) & (size >= 0), size, np.nan)

@@ -254,14 +254,19 @@ def simulate(
     opened[filled] = o[first[filled]]
     fill_price = model.fill_price(sign, opened, side)
     exit_price = model.exit_price(sign, level, side)
+    planned: NDArray[np.float64] = opened.copy()
     if entry is None:
-        planned = opened.copy()
         known = (signal >= 0) & (signal < len(ohlc))
         planned[known] = ohlc[signal[known], 3]
     else:
-        planned = np.asarray(entry, dtype=np.float64)
+        planned = np.broadcast_to(np.asarray(entry, dtype=np.float64), (count_setups,))
     with np.errstate(invalid="ignore", divide="ignore"):
-        risk_unit = model.risk_per_unit(sign, planned, stop, side, gap_allowance)
+        # R from the planned entry, or from the fill bar's open when that gives none.
+        risk_unit: NDArray[np.float64] = np.full(count_setups, np.nan)
+        for base in (opened, planned):
+            unit = model.risk_per_unit(sign, base, stop, side, gap_allowance)
+            usable_base = (sign * (base - stop) > 0) & (unit > 0)
+            risk_unit = np.where(usable_base, unit, risk_unit)
         net = model.net_per_unit(sign, fill_price, exit_price, side)
         r = np.where(closed_codes(status) & (risk_unit > 0), net / risk_unit, np.nan)
     return Simulated(
