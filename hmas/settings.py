@@ -417,9 +417,50 @@ class RiskParams(Section):
 
 
 class PaperParams(Section):
-    """The paper account."""
+    """The paper account: its equity, in its own currency."""
 
-    starting_equity: float = Field(100_000.0, gt=0)
+    starting_equity: float = Field(100_000.0, gt=0, description="In the account currency.")
+    account_currency: str = Field(
+        "USD",
+        description="The currency of the account's equity and P&L. A symbol quoted in another "
+        "currency (ETH-BTC) is sized by converting the equity at the bar through the stored "
+        "candles of QUOTE-ACCOUNT (BTC-USD) or one of the at_par quotes (BTC-USDT).",
+    )
+    at_par: list[str] = Field(
+        default_factory=lambda: ["USDT", "USDC"],
+        description="Currencies counted as worth one unit of the account currency (the "
+        "stablecoins of a USD account): a BTC-USDT symbol needs no conversion and BTC-USDT "
+        "candles convert BTC. A depeg is not modelled; [] counts none.",
+    )
+    conversion_max_age: str = Field(
+        "1d",
+        description="The oldest conversion price used: the last close of the conversion pair at "
+        "or before the bar's close, at most this long before it (a duration).",
+    )
+
+    @field_validator("account_currency")
+    @classmethod
+    def _currency_code(cls, value: str) -> str:
+        return _currency(value)
+
+    @field_validator("at_par")
+    @classmethod
+    def _currency_codes(cls, value: list[str]) -> list[str]:
+        return [_currency(v) for v in value]
+
+    @field_validator("conversion_max_age")
+    @classmethod
+    def _age_is_a_duration(cls, value: str) -> str:
+        duration_ms(value)
+        return value.strip().lower()
+
+
+def _currency(value: str) -> str:
+    """A currency code as symbols write it (``usd`` -> ``USD``); ValueError if it is not one."""
+    code = value.strip().upper()
+    if not (code.isascii() and code.isalnum() and 1 <= len(code) <= 20):
+        raise ValueError(f"expected a currency code such as USD or BTC, got {value!r}")
+    return code
 
 
 class DecisionParams(Section):
@@ -833,6 +874,8 @@ def _resolve(parts: list[str]) -> tuple[int, Any]:
             model = ann
         elif getattr(ann, "__origin__", None) is dict:
             return len(parts), (dict if i == len(parts) - 1 else None)
+        elif getattr(ann, "__origin__", None) is list:
+            return (len(parts), list) if i == len(parts) - 1 else (i + 1, None)
         else:
             model = None
     return len(parts), model
@@ -918,16 +961,19 @@ def _check_variables(variables: dict[str, str], where: str) -> list[str]:
                 "hmas config show lists them)"
             )
             problems.append(f"unknown setting {name} {where}; {hint}")
-        elif kind is dict or (isinstance(kind, type) and issubclass(kind, BaseModel)):
+        elif kind in (dict, list) or (isinstance(kind, type) and issubclass(kind, BaseModel)):
             try:
                 json.loads(value)
             except ValueError as exc:
-                fix = (
-                    f"""give a JSON object such as {name}='{{"coinbase": 60}}' or set one key """
-                    f"as {name}__COINBASE=60"
-                    if kind is dict
-                    else f"set one key as {name}__<KEY>=value, or give a JSON object"
-                )
+                if kind is dict:
+                    fix = (
+                        f"""give a JSON object such as {name}='{{"coinbase": 60}}' or set one """
+                        f"key as {name}__COINBASE=60"
+                    )
+                elif kind is list:
+                    fix = f"""give a JSON list such as {name}='["USDT", "USDC"]'"""
+                else:
+                    fix = f"set one key as {name}__<KEY>=value, or give a JSON object"
                 problems.append(f"{name} {where} is not valid JSON ({exc}); {fix}")
     return problems
 

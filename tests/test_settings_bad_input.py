@@ -238,6 +238,9 @@ def test_limit_of_one_in_the_file_is_refused_even_with_a_preset(tmp_path: Path) 
         ("HMAS_RISK__MAX_CONSECUTIVE_LOSSES=0", "Input should be greater than or equal to 1"),
         ("HMAS_RISK__PRESET=FTMO", "Input should be 'custom', 'ftmo' or 'strict'"),
         ("HMAS_PAPER__STARTING_EQUITY=-1", "Input should be greater than 0"),
+        ("HMAS_PAPER__ACCOUNT_CURRENCY=U S", "expected a currency code such as USD or BTC"),
+        ('HMAS_PAPER__AT_PAR=["US-D"]', "expected a currency code such as USD or BTC"),
+        ("HMAS_PAPER__CONVERSION_MAX_AGE=1", "expected a duration such as 30d, 12h, 2w or 90m"),
         ("HMAS_RISK__GAP_ALLOWANCE=-0.1", "Input should be greater than or equal to 0"),
         ("HMAS_RISK__MAX_LEVERAGE=0", "Input should be greater than 0"),
         ("HMAS_RISK__MAX_LEVERAGE=1000", "Input should be less than or equal to 100"),
@@ -549,3 +552,16 @@ def test_a_stored_config_with_the_old_bar_counts_still_loads() -> None:
     assert Settings.model_validate(upgrade_stored_config(old, "5m")).risk.expiry == "4h"
     new = Settings(risk={"expiry": "3d"}).decision_config()
     assert upgrade_stored_config(new, "1h") == new
+
+
+def test_the_at_par_list_from_the_environment_is_json() -> None:
+    assert refused(HMAS_PAPER__AT_PAR="USDT") == (
+        "invalid configuration: HMAS_PAPER__AT_PAR in the environment is not valid JSON "
+        "(Expecting value: line 1 column 1 (char 0)); give a JSON list such as "
+        """HMAS_PAPER__AT_PAR='["USDT", "USDC"]'"""
+    )
+
+
+def test_currency_codes_are_upper_cased() -> None:
+    paper = Settings(paper={"account_currency": " eur ", "at_par": ["eurc"]}).paper
+    assert (paper.account_currency, paper.at_par) == ("EUR", ["EURC"])

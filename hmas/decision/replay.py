@@ -91,6 +91,23 @@ def reload_inputs(engine: Engine, analysis: Any) -> MarketInputs:
     if "benchmark" in ctx:
         bench_sym = stored_settings(analysis.config, analysis.timeframe).macro.benchmark
         benchmark = universe.get(bench_sym)
+    conversion = None
+    if "conversion" in ctx:
+        from hmas.risk.currency import Conversion
+
+        pair = ctx["conversion"]
+        frame = store.frame(
+            pair["exchange"],
+            pair["symbol"],
+            pair["timeframe"],
+            since=pair["first_ts"],
+            until=pair["last_ts"],
+        )
+        if pair["first_ts"] is None:
+            frame = frame.iloc[:0]
+        conversion = Conversion(
+            pair["symbol"], pair["exchange"], pair["timeframe"], pair["invert"], frame
+        )
     fear_greed = ctx.get("fear_greed") or {}
     inputs = MarketInputs(
         analysis.exchange,
@@ -102,6 +119,7 @@ def reload_inputs(engine: Engine, analysis: Any) -> MarketInputs:
         universe,
         fear_greed.get("values"),
         fear_greed.get("error"),
+        conversion,
     )
     _, digest = describe(inputs)
     if digest != analysis.snapshot_hash:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from hmas.settings import Settings
+    from hmas.store.candles import CandleStore
 
 logger = logging.getLogger(__name__)
 
@@ -262,7 +263,7 @@ def settle(
         )
         if outcome.closed and outcome.pnl_money is not None:
             # The account is kept in its own currency: the P&L (in quote) is converted.
-            rate = held.quote_rate
+            rate = _exit_rate(store, settings, pos, held, outcome)
             outcome = outcome.model_copy(update={"pnl_money": outcome.pnl_money * rate})
         result = session.get(SignalResult, pos.signal_id) or SignalResult(
             signal_id=pos.signal_id, status="pending"
@@ -281,6 +282,34 @@ def settle(
         session.add(pos)
     save_account(session, book)
     return closed
+
+
+def _exit_rate(
+    store: CandleStore,
+    settings: Settings,
+    pos: Position,
+    held: BookPosition,
+    outcome: PositionOutcome,
+) -> float:
+    """The account currency per unit of quote when the position closed (its exit bar); the
+    rate it opened at, with a warning, when no stored price is recent enough."""
+    from hmas.errors import ConversionMissingError
+    from hmas.risk import currency
+
+    if not currency.needs_conversion(pos.symbol, settings) or outcome.exit_ts is None:
+        return held.quote_rate
+    try:
+        return currency.rate_at(
+            store, settings, pos.exchange, pos.symbol, pos.timeframe, outcome.exit_ts
+        )
+    except ConversionMissingError as exc:
+        logger.warning(
+            "%s; the P&L of signal %s is converted at its entry's rate %g",
+            exc,
+            pos.signal_id,
+            held.quote_rate,
+        )
+        return held.quote_rate
 
 
 def update_positions(
