@@ -83,17 +83,6 @@ class Conversion:
         and no later than the last one closes."""
         return first_ms - max_age_ms - self.step, last_close_ms - self.step
 
-    def within(self, first_ms: int, last_close_ms: int, max_age_ms: int) -> Conversion:
-        """The same conversion holding only the candles ``span`` names."""
-        import pandas as pd
-
-        assert self.frame is not None
-        since, until = self.span(first_ms, last_close_ms, max_age_ms)
-        frame = self.frame.loc[
-            pd.Timestamp(since, unit="ms", tz="UTC") : pd.Timestamp(until, unit="ms", tz="UTC")
-        ]
-        return Conversion(self.symbol, self.exchange, self.timeframe, self.invert, frame)
-
     def rates(self, bar_open_ms: npt.ArrayLike, bar_ms: int, max_age_ms: int) -> Any:
         """The rate at each bar (bars of ``bar_ms`` opening at ``bar_open_ms``): the last close
         of a pair candle closed by the bar's close and at most ``max_age_ms`` before it; NaN
