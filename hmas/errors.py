@@ -150,3 +150,8 @@ class DataFileNotFoundError(DataFileError):
 
 class CandleDataError(DataSourceError):
     """Raised when candles fail validation (non-numeric, negative, high < low, duplicates)."""
+
+
+class ConversionMissingError(UsageError):
+    """Raised when a symbol is quoted in another currency than the account's and no stored
+    price converts it at the bar (no QUOTE-ACCOUNT candles, or none recent enough)."""

@@ -76,6 +76,39 @@ class Section(BaseModel):
 DURATION_UNITS: dict[str, int] = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 #: The longest duration a setting accepts (about 30 years).
 MAX_DURATION_MS = 10_950 * 86_400_000
+#: The longest expiry (``risk.expiry``): a year.
+MAX_EXPIRY_MS = 365 * 86_400_000
+
+#: Settings that were replaced, and what replaced them: a config still giving one is refused
+#: with a message naming the new setting rather than a guess at the nearest name.
+REPLACED: dict[tuple[str, ...], str] = {
+    ("paper", "expiry_bars"): "risk.expiry",
+    ("rationale", "outcome_horizon"): "risk.expiry",
+}
+_REPLACED_HINT = {
+    "risk.expiry": 'a duration such as "48h" (bars = ceil(expiry / bar length))',
+}
+
+
+def upgrade_stored_config(config: dict[str, Any], timeframe: str) -> dict[str, Any]:
+    """A decision config stored by an earlier hmas, its replaced settings translated.
+
+    ``rationale.outcome_horizon`` (and ``paper.expiry_bars``, kept equal to it) counted bars of
+    the analysis' timeframe; they become ``risk.expiry``, the same span as a duration, so an
+    old signal still loads and replays. A config without them is returned unchanged.
+    """
+    from hmas.market import timeframe_ms
+
+    paper, rationale = dict(config.get("paper") or {}), dict(config.get("rationale") or {})
+    bars = rationale.pop("outcome_horizon", None)
+    expiry_bars = paper.pop("expiry_bars", None)
+    bars = expiry_bars if bars is None else bars
+    if bars is None:
+        return config
+    span = int(bars) * timeframe_ms(timeframe)
+    unit = next(u for u in ("d", "h", "m") if span % DURATION_UNITS[u] == 0)
+    risk = {"expiry": f"{span // DURATION_UNITS[unit]}{unit}", **(config.get("risk") or {})}
+    return {**config, "paper": paper, "rationale": rationale, "risk": risk}
 
 
 def duration_ms(text: str) -> int:
@@ -261,7 +294,6 @@ class ExecutionParams(Section):
 class RationaleParams(Section):
     """Rationale agent: the journal, including the setup's historical base rate."""
 
-    outcome_horizon: int = Field(48, ge=1, le=10_000, description="Bars before a setup expires.")
     base_rate_lookback: str = Field(
         "30d",
         description="How far back the base rate counts setups: a duration such as 30d, 12h, "
@@ -378,6 +410,43 @@ class RiskParams(Section):
     pause_bars: int = Field(24, ge=0, le=10_000, description="Bars paused after N losses.")
     max_signals_per_hour: int = Field(10, ge=0, le=100_000, description="0 refuses every trade.")
     max_signals_per_day: int = Field(50, ge=0, le=1_000_000, description="0 refuses every trade.")
+    gap_allowance: float = Field(
+        0.1,
+        ge=0,
+        le=10,
+        description="How far beyond the stop a stop-out is budgeted to fill, as a fraction of "
+        "the stop distance (0.1 = 10%): sizing makes such a stop-out, costs included, lose "
+        "exactly risk_per_trade.",
+    )
+    max_leverage: float = Field(
+        1.0,
+        gt=0,
+        le=100,
+        description="Notional cap: one trade's notional at most this x equity (the sizing caps "
+        "it), and the open positions' notional with it too (the guardian refuses more); "
+        "1 = spot, no leverage.",
+    )
+    expiry: str = Field(
+        "48h",
+        description="How long a position (and each setup of the base rate, and each backtest "
+        "trade) may stay open: a duration such as 48h, 2d or 90m; on a timeframe it is "
+        "ceil(expiry / bar length) bars, the fill bar the first.",
+    )
+
+    @field_validator("expiry")
+    @classmethod
+    def _expiry_is_a_duration(cls, value: str) -> str:
+        ms = duration_ms(value)
+        if ms > MAX_EXPIRY_MS:
+            raise ValueError(f"must be at most 365d, got {value!r}")
+        return value.strip().lower()
+
+    def expiry_bars(self, timeframe: str) -> int:
+        """Bars of ``timeframe`` a position may stay open: ceil(expiry / bar length)."""
+        from hmas.market import timeframe_ms
+
+        step = timeframe_ms(timeframe)
+        return -(-duration_ms(self.expiry) // step)
 
     @field_validator("daily_loss_limit", "max_drawdown")
     @classmethod
@@ -408,10 +477,50 @@ class RiskParams(Section):
 
 
 class PaperParams(Section):
-    """The paper account."""
+    """The paper account: its equity, in its own currency."""
 
-    starting_equity: float = Field(100_000.0, gt=0)
-    expiry_bars: int = Field(48, ge=1, le=100_000, description="Close a position after N bars.")
+    starting_equity: float = Field(100_000.0, gt=0, description="In the account currency.")
+    account_currency: str = Field(
+        "USD",
+        description="The currency of the account's equity and P&L. A symbol quoted in another "
+        "currency (ETH-BTC) is sized by converting the equity at the bar through the stored "
+        "candles of QUOTE-ACCOUNT (BTC-USD) or one of the at_par quotes (BTC-USDT).",
+    )
+    at_par: list[str] = Field(
+        default_factory=lambda: ["USDT", "USDC"],
+        description="Currencies counted as worth one unit of the account currency (the "
+        "stablecoins of a USD account): a BTC-USDT symbol needs no conversion and BTC-USDT "
+        "candles convert BTC. A depeg is not modelled; [] counts none.",
+    )
+    conversion_max_age: str = Field(
+        "1d",
+        description="The oldest conversion price used: the last close of the conversion pair at "
+        "or before the bar's close, at most this long before it (a duration).",
+    )
+
+    @field_validator("account_currency")
+    @classmethod
+    def _currency_code(cls, value: str) -> str:
+        return _currency(value)
+
+    @field_validator("at_par")
+    @classmethod
+    def _currency_codes(cls, value: list[str]) -> list[str]:
+        return [_currency(v) for v in value]
+
+    @field_validator("conversion_max_age")
+    @classmethod
+    def _age_is_a_duration(cls, value: str) -> str:
+        duration_ms(value)
+        return value.strip().lower()
+
+
+def _currency(value: str) -> str:
+    """A currency code as symbols write it (``usd`` -> ``USD``); ValueError if it is not one."""
+    code = value.strip().upper()
+    if not (code.isascii() and code.isalnum() and 1 <= len(code) <= 20):
+        raise ValueError(f"expected a currency code such as USD or BTC, got {value!r}")
+    return code
 
 
 class DecisionParams(Section):
@@ -827,6 +936,8 @@ def _resolve(parts: list[str]) -> tuple[int, Any]:
             model = ann
         elif getattr(ann, "__origin__", None) is dict:
             return len(parts), (dict if i == len(parts) - 1 else None)
+        elif getattr(ann, "__origin__", None) is list:
+            return (len(parts), list) if i == len(parts) - 1 else (i + 1, None)
         else:
             model = None
     return len(parts), model
@@ -851,6 +962,14 @@ def _nearest(parts: list[str]) -> tuple[str, ...] | None:
     return None
 
 
+def _replaced(parts: list[str]) -> str | None:
+    """What replaced a removed setting (``paper.expiry_bars``), as a message tail; else None."""
+    new = REPLACED.get(tuple(p.lower() for p in parts))
+    if new is None:
+        return None
+    return f"was replaced by {new} ({env_name(new.split('.'))}), {_REPLACED_HINT[new]}"
+
+
 def _unknown_file_keys(data: dict[str, Any], where: str) -> list[str]:
     problems: list[str] = []
 
@@ -863,6 +982,9 @@ def _unknown_file_keys(data: dict[str, Any], where: str) -> list[str]:
                     walk(value, parts)
                 continue
             key_shown = ".".join(parts)
+            if (replaced := _replaced(parts)) is not None:
+                problems.append(f"setting {key_shown} in {where} {replaced}")
+                continue
             near = _nearest(parts)
             if near is not None:
                 problems.append(
@@ -890,7 +1012,9 @@ def _check_variables(variables: dict[str, str], where: str) -> list[str]:
     for name, value in sorted(variables.items()):
         parts = name[len(ENV_PREFIX) :].lower().split("__")
         known, kind = _resolve(parts)
-        if known < len(parts) or not all(parts):
+        if (replaced := _replaced(parts)) is not None:
+            problems.append(f"setting {name} {where} {replaced}")
+        elif known < len(parts) or not all(parts):
             near = _nearest(parts)
             hint = (
                 f"did you mean {env_name(near)} ({'.'.join(near)})?"
@@ -899,16 +1023,19 @@ def _check_variables(variables: dict[str, str], where: str) -> list[str]:
                 "hmas config show lists them)"
             )
             problems.append(f"unknown setting {name} {where}; {hint}")
-        elif kind is dict or (isinstance(kind, type) and issubclass(kind, BaseModel)):
+        elif kind in (dict, list) or (isinstance(kind, type) and issubclass(kind, BaseModel)):
             try:
                 json.loads(value)
             except ValueError as exc:
-                fix = (
-                    f"""give a JSON object such as {name}='{{"coinbase": 60}}' or set one key """
-                    f"as {name}__COINBASE=60"
-                    if kind is dict
-                    else f"set one key as {name}__<KEY>=value, or give a JSON object"
-                )
+                if kind is dict:
+                    fix = (
+                        f"""give a JSON object such as {name}='{{"coinbase": 60}}' or set one """
+                        f"key as {name}__COINBASE=60"
+                    )
+                elif kind is list:
+                    fix = f"""give a JSON list such as {name}='["USDT", "USDC"]'"""
+                else:
+                    fix = f"set one key as {name}__<KEY>=value, or give a JSON object"
                 problems.append(f"{name} {where} is not valid JSON ({exc}); {fix}")
     return problems
 
@@ -923,7 +1050,7 @@ def _describe(exc: ValidationError) -> list[str]:
         if err["type"] == "extra_forbidden":
             path = [str(p) for p in err["loc"]]
             near = _nearest(path)
-            msg = "unknown setting" + (
+            msg = _replaced(path) or "unknown setting" + (
                 f"; did you mean {'.'.join(near)} ({env_name(near)})?" if near else ""
             )
         parts.append(f"{loc} ({env}): {msg}")

@@ -72,7 +72,8 @@ def float_settings(model: type[BaseModel] = Settings, prefix: str = "HMAS_") -> 
             "[risk]\nzzz = 1\n",
             "unknown setting risk.zzz in {cfg}; valid keys in [risk]: preset, risk_per_trade, "
             "daily_loss_limit, max_drawdown, max_open_positions, cooldown_bars, "
-            "max_consecutive_losses, pause_bars, max_signals_per_hour, max_signals_per_day",
+            "max_consecutive_losses, pause_bars, max_signals_per_hour, max_signals_per_day, "
+            "gap_allowance, max_leverage, expiry",
         ),
         (
             "[mother]\nmin_expected_value = 1.0\n",
@@ -237,6 +238,15 @@ def test_limit_of_one_in_the_file_is_refused_even_with_a_preset(tmp_path: Path) 
         ("HMAS_RISK__MAX_CONSECUTIVE_LOSSES=0", "Input should be greater than or equal to 1"),
         ("HMAS_RISK__PRESET=FTMO", "Input should be 'custom', 'ftmo' or 'strict'"),
         ("HMAS_PAPER__STARTING_EQUITY=-1", "Input should be greater than 0"),
+        ("HMAS_PAPER__ACCOUNT_CURRENCY=U S", "expected a currency code such as USD or BTC"),
+        ('HMAS_PAPER__AT_PAR=["US-D"]', "expected a currency code such as USD or BTC"),
+        ("HMAS_PAPER__CONVERSION_MAX_AGE=1", "expected a duration such as 30d, 12h, 2w or 90m"),
+        ("HMAS_RISK__GAP_ALLOWANCE=-0.1", "Input should be greater than or equal to 0"),
+        ("HMAS_RISK__MAX_LEVERAGE=0", "Input should be greater than 0"),
+        ("HMAS_RISK__MAX_LEVERAGE=1000", "Input should be less than or equal to 100"),
+        ("HMAS_RISK__EXPIRY=48", "expected a duration such as 30d, 12h, 2w or 90m"),
+        ("HMAS_RISK__EXPIRY=0h", "must be above 0"),
+        ("HMAS_RISK__EXPIRY=366d", "must be at most 365d, got '366d'"),
         ("HMAS_FETCH__RETRIES=many", "Input should be a valid integer"),
         ("HMAS_FETCH__TIMEOUT_SECONDS=0", "Input should be greater than 0"),
         ("HMAS_FETCH__SOURCE=csv", "Input should be 'exchange', 'sample' or 'file'"),
@@ -557,3 +567,62 @@ def test_reward_risk_buckets_must_be_increasing_positive_numbers(
 def test_reward_risk_buckets_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HMAS_RATIONALE__REWARD_RISK_BUCKETS", "[2.5, 5]")
     assert load_settings().rationale.reward_risk_buckets == [2.5, 5.0]
+
+
+REPLACED = 'was replaced by risk.expiry (HMAS_RISK__EXPIRY), a duration such as "48h" (bars = '
+REPLACED += "ceil(expiry / bar length))"
+
+
+@pytest.mark.parametrize(
+    ("section", "key"), [("paper", "expiry_bars"), ("rationale", "outcome_horizon")]
+)
+def test_the_old_expiry_settings_name_the_one_that_replaced_them(
+    tmp_path: Path, section: str, key: str
+) -> None:
+    cfg = write(tmp_path / "c.toml", f"[{section}]\n{key} = 48\n")
+    with pytest.raises(InvalidSettingsError) as caught:
+        load_settings(cfg)
+    assert (
+        str(caught.value) == f"invalid configuration: setting {section}.{key} in {cfg} {REPLACED}"
+    )
+    variable = f"HMAS_{section.upper()}__{key.upper()}"
+    assert refused(**{variable: "48"}) == (
+        f"invalid configuration: setting {variable} in the environment {REPLACED}"
+    )
+    with pytest.raises(InvalidSettingsError) as flag:
+        load_settings(**{section: {key: 48}})
+    assert str(flag.value) == f"invalid configuration: {section}.{key} ({variable}): {REPLACED}"
+
+
+@pytest.mark.parametrize(
+    ("expiry", "timeframe", "bars"),
+    [("48h", "1h", 48), ("48h", "1d", 2), ("90m", "1h", 2), ("1h", "1d", 1), ("2w", "4h", 84)],
+)
+def test_expiry_is_a_duration_counted_in_whole_bars(expiry: str, timeframe: str, bars: int) -> None:
+    assert RiskParams(expiry=expiry).expiry_bars(timeframe) == bars
+
+
+def test_a_stored_config_with_the_old_bar_counts_still_loads() -> None:
+    from hmas.settings import upgrade_stored_config
+
+    old = Settings().decision_config()
+    old["risk"].pop("expiry")
+    old["paper"]["expiry_bars"] = 48
+    old["rationale"]["outcome_horizon"] = 48
+    assert Settings.model_validate(upgrade_stored_config(old, "1h")).risk.expiry == "2d"
+    assert Settings.model_validate(upgrade_stored_config(old, "5m")).risk.expiry == "4h"
+    new = Settings(risk={"expiry": "3d"}).decision_config()
+    assert upgrade_stored_config(new, "1h") == new
+
+
+def test_the_at_par_list_from_the_environment_is_json() -> None:
+    assert refused(HMAS_PAPER__AT_PAR="USDT") == (
+        "invalid configuration: HMAS_PAPER__AT_PAR in the environment is not valid JSON "
+        "(Expecting value: line 1 column 1 (char 0)); give a JSON list such as "
+        """HMAS_PAPER__AT_PAR='["USDT", "USDC"]'"""
+    )
+
+
+def test_currency_codes_are_upper_cased() -> None:
+    paper = Settings(paper={"account_currency": " eur ", "at_par": ["eurc"]}).paper
+    assert (paper.account_currency, paper.at_par) == ("EUR", ["EURC"])

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any, Self
 from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
 
 if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
     import pandas as pd
 
     from hmas.settings import Settings
@@ -114,6 +116,9 @@ class AgentContext:
     ``fear_greed`` is the public index by UTC day, ``fear_greed_error`` why it is missing.
     ``upstream`` holds the rules frames of the agents of earlier layers (``alpha`` for the
     execution auditor and the rationale).
+    ``equity`` is in the account currency; ``quote_rate`` converts one unit of the symbol's
+    quote currency into it, per bar (NaN where no rate is known), or is None when the symbol
+    is quoted in the account currency.
     """
 
     settings: Settings
@@ -126,6 +131,7 @@ class AgentContext:
     fear_greed: pd.Series | None = None
     fear_greed_error: str | None = None
     upstream: Mapping[str, pd.DataFrame] = field(default_factory=dict)
+    quote_rate: npt.NDArray[np.float64] | None = None
 
     def with_upstream(self, **frames: pd.DataFrame) -> AgentContext:
         """The same context also holding the given earlier-layer frames."""

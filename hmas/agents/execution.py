@@ -4,6 +4,12 @@ Rules (docs/agents/execution.md): taker fees on both sides from the exchange pro
 spread from the Abdi–Ranaldo (2017) close-high-low estimator made causal; slippage from the
 square-root impact model with the order size the risk budget allows; a liquidity grade from
 that order's share of the typical bar's traded notional. PASS/FAIL only when alpha trades.
+
+The order is sized as the decision sizes it (``hmas.risk.costs.budget_units``): the account's
+equity converted into the quote currency at the bar (``ctx.quote_rate``), the fee and the
+spread inside the risk budget, the notional capped; the slippage, which depends on the order
+size, is left out of that sizing, so the order audited is at least the one traded and its
+slippage estimate an upper bound.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from pydantic import Field
 from hmas.agents.base import AgentContext, AgentView, none_if_nan
 from hmas.agents.common import align_on, column_values, frame_of, labelled, true_flags
 from hmas.agents.macro import log_returns
+from hmas.risk.costs import SideCosts, budget_units
 
 NAME = "execution"
 
@@ -39,6 +46,7 @@ FLAG_EQUITY = 32
 FLAG_COST_R = 64
 FLAG_COST_TARGET = 128
 FLAG_GRADE_D = 256
+FLAG_RATE = 512
 
 REQUIRED_FEATURES = ("high", "low", "close", "volume")
 REQUIRED_ALPHA = ("action", "entry", "stop", "target")
@@ -58,6 +66,9 @@ class ExecutionView(AgentView):
     order_notional: float | None = Field(None, ge=0)
     volume_share: float | None = Field(None, ge=0)
     liquidity_grade: Grade | None = None
+    #: The account currency per unit of the symbol's quote currency at the bar (1 when the
+    #: symbol is quoted in the account currency).
+    quote_rate: float | None = Field(None, gt=0)
     verdict: Verdict = "N/A"
     reasons: list[str] = Field(default_factory=list)
 
@@ -118,6 +129,7 @@ def _abstain_all(index: pd.Index, reason: str) -> pd.DataFrame:
             "order_notional": nan,
             "volume_share": nan,
             "liquidity_grade": np.full(n, None, dtype=object),
+            "quote_rate": nan,
             "verdict": np.full(n, "N/A", dtype=object),
             "fail_flags": np.zeros(n, dtype="int64"),
             "abstained": np.ones(n, dtype=bool),
@@ -152,8 +164,11 @@ def run_rules(features: pd.DataFrame, ctx: AgentContext) -> pd.DataFrame:
     fee = round_trip_fee_bps(ctx)
     spread_bps = abdi_ranaldo_spread(high, low, close, params.spread_window) * BPS
     sigma = bar_volatility(close, params.vol_window)
-    risk_cash = ctx.equity * ctx.settings.risk.risk_per_trade
-    equity_ok = bool(np.isfinite(risk_cash) and risk_cash > 0)
+    risk = ctx.settings.risk
+    equity_ok = bool(np.isfinite(ctx.equity) and ctx.equity > 0)
+    rate = np.ones(len(index)) if ctx.quote_rate is None else np.asarray(ctx.quote_rate, float)
+    with np.errstate(invalid="ignore"):
+        rate_ok = np.isfinite(rate) & (rate > 0)
 
     with np.errstate(all="ignore"):
         candle_ok = np.isfinite(close) & (close > 0) & (high > 0) & (low > 0)
@@ -170,16 +185,29 @@ def run_rules(features: pd.DataFrame, ctx: AgentContext) -> pd.DataFrame:
             is_buy, (stop < entry) & (entry < target), (target < entry) & (entry < stop)
         )
         price_ok = positive & sided
-        risk = np.where(price_ok, np.abs(entry - stop), np.nan)
+        distance = np.where(price_ok, np.abs(entry - stop), np.nan)
         reward = np.where(price_ok, np.abs(target - entry), np.nan)
+        # The order the risk budget allows, as the decision sizes it before the slippage.
+        units = budget_units(
+            ctx.equity,
+            risk.risk_per_trade,
+            entry,
+            stop,
+            SideCosts.from_audit(fee, spread_bps, 0.0),
+            gap_allowance=risk.gap_allowance,
+            quote_rate=np.where(rate_ok, rate, np.nan),
+            max_leverage=risk.max_leverage,
+        )
         order_notional = (
-            _finite(risk_cash / risk * entry) if equity_ok else np.full_like(risk, np.nan)
+            _finite(np.where(price_ok, units * entry, np.nan))
+            if equity_ok
+            else np.full_like(distance, np.nan)
         )
         raw_share = np.where(volume_ok, order_notional / avg_notional, np.nan)
         share = _finite(raw_share)
         slippage_bps = _finite(2.0 * BPS * params.impact_coefficient * sigma * np.sqrt(share))
         total_bps = fee + spread_bps + slippage_bps
-        cost_r = _finite(total_bps / BPS * entry / risk)
+        cost_r = _finite(total_bps / BPS * entry / distance)
         cost_to_target = _finite(total_bps / BPS * entry / reward)
         sized = np.isfinite(order_notional)
         is_a = raw_share < params.grade_a_share
@@ -192,6 +220,7 @@ def run_rules(features: pd.DataFrame, ctx: AgentContext) -> pd.DataFrame:
             | np.where(np.isnan(sigma), FLAG_VOLATILITY, 0)
             | np.where(~volume_ok, FLAG_VOLUME, 0)
             | np.where(equity_ok, 0, FLAG_EQUITY)
+            | np.where(rate_ok, 0, FLAG_RATE)
             | np.where(cost_r > params.max_cost_r, FLAG_COST_R, 0)
             | np.where(cost_to_target > params.max_cost_to_target, FLAG_COST_TARGET, 0)
             | np.where(volume_ok & sized & ~is_c, FLAG_GRADE_D, 0)
@@ -213,6 +242,7 @@ def run_rules(features: pd.DataFrame, ctx: AgentContext) -> pd.DataFrame:
             "order_notional": np.where(trade, order_notional, np.nan),
             "volume_share": np.where(trade, share, np.nan),
             "liquidity_grade": grade,
+            "quote_rate": np.where(rate_ok, rate, np.nan),
             "verdict": labelled([~trade, flags == 0], ["N/A", "PASS"], "FAIL"),
             "fail_flags": flags,
             "abstained": np.zeros(len(index), dtype=bool),
@@ -250,6 +280,8 @@ def _reasons(row: pd.Series, limits: dict[str, Any]) -> list[str]:
         FLAG_VOLUME: "data quality: no traded volume over the last "
         f"{limits.get('volume_window', 'n/a')} bars",
         FLAG_EQUITY: "data quality: equity or risk per trade is not positive",
+        FLAG_RATE: "data quality: no rate converting the quote currency into the account "
+        "currency at this bar",
         FLAG_COST_R: f"round-trip cost {_fmt(row.get('total_cost_r'), '.3f')}R exceeds "
         f"{limits.get('max_cost_r', 'the limit')}R",
         FLAG_COST_TARGET: f"cost is {_fmt(row.get('cost_to_target'), '.3f')} of the reward, "
@@ -275,6 +307,7 @@ def view_at(out: pd.DataFrame, i: int, views: Mapping[str, Any] | None = None) -
             "cost_to_target",
             "order_notional",
             "volume_share",
+            "quote_rate",
         )
     }
     return ExecutionView(

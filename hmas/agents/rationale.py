@@ -100,7 +100,7 @@ def _abstain_all(index: pd.Index, reason: str) -> pd.DataFrame:
 def run_rules(features: pd.DataFrame, ctx: AgentContext) -> pd.DataFrame:
     """Alpha's plan (``ctx.upstream``) and its setup's base rate on every bar (same index)."""
     alpha = ctx.upstream.get("alpha")
-    horizon = ctx.settings.rationale.outcome_horizon
+    horizon = ctx.settings.risk.expiry_bars(ctx.timeframe)
     index = features.index
     missing = [c for c in REQUIRED_FEATURES if c not in features.columns]
     if missing:

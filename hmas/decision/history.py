@@ -137,10 +137,14 @@ def read_inputs(
 
     Every other symbol stored for the exchange and timeframe joins the universe (the
     benchmark, ``macro.benchmark``, is one of them) over the same span of time; a symbol with
-    no candles in the span is left out. No Fear & Greed index: the caller adds it.
+    no candles in the span is left out. No Fear & Greed index: the caller adds it. A symbol
+    quoted in another currency than the account's comes with the candles of its conversion
+    pair that rate those bars (``hmas.risk.currency``), or ConversionMissingError.
     """
     from hmas.decision.pipeline import MarketInputs
+    from hmas.risk import currency
 
+    conversion = currency.load(store, settings, exchange, symbol, timeframe, since, until)
     candles = store.frame(exchange, symbol, timeframe, since=since, until=until)
     benchmark = None
     universe = {}
@@ -162,12 +166,13 @@ def read_inputs(
         source=stored.get(symbol, "exchange"),
         benchmark=benchmark,
         universe=universe,
+        conversion=conversion,
     )
 
 
 def span(inputs: MarketInputs, first: pd.Timestamp, last: pd.Timestamp) -> MarketInputs:
     """The inputs seeing only bars in ``[first, last]``, as ``read_inputs`` would read them."""
-    from hmas.decision.pipeline import MarketInputs
+    from hmas.decision.pipeline import MarketInputs, conversion_until
 
     universe = {k: v.loc[first:last] for k, v in inputs.universe.items()}
     benchmark = None if inputs.benchmark is None else inputs.benchmark.loc[first:last]
@@ -185,6 +190,7 @@ def span(inputs: MarketInputs, first: pd.Timestamp, last: pd.Timestamp) -> Marke
         {k: v for k, v in universe.items() if not v.empty},
         fear_greed,
         inputs.fear_greed_error,
+        conversion_until(inputs.conversion, last, inputs.timeframe),
     )
 
 

@@ -3,7 +3,7 @@
 ``follow_proposals`` takes a history pass (``hmas.decision.history.compute_history``) and
 follows every bar where alpha proposed a trade with the one simulator
 (``hmas.risk.positions.simulate``: filled at the next bar's open, stop, target or expiry after
-``rationale.outcome_horizon`` bars), whether or not the mother approved it. Its realised
+``risk.expiry``), whether or not the mother approved it. Its realised
 payoff is in R of the planned risk ``|entry − stop|``, net of the round-trip cost the
 execution auditor stated on that bar (fees, spread, slippage; unknown when it stated none).
 
@@ -120,7 +120,7 @@ def follow_proposals(history: History, settings: Settings) -> Followed:
         direction[bars] > 0,
         stop,
         target,
-        expiry_bars=settings.rationale.outcome_horizon,
+        expiry_bars=settings.risk.expiry_bars(history.parts[0].output.context.timeframe),
     )
     sign = direction[bars]
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -6,7 +6,8 @@ setups (setup, side, reward/risk bucket) resolved before the bar, shrunk toward 
 prior (0R after costs); the win probability, the expected value net of costs and the
 risk-adjusted EV in R. The votes inform round 1 and 3, not the probability.
 Round 3 (decide): EV, consensus, flags and confidence against their thresholds; size by
-fractional Kelly capped by the risk per trade.
+fractional Kelly on the payoff after costs, capped by the risk per trade (a stop-out after the
+auditor's costs and the gap allowance) and the notional (docs/risk.md).
 
 ``run_rules`` computes every number, vote and flag for every bar at once (numpy), as columns,
 so a backtest decides a whole history in one call; ``view_at`` renders the rounds of one bar
@@ -28,6 +29,7 @@ from pydantic import BaseModel, ConfigDict
 
 from hmas.agents.registry import VOTERS
 from hmas.decision.sizing import risk_fraction, units
+from hmas.risk.costs import SideCosts, net_reward_risk
 from hmas.settings import MotherParams, Settings
 
 Array = npt.NDArray[np.float64]
@@ -335,8 +337,20 @@ def run_rules(
         consensus_ok = super_share >= m.supermajority_share - 1e-12
     else:
         consensus_ok = consensus >= m.min_consensus - 1e-12
-    fraction = risk_fraction(p_win, rr, kelly=m.kelly_fraction, cap=settings.risk.risk_per_trade)
-    size = units(equity, fraction, entry, stop)
+    costs, quote_rate = side_costs(execution, n)
+    risk = settings.risk
+    rr_net = net_reward_risk(direction, entry, stop, target, costs, risk.gap_allowance)
+    fraction = risk_fraction(p_win, rr_net, kelly=m.kelly_fraction, cap=risk.risk_per_trade)
+    size = units(
+        equity,
+        fraction,
+        entry,
+        stop,
+        costs=costs,
+        gap_allowance=risk.gap_allowance,
+        quote_rate=quote_rate,
+        max_leverage=risk.max_leverage,
+    )
     reasons = (
         np.where(direction == 0, NO_TRADE, 0)
         | np.where(high > 0, HIGH_FLAG, 0)
@@ -385,12 +399,33 @@ def run_rules(
         high_flags=high,
         medium_flags=medium,
         low_flags=low,
+        reward_risk_net=rr_net,
+        cost_fee_bps=costs.fee_bps,
+        cost_spread_bps=costs.spread_bps,
+        cost_slippage_bps=costs.slippage_bps,
+        quote_rate=quote_rate,
         risk_fraction=fraction,
         size=size,
         quality=np.round(quality, 2),
         conviction=np.round(consensus * confidence, 4),
     )
     return pd.DataFrame(out, index=index)
+
+
+def side_costs(execution: AgentFrame | None, n: int) -> tuple[SideCosts, Array]:
+    """The auditor's costs of one side of each bar's trade, and its quote rate.
+
+    The rate is the account currency per unit of the symbol's quote currency; a view stored
+    before quote conversion existed has none, and was decided in the quote currency (1).
+    Without an auditor's view there are neither costs nor a rate (NaN).
+    """
+    costs = SideCosts.from_audit(
+        _num(execution, "fee_bps", n),
+        _num(execution, "spread_bps", n),
+        _num(execution, "slippage_bps", n),
+    )
+    rate = _num(execution, "quote_rate", n) if _has(execution, "quote_rate") else np.ones(n)
+    return costs, np.where(_present(execution, n), rate, np.nan)
 
 
 def _f(value: Any, digits: int | None = None) -> float | None:
@@ -498,6 +533,7 @@ def render(
             "policy": m.consensus_policy,
             "checks": _checks(row, settings),
             "risk_fraction": _f(row["risk_fraction"], 6),
+            "sizing": _sizing(row, settings),
             "decision": "APPROVED" if approved else "REJECTED",
         },
     }
@@ -586,6 +622,19 @@ def _resolve_round(
         "risk_adjusted_ev_r": _f(row["risk_adjusted_ev_r"], 4),
         # Information only: the probability is not shifted by the votes (docs/agents.md).
         "consensus": _f(row["consensus"], 4),
+def _sizing(row: Mapping[str, Any], settings: Settings) -> dict[str, Any]:
+    """What the size rests on: the payoff after costs, the costs of a side, the conversion."""
+    r = settings.risk
+    return {
+        "reward_risk_net": _f(row["reward_risk_net"], 4),
+        "cost_per_side_bps": {
+            "fee": _f(row["cost_fee_bps"], 4),
+            "spread": _f(row["cost_spread_bps"], 4),
+            "slippage": _f(row["cost_slippage_bps"], 4),
+        },
+        "gap_allowance": r.gap_allowance,
+        "max_leverage": r.max_leverage,
+        "quote_rate": _f(row["quote_rate"]),
     }
 
 

@@ -26,6 +26,7 @@ from hmas.settings import Settings
 
 if TYPE_CHECKING:
     from hmas.agents.registry import AgentEngine, AgentSpec
+    from hmas.risk.currency import Conversion
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,9 @@ class MarketInputs:
     #: in the snapshot so a replay never needs the network.
     fear_greed: dict[str, int] | None = None
     fear_greed_error: str | None = None
+    #: The stored series converting the symbol's quote currency into the account's, with its
+    #: candles; None when the symbol is quoted in the account currency.
+    conversion: Conversion | None = None
 
     def cut(self, end: pd.Timestamp) -> MarketInputs:
         """The same inputs seeing only bars at or before ``end`` (for no-lookahead checks)."""
@@ -62,7 +66,25 @@ class MarketInputs:
             if self.fear_greed is None
             else {day: v for day, v in self.fear_greed.items() if day <= end.strftime("%Y-%m-%d")},
             self.fear_greed_error,
+            conversion_until(self.conversion, end, self.timeframe),
         )
+
+
+def conversion_until(
+    conversion: Conversion | None, end: pd.Timestamp, timeframe: str
+) -> Conversion | None:
+    """``conversion`` holding only the candles closed by the close of the bar opening at
+    ``end``: what a decision at that bar may read."""
+    from hmas.market import timeframe_ms
+    from hmas.risk.currency import Conversion
+
+    if conversion is None or conversion.frame is None:
+        return conversion
+    last = end + pd.Timedelta(timeframe_ms(timeframe) - conversion.step, unit="ms")
+    frame = conversion.frame.loc[:last]
+    return Conversion(
+        conversion.symbol, conversion.exchange, conversion.timeframe, conversion.invert, frame
+    )
 
 
 #: Recorded answers: agent -> bar (its timestamp) -> the view to use instead of the engine's.
@@ -111,6 +133,7 @@ def build_context(
         days = pd.DatetimeIndex(pd.to_datetime(list(inputs.fear_greed), utc=True))
         fear_greed = pd.Series(list(inputs.fear_greed.values()), index=days, dtype="float64")
     return AgentContext(
+        quote_rate=quote_rates(inputs, features.index, settings),
         settings=settings,
         symbol=inputs.symbol,
         exchange=inputs.exchange,
@@ -121,6 +144,27 @@ def build_context(
         fear_greed=fear_greed,
         fear_greed_error=inputs.fear_greed_error,
     )
+
+
+def quote_rates(
+    inputs: MarketInputs, index: pd.Index, settings: Settings
+) -> npt.NDArray[np.float64] | None:
+    """The account currency per unit of the symbol's quote at each bar of ``index``; None when
+    the symbol is quoted in the account currency. Without a conversion series every bar's rate
+    is unknown (NaN), and the auditor fails the trade saying why."""
+    from hmas.market import index_to_ms, timeframe_ms
+    from hmas.risk.currency import needs_conversion
+    from hmas.settings import duration_ms
+
+    if not needs_conversion(inputs.symbol, settings):
+        return None
+    if inputs.conversion is None:
+        return np.full(len(index), np.nan)
+    max_age = duration_ms(settings.paper.conversion_max_age)
+    rates: npt.NDArray[np.float64] = inputs.conversion.rates(
+        index_to_ms(index), timeframe_ms(inputs.timeframe), max_age
+    )
+    return rates
 
 
 def _run_safely(name: str, fn: Callable[[], pd.DataFrame], index: pd.Index) -> pd.DataFrame:

@@ -82,11 +82,14 @@ def _without_model(config: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in config.items() if k != "model"}
 
 
-def stored_settings(config: dict[str, Any]) -> Settings:
-    """Settings rebuilt from the decision config stored with an analysis."""
-    from hmas.settings import Settings
+def stored_settings(config: dict[str, Any], timeframe: str) -> Settings:
+    """Settings rebuilt from the decision config stored with an analysis of ``timeframe``.
 
-    return Settings.model_validate(_without_model(config))
+    Settings replaced since (``rationale.outcome_horizon`` by ``risk.expiry``) are translated.
+    """
+    from hmas.settings import Settings, upgrade_stored_config
+
+    return Settings.model_validate(upgrade_stored_config(_without_model(config), timeframe))
 
 
 def reload_inputs(engine: Engine, analysis: Any) -> MarketInputs:
@@ -110,10 +113,25 @@ def reload_inputs(engine: Engine, analysis: Any) -> MarketInputs:
             analysis.exchange, name, analysis.timeframe, since=ext["first_ts"], until=ext["last_ts"]
         )
     if "benchmark" in ctx:
-        from hmas.settings import Settings
-
-        bench_sym = Settings.model_validate(analysis.config).macro.benchmark
+        bench_sym = stored_settings(analysis.config, analysis.timeframe).macro.benchmark
         benchmark = universe.get(bench_sym)
+    conversion = None
+    if "conversion" in ctx:
+        from hmas.risk.currency import Conversion
+
+        pair = ctx["conversion"]
+        frame = store.frame(
+            pair["exchange"],
+            pair["symbol"],
+            pair["timeframe"],
+            since=pair["first_ts"],
+            until=pair["last_ts"],
+        )
+        if pair["first_ts"] is None:
+            frame = frame.iloc[:0]
+        conversion = Conversion(
+            pair["symbol"], pair["exchange"], pair["timeframe"], pair["invert"], frame
+        )
     fear_greed = ctx.get("fear_greed") or {}
     inputs = MarketInputs(
         analysis.exchange,
@@ -125,6 +143,7 @@ def reload_inputs(engine: Engine, analysis: Any) -> MarketInputs:
         universe,
         fear_greed.get("values"),
         fear_greed.get("error"),
+        conversion,
     )
     _, digest = describe(inputs)
     if digest != analysis.snapshot_hash:
@@ -146,7 +165,7 @@ def replay(engine: Engine, signal_id: int, settings: Settings | None = None) -> 
     analysis = get_analysis(engine, signal.analysis_id)
     stored_model = model_of(analysis.config)
     try:
-        original: Settings | None = stored_settings(analysis.config)
+        original: Settings | None = stored_settings(analysis.config, analysis.timeframe)
     except (ValidationError, ConfigError) as exc:
         if stored_model == DECISION_MODEL:
             raise
@@ -161,7 +180,9 @@ def replay(engine: Engine, signal_id: int, settings: Settings | None = None) -> 
         original = None
     used = settings or original
     assert used is not None
-    config_changed = _without_model(used.decision_config()) != _without_model(analysis.config)
+    config_changed = original is None or _without_model(used.decision_config()) != _without_model(
+        original.decision_config()
+    )
     inputs = reload_inputs(engine, analysis)
     rebuilt = build_analysis(inputs, used)
     rebuilt.id = analysis.id

@@ -77,7 +77,8 @@ def load_inputs(
 
     Exactly the candles from ``start(t)`` to the bar ``t`` (``hmas.decision.history``): the
     symbol's, and the benchmark's and the universe's over the same span, so the decision
-    equals row ``t`` of a history pass over everything stored.
+    equals row ``t`` of a history pass over everything stored. A symbol quoted in another
+    currency than the account's needs a conversion price at ``t``, or ConversionMissingError.
     """
     from hmas.decision.history import read_inputs, windowing
     from hmas.store.candles import CandleStore
@@ -94,6 +95,10 @@ def load_inputs(
                 f"no {symbol} {timeframe} candles stored on {exchange} at or before that time"
             )
         raise UsageError(f"no {symbol} {timeframe} bar stored at {_iso(t)} on {exchange}")
+    if inputs.conversion is not None:
+        from hmas.risk.currency import require
+
+        require(inputs.conversion, settings, symbol, timeframe, t)  # a rate, or a clear error
     if settings.sentiment.use_fear_greed_index:
         _add_fear_greed(inputs, settings)
     return inputs

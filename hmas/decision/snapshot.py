@@ -45,6 +45,9 @@ def describe(inputs: MarketInputs) -> tuple[dict[str, Any], str]:
     series["universe"] = {sym: _extent(f) for sym, f in sorted(inputs.universe.items())}
     if inputs.fear_greed is not None or inputs.fear_greed_error is not None:
         series["fear_greed"] = {"values": inputs.fear_greed, "error": inputs.fear_greed_error}
+    conversion = inputs.conversion
+    if conversion is not None and conversion.frame is not None:
+        series["conversion"] = {**conversion.record(), **_extent(conversion.frame)}
     digest = hashlib.sha256()
     digest.update(series["symbol"]["hash"].encode())
     if "benchmark" in series:
@@ -55,4 +58,7 @@ def describe(inputs: MarketInputs) -> tuple[dict[str, Any], str]:
         import json
 
         digest.update(json.dumps(series["fear_greed"], sort_keys=True).encode())
+    if "conversion" in series:
+        pair = series["conversion"]
+        digest.update(b"conversion" + pair["symbol"].encode() + pair["hash"].encode())
     return series, digest.hexdigest()

@@ -16,6 +16,7 @@ import numpy as np
 
 from hmas.decision.mother import render
 from hmas.decision.sizing import units
+from hmas.risk.costs import SideCosts
 
 if TYPE_CHECKING:
     from hmas.decision.pipeline import PipelineOutput
@@ -88,12 +89,20 @@ def verdict(bar: DecidedBar, state: AccountState, settings: Settings) -> Verdict
     from hmas.risk.guardian import Proposal, check
 
     row = bar.row
+    costs = SideCosts(
+        float(row["cost_fee_bps"]), float(row["cost_spread_bps"]), float(row["cost_slippage_bps"])
+    )
+    quote_rate = float(row["quote_rate"])
     # Size for this account's equity: the row was sized for whatever equity it was computed with.
     sized = units(
         state.equity,
         np.array([row["risk_fraction"]], dtype=np.float64),
         np.array([row["entry"]], dtype=np.float64),
         np.array([row["stop"]], dtype=np.float64),
+        costs=costs,
+        gap_allowance=settings.risk.gap_allowance,
+        quote_rate=quote_rate,
+        max_leverage=settings.risk.max_leverage,
     )[0]
     size = float(sized) if np.isfinite(sized) else None
     view = render(row, bar.views, settings, size=size)
@@ -121,6 +130,8 @@ def verdict(bar: DecidedBar, state: AccountState, settings: Settings) -> Verdict
             size=view.size,
             bar_ts=bar.bar_ts,
             bar_ms=timeframe_ms(bar.timeframe),
+            **costs.as_record(),
+            quote_rate=quote_rate,
         )
         checked = check(proposal, state, settings.risk, kill_switch=settings.kill_switch)
         guardian = {

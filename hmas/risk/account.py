@@ -16,7 +16,7 @@ from hmas.settings import PaperParams, RiskParams
 
 
 class PaperAccount(BaseModel):
-    """One engine's paper account (money in quote currency, timestamps in epoch ms).
+    """One engine's paper account (money in the account currency, timestamps in epoch ms).
 
     ``day`` is the UTC date (``YYYY-MM-DD``) that ``day_start_equity`` belongs to; empty until
     the account has seen a timestamp.
@@ -110,6 +110,7 @@ def account_state(
     *,
     open_symbols: tuple[str, ...] = (),
     open_risk: float = 0.0,
+    open_notional: float = 0.0,
     last_signal_ts: dict[str, int] | None = None,
     signals_last_hour: int = 0,
     signals_today: int = 0,
@@ -133,4 +134,5 @@ def account_state(
         signals_last_hour=signals_last_hour,
         signals_today=signals_today,
         open_risk=open_risk,
+        open_notional=open_notional,
     )

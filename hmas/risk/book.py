@@ -14,12 +14,17 @@ of the symbol, even one after the bar (fail closed).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import BaseModel, ConfigDict
 
 from hmas.risk.account import PaperAccount, apply_outcome, new_account, roll_day
 from hmas.risk.guardian import AccountState, JsonFloat
 from hmas.risk.positions import PositionOutcome
 from hmas.settings import PaperParams, RiskParams
+
+if TYPE_CHECKING:
+    from hmas.risk.costs import SideCosts
 
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
@@ -28,7 +33,12 @@ _MODEL = ConfigDict(frozen=True, extra="forbid")
 
 
 class BookPosition(BaseModel):
-    """An open paper position (prices in quote currency, size in units, times in epoch ms)."""
+    """An open paper position (prices in quote currency, size in units, times in epoch ms).
+
+    ``fee_bps``, ``spread_bps`` and ``slippage_bps`` are the costs of one side it was sized
+    with and is charged (the auditor's), ``gap_allowance`` the one it was sized with, and
+    ``quote_rate`` the account currency per unit of quote when it opened.
+    """
 
     model_config = _MODEL
 
@@ -42,11 +52,33 @@ class BookPosition(BaseModel):
     take_profit: JsonFloat
     size: JsonFloat
     opened_bar_ts: int
+    fee_bps: JsonFloat = 0.0
+    spread_bps: JsonFloat = 0.0
+    slippage_bps: JsonFloat = 0.0
+    gap_allowance: JsonFloat = 0.0
+    quote_rate: JsonFloat = 1.0
+
+    @property
+    def costs(self) -> SideCosts:
+        """The costs of one side, as the cost model reads them."""
+        from hmas.risk.costs import SideCosts
+
+        return SideCosts(self.fee_bps, self.spread_bps, self.slippage_bps)
 
     @property
     def risk_money(self) -> float:
-        """Worst-case loss at the stop: size x |entry - stop|."""
-        return abs(self.entry - self.stop_loss) * self.size
+        """Worst-case loss in the account currency: the stop-out after costs and the gap
+        allowance, size x ``costs.risk_per_unit`` x quote rate."""
+        from hmas.risk.costs import risk_per_unit
+
+        sign = 1.0 if self.side == "BUY" else -1.0
+        unit = risk_per_unit(sign, self.entry, self.stop_loss, self.costs, self.gap_allowance)
+        return float(self.size * unit * self.quote_rate)
+
+    @property
+    def notional(self) -> float:
+        """Notional at entry in the account currency: size x entry x quote rate."""
+        return self.size * self.entry * self.quote_rate
 
 
 class Approval(BaseModel):
@@ -105,6 +137,7 @@ class PaperBook(BaseModel):
             signals_last_hour=in_hour,
             signals_today=today,
             open_risk=sum(p.risk_money for p in self.positions),
+            open_notional=sum(p.notional for p in self.positions),
         )
 
     def open(self, position: BookPosition) -> PaperBook:

@@ -6,17 +6,24 @@ It never raises on hostile numbers (NaN, infinities, zeros, negatives): a number
 limit impossible to measure breaks that limit (fail closed), and a malformed proposal is
 rejected as ``invalid_proposal``. The guardian never resizes a trade: the sizing code sizes
 (``max_size`` is the risk-per-trade cap in units) and ``check`` only accepts or refuses.
+
+Money is in the account currency (``paper.account_currency``); prices and sizes are in the
+symbol's units, converted by the proposal's ``quote_rate``. A trade's risk is what its
+stop-out loses after the costs of both sides and the gap allowance (``hmas.risk.costs``).
 """
 
 from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 from hmas.settings import RiskParams
+
+if TYPE_CHECKING:
+    from hmas.risk.costs import SideCosts
 
 #: Every limit id, in the fixed order in which violations are reported.
 LIMIT_IDS: tuple[str, ...] = (
@@ -28,6 +35,7 @@ LIMIT_IDS: tuple[str, ...] = (
     "symbol_has_position",
     "cooldown",
     "risk_per_trade",
+    "max_notional",
     "signals_per_hour",
     "signals_per_day",
     "invalid_proposal",
@@ -57,11 +65,13 @@ Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
 
 
 class AccountState(BaseModel):
-    """The account as the guardian sees it when a trade is proposed (money in quote currency).
+    """The account as the guardian sees it when a trade is proposed (money in the account
+    currency).
 
-    ``open_risk`` is the summed worst-case loss of the open positions (size x |fill - stop|):
-    equity only moves when a position closes, so without it a string of open trades could
-    together break the daily loss or drawdown limit.
+    ``open_risk`` is the summed worst-case loss of the open positions (each one's stop-out
+    after costs and the gap allowance it was sized with): equity only moves when a position
+    closes, so without it a string of open trades could together break the daily loss or
+    drawdown limit. ``open_notional`` is their summed notional at entry.
     """
 
     model_config = _MODEL
@@ -78,10 +88,16 @@ class AccountState(BaseModel):
     signals_last_hour: Int64 = 0
     signals_today: Int64 = 0
     open_risk: JsonFloat = 0.0
+    open_notional: JsonFloat = 0.0
 
 
 class Proposal(BaseModel):
-    """A trade the decision wants to open: prices in quote currency, size in units."""
+    """A trade the decision wants to open: prices in quote currency, size in units.
+
+    ``fee_bps``, ``spread_bps`` and ``slippage_bps`` are the costs of one side the sizing
+    budgeted (the auditor's, ``SideCosts``); ``quote_rate`` is the account currency per unit of
+    quote at the bar (1 when the symbol is quoted in the account currency).
+    """
 
     model_config = _MODEL
 
@@ -92,11 +108,37 @@ class Proposal(BaseModel):
     size: JsonFloat
     bar_ts: Int64
     bar_ms: Int64
+    fee_bps: JsonFloat = 0.0
+    spread_bps: JsonFloat = 0.0
+    slippage_bps: JsonFloat = 0.0
+    quote_rate: JsonFloat = 1.0
 
     @property
-    def risk_money(self) -> float:
-        """Worst-case loss if the stop is hit at its price: size x |entry - stop|."""
-        return self.size * abs(self.entry - self.stop)
+    def sign(self) -> float:
+        """+1 for a BUY, -1 for a SELL."""
+        return 1.0 if self.side == "BUY" else -1.0
+
+    @property
+    def costs(self) -> SideCosts:
+        """The costs of one side, as the cost model reads them."""
+        from hmas.risk.costs import SideCosts
+
+        return SideCosts(self.fee_bps, self.spread_bps, self.slippage_bps)
+
+    def risk_unit(self, gap_allowance: float = 0.0) -> float:
+        """Loss per unit of a stop-out, in quote currency, after costs and the gap allowance."""
+        from hmas.risk.costs import risk_per_unit
+
+        return float(risk_per_unit(self.sign, self.entry, self.stop, self.costs, gap_allowance))
+
+    def risk_money(self, gap_allowance: float = 0.0) -> float:
+        """Worst-case loss in the account currency: size x ``risk_unit`` x quote rate."""
+        return self.size * self.risk_unit(gap_allowance) * self.quote_rate
+
+    @property
+    def notional(self) -> float:
+        """The trade's notional at entry in the account currency: size x entry x quote rate."""
+        return self.size * self.entry * self.quote_rate
 
 
 class Violation(BaseModel):
@@ -149,17 +191,48 @@ def proposal_problems(proposal: Proposal) -> list[str]:
         problems.append(f"size {p.size} is not a positive number of units")
     if p.bar_ms <= 0:
         problems.append(f"the bar length {p.bar_ms} ms is not positive")
+    if not (_finite(p.quote_rate) and p.quote_rate > 0):
+        problems.append(
+            f"the quote rate {p.quote_rate} (account currency per unit of quote) is not a "
+            "positive number"
+        )
+    if not _finite(p.fee_bps, p.spread_bps, p.slippage_bps):
+        problems.append(
+            f"the costs (fee {p.fee_bps}, spread {p.spread_bps}, slippage {p.slippage_bps} bps) "
+            "are not all numbers"
+        )
     return problems
 
 
-def max_size(entry: float, stop: float, equity: float, params: RiskParams) -> float:
-    """Units whose loss at the stop is ``risk_per_trade`` of equity; 0.0 for unusable inputs."""
-    distance = abs(entry - stop)
-    if not (_finite(entry, stop, equity) and entry > 0 and stop > 0 and equity > 0):
+def max_size(
+    entry: float,
+    stop: float,
+    equity: float,
+    params: RiskParams,
+    *,
+    costs: SideCosts | None = None,
+    quote_rate: float = 1.0,
+) -> float:
+    """Units whose stop-out (after ``costs`` and the gap allowance) loses ``risk_per_trade`` of
+    equity, the notional capped at ``max_leverage`` x equity; 0.0 for unusable inputs."""
+    from hmas.risk.costs import FREE, budget_units
+
+    if not (_finite(entry, stop, equity, quote_rate) and entry > 0 and stop > 0 and equity > 0):
         return 0.0
-    if distance <= 0:
+    if quote_rate <= 0 or entry == stop:
         return 0.0
-    size = params.risk_per_trade * equity / distance
+    size = float(
+        budget_units(
+            equity,
+            params.risk_per_trade,
+            entry,
+            stop,
+            costs or FREE,
+            gap_allowance=params.gap_allowance,
+            quote_rate=quote_rate,
+            max_leverage=params.max_leverage,
+        )
+    )
     return size if math.isfinite(size) else 0.0
 
 
@@ -174,6 +247,8 @@ def effective_limits(
         "daily_loss_limit": daily,
         "max_drawdown": drawdown,
         "risk_per_trade": params.risk_per_trade,
+        "gap_allowance": params.gap_allowance,
+        "max_leverage": params.max_leverage,
         "max_open_positions": params.max_open_positions,
         "cooldown_bars": params.cooldown_bars,
         "cooldown_ms": params.cooldown_bars * bar_ms,
@@ -193,7 +268,7 @@ def check(
     problems = proposal_problems(p)
     # The proposal's own risk only counts when the proposal is well formed; a malformed one is
     # refused as invalid_proposal and its numbers are not trusted for anything else.
-    risk = p.risk_money if not problems else None
+    risk = p.risk_money(params.gap_allowance) if not problems else None
     open_risk_ok = _finite(s.open_risk) and s.open_risk >= 0
     found: dict[str, str] = {}
     measures: dict[str, float | None] = {}
@@ -280,12 +355,32 @@ def check(
     if risk is not None:
         budget = params.risk_per_trade * s.equity
         measures["risk_money"] = risk
-        measures["max_size"] = max_size(p.entry, p.stop, s.equity, params)
-        if not _finite(budget) or risk > budget + TOLERANCE * abs(budget):
+        measures["max_size"] = max_size(
+            p.entry, p.stop, s.equity, params, costs=p.costs, quote_rate=p.quote_rate
+        )
+        if not _finite(budget, risk) or risk > budget + TOLERANCE * abs(budget):
+            rate = "" if p.quote_rate == 1 else f" x {p.quote_rate:g} per unit of quote"
             found["risk_per_trade"] = (
-                f"The trade risks {risk:,.2f} ({p.size:g} units x {abs(p.entry - p.stop):g} to "
-                f"the stop), more than {params.risk_per_trade:.2%} of equity {s.equity:,.2f} "
-                f"= {budget:,.2f}."
+                f"The trade risks {risk:,.2f} ({p.size:g} units x "
+                f"{p.risk_unit(params.gap_allowance):g}{rate} lost at the stop after costs and "
+                f"a {params.gap_allowance:.0%} gap allowance), more than "
+                f"{params.risk_per_trade:.2%} of equity {s.equity:,.2f} = {budget:,.2f}."
+            )
+        notional = p.notional
+        cap = params.max_leverage * s.equity
+        open_ok = _finite(s.open_notional) and s.open_notional >= 0
+        measures["notional"] = notional
+        if not (open_ok and _finite(cap) and cap > 0):
+            found["max_notional"] = (
+                f"The notional cannot be measured (equity {s.equity}, open notional "
+                f"{s.open_notional}), so no trade is allowed."
+            )
+        elif s.open_notional + notional > cap + TOLERANCE * cap:
+            held = f"the open {s.open_notional:,.2f} plus " if s.open_notional else ""
+            found["max_notional"] = (
+                f"The notional would be {held}this trade's {notional:,.2f} ({p.size:g} units x "
+                f"{p.entry:g}{'' if p.quote_rate == 1 else f' x {p.quote_rate:g}'}), more "
+                f"than {params.max_leverage:g}x equity {s.equity:,.2f} = {cap:,.2f}."
             )
 
     if s.signals_last_hour >= params.max_signals_per_hour:

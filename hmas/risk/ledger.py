@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from sqlalchemy import func, select
 from sqlmodel import Session, col
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from hmas.settings import Settings
+    from hmas.store.candles import CandleStore
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +63,29 @@ def _paper_account(row: Account) -> PaperAccount:
     )
 
 
-def _book_position(p: Position) -> BookPosition:
+def position_terms(guardian: dict[str, Any], exchange: str, settings: Settings) -> dict[str, float]:
+    """The costs a side, the gap allowance and the quote rate a position was sized with.
+
+    They are read from its signal's guardian record (the proposal the guardian judged and the
+    limits it applied), so the book charges what the auditor estimated and the sizing budgeted.
+    A record from before the cost model names no costs: such a position is charged the
+    exchange's taker fee a side and nothing else, as the book charged it then.
+    """
+    proposal = guardian.get("proposal") or {}
+    if "fee_bps" not in proposal:
+        execution = settings.execution
+        return {"fee_bps": execution.taker_bps.get(exchange, execution.default_taker_bps)}
+    limits = (guardian.get("verdict") or {}).get("limits") or {}
+    return {
+        "fee_bps": float(proposal["fee_bps"]),
+        "spread_bps": float(proposal.get("spread_bps", 0.0)),
+        "slippage_bps": float(proposal.get("slippage_bps", 0.0)),
+        "quote_rate": float(proposal.get("quote_rate", 1.0)),
+        "gap_allowance": float(limits.get("gap_allowance", 0.0)),
+    }
+
+
+def _book_position(p: Position, terms: dict[str, float]) -> BookPosition:
     return BookPosition(
         signal_id=p.signal_id,
         exchange=p.exchange,
@@ -74,7 +97,26 @@ def _book_position(p: Position) -> BookPosition:
         take_profit=p.take_profit,
         size=p.size,
         opened_bar_ts=p.opened_bar_ts,
+        **terms,
     )
+
+
+def _open_positions(
+    session: Session, settings: Settings, engine_name: str, symbol: str | None = None
+) -> list[tuple[Position, BookPosition]]:
+    """The engine's open positions (of ``symbol``, if given), each with its book position."""
+    stmt = (
+        select(Position, col(Signal.guardian))
+        .join(Signal, col(Signal.id) == col(Position.signal_id))
+        .where(col(Position.engine) == engine_name, col(Position.status) == "open")
+    )
+    if symbol is not None:
+        stmt = stmt.where(col(Position.symbol) == symbol)
+    rows = session.execute(stmt.order_by(col(Position.id))).all()
+    return [
+        (p, _book_position(p, position_terms(guardian or {}, p.exchange, settings)))
+        for p, guardian in rows
+    ]
 
 
 def _live_approvals(engine_name: str) -> Any:
@@ -93,11 +135,7 @@ def load_book(session: Session, settings: Settings, engine_name: str, bar_ts: in
     symbol's latest (the cooldown): ``PaperBook.approvals_since(bar_ts)`` of the full book.
     """
     account = _paper_account(get_account(session, settings, engine_name))
-    positions = session.execute(
-        select(Position)
-        .where(col(Position.engine) == engine_name, col(Position.status) == "open")
-        .order_by(col(Position.id))
-    ).scalars()
+    positions = [book for _, book in _open_positions(session, settings, engine_name)]
     keep_from = bar_ts - bar_ts % DAY_MS - HOUR_MS
     approvals = _live_approvals(engine_name)
     recent = session.execute(
@@ -113,7 +151,7 @@ def load_book(session: Session, settings: Settings, engine_name: str, bar_ts: in
     rows += [(s, int(t)) for s, t in latest if t is not None and int(t) <= keep_from]
     return PaperBook(
         account=account,
-        positions=tuple(_book_position(p) for p in positions),
+        positions=tuple(positions),
         approvals=tuple(Approval(symbol=s, bar_ts=t) for s, t in sorted(rows, key=lambda r: r[1])),
     )
 
@@ -197,37 +235,36 @@ def settle(
     from hmas.risk.positions import follow
     from hmas.store.candles import CandleStore
 
-    stmt = select(Position).where(
-        col(Position.engine) == engine_name, col(Position.status) == "open"
-    )
-    if symbol is not None:
-        stmt = stmt.where(col(Position.symbol) == symbol)
-    rows = list(session.execute(stmt.order_by(col(Position.id))).scalars())
+    rows = _open_positions(session, settings, engine_name, symbol)
     closed: list[ClosedPosition] = []
     if not rows:
         return closed
     store = CandleStore(engine)
     book = PaperBook(
         account=_paper_account(get_account(session, settings, engine_name)),
-        positions=tuple(_book_position(p) for p in rows),
+        positions=tuple(held for _, held in rows),
     )
-    for pos in rows:
+    for pos, held in rows:
         bar_ms = timeframe_ms(pos.timeframe)
         later = store.frame(
             pos.exchange, pos.symbol, pos.timeframe, since=pos.opened_bar_ts + bar_ms
         )
-        fee = settings.execution.taker_bps.get(pos.exchange, settings.execution.default_taker_bps)
         outcome = follow(
-            pos.side,
+            cast(Literal["BUY", "SELL"], pos.side),
             pos.entry,
             pos.stop_loss,
             pos.take_profit,
             pos.size,
             pos.opened_bar_ts,
             later,
-            expiry_bars=settings.paper.expiry_bars,
-            fee_bps=fee,
+            expiry_bars=settings.risk.expiry_bars(pos.timeframe),
+            costs=held.costs,
+            gap_allowance=held.gap_allowance,
         )
+        if outcome.closed and outcome.pnl_money is not None:
+            # The account is kept in its own currency: the P&L (in quote) is converted.
+            rate = _exit_rate(store, settings, pos, held, outcome)
+            outcome = outcome.model_copy(update={"pnl_money": outcome.pnl_money * rate})
         result = session.get(SignalResult, pos.signal_id) or SignalResult(
             signal_id=pos.signal_id, status="pending"
         )
@@ -245,6 +282,34 @@ def settle(
         session.add(pos)
     save_account(session, book)
     return closed
+
+
+def _exit_rate(
+    store: CandleStore,
+    settings: Settings,
+    pos: Position,
+    held: BookPosition,
+    outcome: PositionOutcome,
+) -> float:
+    """The account currency per unit of quote when the position closed (its exit bar); the
+    rate it opened at, with a warning, when no stored price is recent enough."""
+    from hmas.errors import ConversionMissingError
+    from hmas.risk import currency
+
+    if not currency.needs_conversion(pos.symbol, settings) or outcome.exit_ts is None:
+        return held.quote_rate
+    try:
+        return currency.rate_at(
+            store, settings, pos.exchange, pos.symbol, pos.timeframe, outcome.exit_ts
+        )
+    except ConversionMissingError as exc:
+        logger.warning(
+            "%s; the P&L of signal %s is converted at its entry's rate %g",
+            exc,
+            pos.signal_id,
+            held.quote_rate,
+        )
+        return held.quote_rate
 
 
 def update_positions(

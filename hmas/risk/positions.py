@@ -2,14 +2,20 @@
 
 The rules, shared with the backtest (DESIGN §7):
 
-- fill at the open of the first usable bar after the signal bar, slippage applied adversely;
-- stop and target are checked intrabar from the fill bar on; when both lie inside one bar the
-  stop counts first; a bar opening beyond the stop exits at its open (worse than the stop), a
-  bar opening beyond the target exits at its open (a resting limit order fills at the better
-  price), and this includes the fill bar itself;
+- fill at the open of the first usable bar after the signal bar, the price cost of a side
+  (half the spread and the slippage, ``hmas.risk.costs``) applied against the position;
+- stop and target are checked intrabar from the fill bar on; a bar opening beyond the stop
+  exits at its open (worse than the stop), a bar opening beyond the target exits at its open
+  (a resting limit order fills at the better price) even if it trades back through the stop
+  later, and this includes the fill bar itself; only when both levels are touched inside a
+  bar that opened between them does the stop count first (the path inside a bar is unknown);
 - otherwise the position expires at the close of its ``expiry_bars``-th bar, the fill bar being
   the first;
-- every exit pays slippage adversely again and fees are charged on both sides.
+- every exit pays the price cost against the position again, and the fee is charged on both
+  sides' notional: the costs per side of the one cost model (``hmas.risk.costs.SideCosts``);
+- R is the risk budgeted per unit: the loss of a stop-out from the planned entry at those
+  costs plus the gap allowance (``costs.risk_per_unit``), so a stop-out at the modelled costs
+  is −1R less the allowance, and the P&L in R is the P&L in multiples of the budgeted risk.
 
 A bar with a missing, non-finite or non-positive price, or an inconsistent range (high < low,
 open or close outside it), is ignored: it neither fills, exits nor counts toward expiry.
@@ -24,7 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -34,6 +40,8 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
     from numpy.typing import NDArray
+
+    from hmas.risk.costs import SideCosts
 
 Status = Literal["open", "win", "loss", "expired"]
 
@@ -93,9 +101,32 @@ def _usable(ohlc: NDArray[np.float64]) -> NDArray[np.bool_]:
     return mask
 
 
-def _cost(bps: float) -> float:
-    """A cost in bps as a fraction; negative or non-finite costs count as zero."""
-    return bps / 10_000 if math.isfinite(bps) and bps > 0 else 0.0
+def _side_costs(
+    costs: SideCosts | None, fee_bps: float | None, slippage_bps: float | None, n: int = 1
+) -> SideCosts:
+    """The costs of a call, one per setup: ``costs`` or the shorthand fee and slippage per side.
+
+    A cost that is not a finite number counts as zero (as does a negative spread or
+    slippage); a negative fee is a rebate.
+    """
+    import numpy as np
+
+    from hmas.risk.costs import SideCosts
+
+    if costs is not None and (fee_bps is not None or slippage_bps is not None):
+        raise ValueError("give costs or fee_bps/slippage_bps, not both")
+    if costs is None:
+        costs = SideCosts(fee_bps=fee_bps or 0.0, slippage_bps=slippage_bps or 0.0)
+
+    def clean(value: Any) -> NDArray[np.float64]:
+        array = np.broadcast_to(np.asarray(value, dtype=np.float64), (n,))
+        return np.where(np.isfinite(array), array, 0.0)
+
+    return SideCosts(
+        fee_bps=clean(costs.fee_bps),
+        spread_bps=clean(costs.spread_bps),
+        slippage_bps=clean(costs.slippage_bps),
+    )
 
 
 def _finite_or_none(value: float) -> float | None:
@@ -114,8 +145,10 @@ class Simulated:
     ``fill`` is the fill bar (−1: unfilled), ``exit`` the exit bar (for an open position the
     last bar seen; −1: unfilled), ``held`` the usable bars held (the fill bar is the first).
     ``exit_level`` is the price the rules exit at (the stop, the target, a gapped open or the
-    expiry close), ``fill_price`` / ``exit_price`` include slippage; prices are NaN where there
-    is none.
+    expiry close), ``fill_price`` / ``exit_price`` include the price cost of each side; prices
+    are NaN where there is none. ``r_multiple`` is each closed setup's P&L per unit after
+    costs in R (the risk per unit budgeted from its planned entry); NaN while open or when its
+    risk is not positive.
     """
 
     status: NDArray[np.int8]
@@ -125,12 +158,12 @@ class Simulated:
     fill_price: NDArray[np.float64]
     exit_level: NDArray[np.float64]
     exit_price: NDArray[np.float64]
+    r_multiple: NDArray[np.float64]
 
     @property
     def closed(self) -> NDArray[np.bool_]:
         """Setups that exited (win, loss or expired)."""
-        result: NDArray[np.bool_] = self.status < OPEN  # WIN, LOSS and EXPIRED are below OPEN
-        return result
+        return closed_codes(self.status)
 
 
 def simulate(
@@ -141,16 +174,25 @@ def simulate(
     target: NDArray[np.float64],
     *,
     expiry_bars: int,
-    slippage_bps: float = 0.0,
+    costs: SideCosts | None = None,
+    slippage_bps: float | None = None,
+    entry: NDArray[np.float64] | None = None,
+    gap_allowance: float = 0.0,
     usable: NDArray[np.bool_] | None = None,
 ) -> Simulated:
     """Follow every setup (signal row, side, stop, target) over ``ohlc`` rows by the rules above.
 
     ``signal`` is each setup's signal row (−1: before the first row); its position fills on the
-    first usable row after it. Vectorised over setups × bars, in chunks of ``_CHUNK_CELLS``
-    cells; ``usable`` may pass ``ohlc``'s usable rows when the caller has them.
+    first usable row after it. ``costs`` (floats, or arrays with one value per setup) are
+    charged on each side; ``slippage_bps`` is a shorthand for slippage alone. ``entry`` is each
+    setup's planned entry, the base of its R (default: the signal row's close, or the fill
+    bar's open for a setup before the first row); ``gap_allowance`` is part of that R as in
+    the sizing. Vectorised over setups × bars, in chunks of ``_CHUNK_CELLS`` cells; ``usable``
+    may pass ``ohlc``'s usable rows when the caller has them.
     """
     import numpy as np
+
+    from hmas.risk import costs as model
 
     signal = np.asarray(signal, dtype=np.int64)
     buy = np.asarray(buy, dtype=bool)
@@ -164,7 +206,7 @@ def simulate(
     first = np.searchsorted(rows, signal, side="right")
     count = np.minimum(len(rows) - first, horizon)
     sign = np.where(buy, 1.0, -1.0)
-    slip = _cost(slippage_bps)
+    side = _side_costs(costs, None, slippage_bps, count_setups)
 
     status = np.full(count_setups, UNFILLED, dtype=np.int8)
     at = np.zeros(count_setups, dtype=np.int64)  # position in ``rows`` of the exit bar
@@ -187,24 +229,46 @@ def simulate(
         hit = stop_hit | target_hit
         closed = hit.any(axis=1)
         k = np.where(closed, hit.argmax(axis=1), n - 1)  # the exit bar, or the last bar seen
-        # Both in one bar: the stop counts first.
-        loss = closed & stop_hit[np.arange(len(j)), k]
+        exit_at = first[j] + k
+        opens = o[exit_at]
+        with np.errstate(invalid="ignore"):
+            opened_past_target = np.where(buy[j], opens >= target[j], opens <= target[j])
+            opened_past_stop = np.where(buy[j], opens <= stop[j], opens >= stop[j])
+        # A bar that opens beyond a level exits there at its open, whatever it does next; the
+        # stop counts first only when both are touched inside a bar that opened between them
+        # (or when the bar opened beyond both, on a setup whose levels are on one side).
+        loss = closed & stop_hit[np.arange(len(j)), k] & (opened_past_stop | ~opened_past_target)
         win = closed & ~loss
         expired = ~closed & (n == horizon)
-        exit_at = first[j] + k
         # The level hit, or the open of a bar that opened beyond it: a long's stop and a
         # short's target exit at the lower of the two, the others at the higher.
         touched = np.where(loss, stop[j], target[j])
-        opens = o[exit_at]
         gap = np.where(buy[j] == loss, np.minimum(opens, touched), np.maximum(opens, touched))
         level[j] = np.where(closed, gap, np.where(expired, c[exit_at], np.nan))
         status[j] = np.where(loss, LOSS, np.where(win, WIN, np.where(expired, EXPIRED, OPEN)))
         at[j], held[j] = exit_at, k + 1
 
     fill_bar, exit_bar = np.full(count_setups, -1), np.full(count_setups, -1)
-    fill_price = np.full(count_setups, np.nan)
+    opened = np.full(count_setups, np.nan)
     fill_bar[filled], exit_bar[filled] = rows[first[filled]], rows[at[filled]]
-    fill_price[filled] = o[first[filled]] * (1 + sign[filled] * slip)
+    opened[filled] = o[first[filled]]
+    fill_price = model.fill_price(sign, opened, side)
+    exit_price = model.exit_price(sign, level, side)
+    planned: NDArray[np.float64] = opened.copy()
+    if entry is None:
+        known = (signal >= 0) & (signal < len(ohlc))
+        planned[known] = ohlc[signal[known], 3]
+    else:
+        planned = np.broadcast_to(np.asarray(entry, dtype=np.float64), (count_setups,))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # R from the planned entry, or from the fill bar's open when that gives none.
+        risk_unit: NDArray[np.float64] = np.full(count_setups, np.nan)
+        for base in (opened, planned):
+            unit = model.risk_per_unit(sign, base, stop, side, gap_allowance)
+            usable_base = (sign * (base - stop) > 0) & (unit > 0)
+            risk_unit = np.where(usable_base, unit, risk_unit)
+        net = model.net_per_unit(sign, fill_price, exit_price, side)
+        r = np.where(closed_codes(status) & (risk_unit > 0), net / risk_unit, np.nan)
     return Simulated(
         status=status,
         fill=fill_bar,
@@ -212,8 +276,15 @@ def simulate(
         held=held,
         fill_price=fill_price,
         exit_level=level,
-        exit_price=level * (1 - sign * slip),
+        exit_price=exit_price,
+        r_multiple=np.where(np.isfinite(r), r, np.nan),
     )
+
+
+def closed_codes(status: NDArray[np.int8]) -> NDArray[np.bool_]:
+    """Which of ``simulate``'s outcome codes are closed (win, loss or expired)."""
+    result: NDArray[np.bool_] = status < OPEN  # WIN, LOSS and EXPIRED are below OPEN
+    return result
 
 
 def follow(
@@ -226,13 +297,17 @@ def follow(
     candles: pd.DataFrame,
     *,
     expiry_bars: int,
-    fee_bps: float = 0.0,
-    slippage_bps: float = 0.0,
+    costs: SideCosts | None = None,
+    gap_allowance: float = 0.0,
+    fee_bps: float | None = None,
+    slippage_bps: float | None = None,
 ) -> PositionOutcome:
     """Follow a position opened after bar ``signal_bar_ts`` (ms) over ``candles`` known so far.
 
     ``candles`` is a candle frame; bars at or before the signal bar are ignored, so passing the
     whole history is safe. With no usable later bar the position is ``open`` and unfilled.
+    ``costs`` are the costs per side (``fee_bps`` / ``slippage_bps``: shorthands for a fee or a
+    slippage alone); ``gap_allowance`` is the one the position was sized with (part of its R).
     """
     import numpy as np
     import pandas as pd
@@ -257,6 +332,8 @@ def follow(
         ts[start:],
         ohlc,
         expiry_bars=expiry_bars,
+        costs=costs,
+        gap_allowance=gap_allowance,
         fee_bps=fee_bps,
         slippage_bps=slippage_bps,
     )
@@ -272,8 +349,10 @@ def follow_arrays(
     ohlc: NDArray[np.float64],
     *,
     expiry_bars: int,
-    fee_bps: float = 0.0,
-    slippage_bps: float = 0.0,
+    costs: SideCosts | None = None,
+    gap_allowance: float = 0.0,
+    fee_bps: float | None = None,
+    slippage_bps: float | None = None,
 ) -> PositionOutcome:
     """``follow`` on arrays: ``ts`` (ms) and ``ohlc`` rows of the bars after the signal, in order.
 
@@ -281,6 +360,8 @@ def follow_arrays(
     costs only the bars it is held for.
     """
     import numpy as np
+
+    from hmas.risk import costs as model
 
     if side not in ("BUY", "SELL"):
         raise ValueError(f"side must be BUY or SELL, not {side!r}")
@@ -293,6 +374,7 @@ def follow_arrays(
             break
         limit *= 2
     buy = side == "BUY"
+    charged = _side_costs(costs, fee_bps, slippage_bps)
     sim = simulate(
         ohlc[:limit],
         np.array([-1]),
@@ -300,7 +382,7 @@ def follow_arrays(
         np.array([stop], dtype=np.float64),
         np.array([target], dtype=np.float64),
         expiry_bars=horizon,
-        slippage_bps=slippage_bps,
+        costs=charged,
         usable=usable,
     )
     if sim.status[0] == UNFILLED:
@@ -308,11 +390,10 @@ def follow_arrays(
     status = _STATUS[int(sim.status[0])]
     o, h, lo = ohlc[:limit][usable][:horizon, :3].T
     sign = 1.0 if buy else -1.0
-    fee = _cost(fee_bps)
     fill, raw, k = float(sim.fill_price[0]), float(sim.exit_level[0]), int(sim.held[0]) - 1
     fill_ts = int(ts[sim.fill[0]])
 
-    risk_unit = _risk_unit(sign, fill, stop, signal_entry)
+    risk_unit = _risk_unit(sign, signal_entry, float(o[0]), stop, charged, gap_allowance)
     mae, mfe = _excursions(sign, fill, o, h, lo, k, status, raw, risk_unit)
     if status == "open":
         return PositionOutcome(
@@ -325,7 +406,7 @@ def follow_arrays(
         )
 
     exit_price = float(sim.exit_price[0])
-    net_unit = sign * (exit_price - fill) - fee * (fill + exit_price)
+    net_unit = float(model.net_per_unit(sign, fill, exit_price, charged)[0])
     r_multiple = net_unit / risk_unit if risk_unit is not None else math.nan
     return PositionOutcome(
         status=status,
@@ -342,14 +423,24 @@ def follow_arrays(
     )
 
 
-def _risk_unit(sign: float, fill: float, stop: float, signal_entry: float) -> float | None:
-    """One R per unit: |fill - stop|, or the planned |entry - stop| if the fill is past the stop."""
-    actual = sign * (fill - stop)
-    if math.isfinite(actual) and actual > 0:
-        return actual
-    planned = abs(signal_entry - stop)
-    if math.isfinite(planned) and planned > 0:
-        return planned
+def _risk_unit(
+    sign: float,
+    signal_entry: float,
+    fill_open: float,
+    stop: float,
+    costs: SideCosts,
+    gap_allowance: float,
+) -> float | None:
+    """One R per unit: the budgeted loss of a stop-out from the planned entry (after costs and
+    the gap allowance), or from the fill bar's open when the planned entry gives none."""
+    from hmas.risk.costs import risk_per_unit
+
+    for entry in (signal_entry, fill_open):
+        if not (math.isfinite(entry) and sign * (entry - stop) > 0):
+            continue
+        unit = float(risk_per_unit(sign, entry, stop, costs, gap_allowance)[0])
+        if math.isfinite(unit) and unit > 0:
+            return unit
     return None
 
 

@@ -66,7 +66,7 @@ def test_names_are_listed_once_and_layers_run_in_order() -> None:
 def test_row_t_equals_the_row_of_history_cut_at_t(
     spec: registry.AgentSpec, seed: int, cut: int, horizon: int
 ) -> None:
-    s = Settings(rationale={"outcome_horizon": horizon})
+    s = Settings(risk={"expiry": f"{horizon}h"})
     features = random_features(seed)
     full = spec.rules.run(features, _context(features, seed, s))
     part_features = features.iloc[:cut]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,17 @@ def audit(features: pd.DataFrame, alpha: pd.DataFrame, context: AgentContext) ->
     return execution.view_at(execution.run_rules(features, context.with_upstream(alpha=alpha)), -1)
 
 
+def budget_order(view: Any, entry: float, stop_pct: float, rate: float = 1.0) -> float:
+    """The order notional (quote) that 1 % of 100,000 of the account's equity buys when a
+    stop-out pays the view's fee and spread and the 10 % gap allowance, at most 1x equity."""
+    fee, half_spread = view.fee_bps / 2 / 1e4, view.spread_bps / 2 / 1e4
+    stop = entry * (1 - stop_pct)
+    out = (stop - 0.1 * (entry - stop)) * (1 - half_spread)
+    unit = entry * (1 + half_spread) * (1 + fee) - out * (1 - fee)
+    units = min(1_000.0 / (unit * rate), 100_000.0 / (entry * rate))
+    return units * entry
+
+
 # --- verdicts ----------------------------------------------------------------------------
 
 
@@ -124,11 +136,14 @@ def test_fail_on_tiny_volume_with_grade_d_and_heavy_slippage() -> None:
     [(1e6, "A"), (1e5, "B"), (2e4, "C"), (5e3, "D")],
 )
 def test_liquidity_grades_by_order_share(volume: float, grade: str) -> None:
-    # Order: 1,000 risk / 5% stop = 20,000 dollars; a bar trades ~100 · volume dollars.
+    # Order: 1,000 risk / (5% stop + 10% gap allowance + costs) = ~17,700 dollars; a bar
+    # trades ~100 · volume dollars.
     f = candles(volume=volume)
     view = audit(f, proposals(f), ctx())
     assert view.liquidity_grade == grade
-    assert view.order_notional == pytest.approx(20_000.0)
+    assert view.order_notional == pytest.approx(budget_order(view, f["close"].iloc[-1], 0.05))
+    assert 17_000 < view.order_notional < 18_000
+    assert view.quote_rate == 1.0
 
 
 @pytest.mark.parametrize(
@@ -252,7 +267,7 @@ def test_slippage_is_the_square_root_impact_of_the_risk_budget_order() -> None:
     view = audit(f, proposals(f), ctx(impact_coefficient=2.0))
     r = np.diff(np.log(f["close"].to_numpy()))[-20:]
     sigma = r.std(ddof=1)
-    order = 100_000 * 0.01 / (0.05 * f["close"].iloc[-1]) * f["close"].iloc[-1]
+    order = budget_order(view, f["close"].iloc[-1], 0.05)
     avg = (f["close"] * f["volume"]).iloc[-20:].mean()
     assert view.slippage_bps == pytest.approx(2 * 1e4 * 2.0 * sigma * np.sqrt(order / avg))
     assert view.volume_share == pytest.approx(order / avg)
@@ -360,3 +375,26 @@ def test_a_configured_fee_rebate_gives_a_valid_view() -> None:
     rebate = Settings(execution={"taker_bps": {"rebate": -5.0}})
     context = AgentContext(settings=rebate, symbol="BTC-USD", exchange="rebate", timeframe="1h")
     assert audit(f, proposals(f), context).fee_bps == -10.0
+
+
+def test_the_order_is_sized_from_the_equity_converted_into_the_quote_currency() -> None:
+    # An ETH/BTC-like market at ~100 (quote units), the account in USD, 1 quote unit = 20,000 USD.
+    f = candles()
+    n = len(f)
+    rate = np.full(n, 20_000.0)
+    context = replace(ctx(), quote_rate=rate)
+    view = audit(f, proposals(f), context)
+    assert view.quote_rate == 20_000.0
+    assert view.order_notional == pytest.approx(
+        budget_order(view, f["close"].iloc[-1], 0.05, rate=20_000.0)
+    )
+    assert view.order_notional == pytest.approx(
+        audit(f, proposals(f), ctx()).order_notional / 20_000
+    )
+    # Without a rate at the bar the auditor fails the trade, naming why.
+    rate[-1] = np.nan
+    missing = audit(f, proposals(f), replace(ctx(), quote_rate=rate))
+    assert missing.verdict == "FAIL" and missing.quote_rate is None
+    assert "data quality: no rate converting the quote currency into the account currency" in (
+        " ".join(missing.reasons)
+    )

@@ -19,7 +19,7 @@ from tests.agents.frames import hourly_index, shared_btc_candles
 def ctx(horizon: int = 48) -> AgentContext:
     """A BTC-USD 1h context with ``horizon`` bars before a setup expires."""
     return AgentContext(
-        settings=Settings(rationale={"outcome_horizon": horizon}),
+        settings=Settings(risk={"expiry": f"{horizon}h"}),
         symbol="BTC-USD",
         exchange="coinbase",
         timeframe="1h",

@@ -393,3 +393,24 @@ def test_fetch_file_needs_path_and_one_symbol(hmas: Run, stocked: dict[str, int]
         ["fetch", "--source", "file", "-s", "BTC-USD", "ETH-USD", "--path", "x.csv"],
         "--source file imports one symbol; pass exactly one with --symbols",
     )
+
+
+def test_a_symbol_quoted_in_another_currency_needs_its_conversion_pair(hmas: Run) -> None:
+    fixture = Path(__file__).resolve().parents[1] / "data" / "btc_usd_1h_300.csv"
+    file_args = ["fetch", "--source", "file", "--path", str(fixture)]
+    assert hmas(*file_args, "-s", "ETH-BTC").exit_code == 0  # prices in "BTC": a stand-in
+    message = (
+        "ETH-BTC is quoted in BTC but the account is in USD (paper.account_currency): no BTC-USD "
+        "candles are stored to convert the equity (nor BTC-USDT, BTC-USDC, USD-BTC, USDT-BTC, "
+        "USDC-BTC); fetch them, e.g. hmas fetch --symbols BTC-USD --timeframe 1h, or keep the "
+        "account in BTC (HMAS_PAPER__ACCOUNT_CURRENCY=BTC)"
+    )
+    for command in ("analyze", "decide"):
+        refused(hmas, [command, "ETH-BTC"], message)
+    assert hmas(*file_args, "-s", "BTC-USD").exit_code == 0
+    result = hmas("decide", "ETH-BTC", "--json")
+    assert result.exit_code in (0, 3), result.stderr
+    views = hmas("analyze", "ETH-BTC", "--json")
+    assert views.exit_code == 0, views.stderr
+    last_close = float(fixture.read_text().strip().splitlines()[-1].split(",")[4])
+    assert json.loads(views.stdout)["views"]["execution"]["quote_rate"] == last_close

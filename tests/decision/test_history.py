@@ -327,7 +327,7 @@ def _iso(ms: int) -> str:
 
 
 def context(lookback: str, horizon: int = 48) -> AgentContext:
-    settings = Settings(rationale={"outcome_horizon": horizon, "base_rate_lookback": lookback})
+    settings = Settings(risk={"expiry": f"{horizon}h"}, rationale={"base_rate_lookback": lookback})
     return AgentContext(settings=settings, symbol="BTC-USD", exchange="x", timeframe="1h")
 
 

@@ -6,6 +6,8 @@ over everything stored, and at least 50 bars spread over the file (and its segme
 proposals and approvals) are decided through the live path: the analysis ``decide --at``
 stores, read back from the store, then the mother and the guardian's decision on it. Every
 field is compared: the feature row, each agent's view, the mother's decided row, the decision.
+The account is in USD: the files quoted in BTC are converted through the hourly BTC-USD file,
+stored beside them.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ SERIES = [
     ("freqtrade_alt_btc_1m_gaps.json", "ALT-BTC", "1m", ()),
     ("freqtrade_eth_btc_5m.feather", "ETH-BTC", "5m", ()),
 ]
+#: The account is in USD: a symbol quoted in BTC is converted through the hourly BTC-USD file.
+CONVERSION = ("coinbase_btc_usd_1h.csv", "BTC-USD", "1h")
 
 
 @pytest.fixture
@@ -114,6 +118,9 @@ def test_live_decision_equals_row_t_of_the_history_pass(
     others: tuple[str, ...],
 ) -> None:
     import_file(hmas, shared_data / "ohlcv" / name, [symbol, *others], timeframe)
+    if symbol.endswith("-BTC"):
+        pair_file, pair, pair_timeframe = CONVERSION
+        import_file(hmas, shared_data / "ohlcv" / pair_file, [pair], pair_timeframe)
     settings: Settings = load_settings()
     engine = open_store(settings)
     request.addfinalizer(engine.dispose)  # close its connections with the test (3.13 warns)

@@ -46,7 +46,14 @@ def frames(**views: dict[str, Any]) -> dict[str, dict[str, list[Any]]]:
             "score": 60.0,
         },
         "macro": {"abstained": False, "tailwind": "long", "regime": "risk_on"},
-        "execution": {"abstained": False, "verdict": "PASS", "total_cost_r": 0.05},
+        "execution": {
+            "abstained": False,
+            "verdict": "PASS",
+            "total_cost_r": 0.05,
+            "fee_bps": 20.0,
+            "spread_bps": 4.0,
+            "slippage_bps": 1.0,
+        },
         "rationale": {"abstained": False, **HISTORY},
     }
     base.update(views)
@@ -222,3 +229,45 @@ def test_unknown_numbers_are_null_never_nan() -> None:
         json.dumps(view.model_dump(mode="json"), allow_nan=False)
         assert view.expected_value_r is None
         assert view.rounds["resolve"]["expected_value_r"] is None
+
+
+def test_the_size_budgets_the_auditors_costs_and_kelly_reads_the_payoff_after_them() -> None:
+    from hmas.risk.costs import SideCosts, risk_per_unit
+
+    settings = loose("weighted", min_consensus=0.0)
+    row = decide(settings)
+    # One side: 10 bps fee, 2 bps half spread, 0.5 bps slippage; the 10 % gap allowance.
+    costs = SideCosts(10.0, 4.0, 0.5)
+    assert (row["cost_fee_bps"], row["cost_spread_bps"], row["cost_slippage_bps"]) == (
+        10.0,
+        4.0,
+        0.5,
+    )
+    unit = risk_per_unit(1.0, 100.0, 95.0, costs, 0.1)
+    assert row["size"] * unit == pytest.approx(100_000.0 * row["risk_fraction"])
+    assert row["reward_risk_net"] < row["reward_risk"] == 3.0
+    sizing = mother.render(row, {}, settings).rounds["decide"]["sizing"]
+    assert sizing == {
+        "reward_risk_net": round(row["reward_risk_net"], 4),
+        "cost_per_side_bps": {"fee": 10.0, "spread": 4.0, "slippage": 0.5},
+        "gap_allowance": 0.1,
+        "max_leverage": 1.0,
+        "quote_rate": 1.0,
+    }
+    # A view with a quote rate is sized in the account currency.
+    converted = decide(
+        settings,
+        execution={
+            "abstained": False,
+            "verdict": "PASS",
+            "total_cost_r": 0.05,
+            "fee_bps": 20.0,
+            "spread_bps": 4.0,
+            "slippage_bps": 1.0,
+            "quote_rate": 20_000.0,
+        },
+    )
+    assert converted["size"] == pytest.approx(row["size"] / 20_000)
+    # Without the auditor there is no cost estimate: no size (and a high-severity flag).
+    blind = decide(settings, execution={"abstained": True, "abstain_reason": "down"})
+    assert not blind["approved"] and blind["size"] != blind["size"]  # NaN

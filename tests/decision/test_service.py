@@ -225,6 +225,44 @@ def test_paper_update_closes_positions_and_books_the_account(sample_store: Any) 
     assert report["open_positions"] == []
 
 
+def test_the_paper_book_charges_the_costs_the_auditor_assumed(sample_store: Any) -> None:
+    from hmas.risk.costs import SideCosts
+    from hmas.risk.positions import follow
+    from hmas.store.candles import CandleStore
+
+    settings = permissive()
+    analysis = approved_analysis(sample_store, settings)
+    signal = service.decide(sample_store, settings, analysis).signal
+    assert signal.decision == "APPROVED"
+    audit = analysis.views["execution"]
+    side = SideCosts.from_audit(audit["fee_bps"], audit["spread_bps"], audit["slippage_bps"])
+    # The proposal the guardian judged carries one side of the auditor's round trip.
+    proposal = signal.guardian["proposal"]
+    assert {k: proposal[k] for k in ("fee_bps", "spread_bps", "slippage_bps")} == side.as_record()
+    assert 2 * side.total_bps == pytest.approx(audit["total_cost_bps"])
+    ledger.update_positions(sample_store, settings)
+    with Session(sample_store) as session:
+        result = session.get(SignalResult, signal.id)
+    assert result is not None and result.status in ("win", "loss", "expired")
+    candles = CandleStore(sample_store).frame("sample", "ETH-USD", "1h")
+    assert signal.entry is not None and signal.stop_loss is not None
+    assert signal.take_profit is not None and signal.size is not None
+    args = (signal.entry, signal.stop_loss, signal.take_profit, signal.size, signal.bar_ts, candles)
+    charged = follow(
+        signal.action,  # type: ignore[arg-type]
+        *args,
+        expiry_bars=48,
+        costs=side,
+        gap_allowance=settings.risk.gap_allowance,
+    )
+    assert (result.pnl_money, result.r_multiple) == (charged.pnl_money, charged.r_multiple)
+    assert (result.fill_price, result.exit_price) == (charged.fill_price, charged.exit_price)
+    # The fee alone (what the book charged before) would have booked more.
+    fee_only = follow(signal.action, *args, expiry_bars=48, fee_bps=side.fee_bps)  # type: ignore[arg-type]
+    assert charged.pnl_money is not None and fee_only.pnl_money is not None
+    assert charged.pnl_money < fee_only.pnl_money
+
+
 def test_fear_greed_index_is_snapshotted_so_replay_needs_no_network(
     sample_store: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

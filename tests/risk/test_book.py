@@ -62,3 +62,18 @@ def test_what_a_load_leaves_out_changes_no_state_from_that_bar_on() -> None:
     assert len(trimmed.approvals) < len(book.approvals)
     for probe in (at, at + HOUR, at + 22 * HOUR):
         assert trimmed.state(probe) == book.state(probe)
+
+
+def test_the_open_risk_and_notional_count_costs_the_gap_allowance_and_the_quote_rate() -> None:
+    settings = load_settings()
+    plain = pos(1, "BTC-USD", MIDNIGHT)
+    costly = plain.model_copy(
+        update={"signal_id": 2, "symbol": "ETH-BTC", "fee_bps": 60.0, "spread_bps": 10.0}
+    )
+    costly = costly.model_copy(update={"gap_allowance": 0.1, "quote_rate": 20_000.0})
+    book = PaperBook.fresh("rules", settings.paper).open(plain).open(costly)
+    state = book.state(MIDNIGHT + HOUR)
+    # 1.5 x (100.05 x 1.006 - 89 x 0.9995 x 0.994) per unit of BTC, at 20,000 USD a BTC.
+    unit = 100.05 * 1.006 - 89.0 * 0.9995 * 0.994
+    assert state.open_risk == pytest.approx(15.0 + 1.5 * unit * 20_000)
+    assert state.open_notional == pytest.approx(150.0 + 150.0 * 20_000)

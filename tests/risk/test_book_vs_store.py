@@ -25,6 +25,9 @@ HOUR = 3_600_000
 DAY = 86_400_000
 #: 2024-03-01 00:00 UTC.
 MIDNIGHT = 1_709_251_200_000
+#: The costs a side each approval was sized with, as its guardian record keeps them.
+TERMS = {"fee_bps": 10.0, "spread_bps": 6.0, "slippage_bps": 2.0}
+LIMITS = {"gap_allowance": 0.1}
 
 
 def _analysis(session: Session, symbol: str, bar_ts: int) -> Analysis:
@@ -68,6 +71,7 @@ def _approve(engine: Any, settings: Any, symbol: str, bar_ts: int, *, live: bool
             stop_loss=95.0,
             take_profit=110.0,
             size=2.0,
+            guardian={"proposal": TERMS | {"quote_rate": 1.0}, "verdict": {"limits": LIMITS}},
         )
         session.add(signal)
         session.flush()
@@ -101,6 +105,8 @@ def _position(signal_id: int, symbol: str, bar_ts: int) -> BookPosition:
         take_profit=110.0,
         size=2.0,
         opened_bar_ts=bar_ts,
+        **TERMS,
+        **LIMITS,
     )
 
 

@@ -36,7 +36,8 @@ def state(**kw: Any) -> AccountState:
 
 
 def proposal(**kw: Any) -> Proposal:
-    # Risks 100 units x 5 = 500, half of the default 1 % of 100,000.
+    # Risks 100 units x 5 = 500 at the stop, 550 with the default 10 % gap allowance: about
+    # half of the default 1 % of 100,000. No costs unless a test gives them.
     base: dict[str, Any] = {
         "symbol": "BTC-USD",
         "side": "BUY",
@@ -65,7 +66,9 @@ def test_all_clear_is_allowed() -> None:
     assert verdict.limits["daily_loss_limit"] == 0.05
     assert verdict.limits["max_drawdown"] == 0.10
     assert verdict.limits["cooldown_ms"] == 6 * H
-    assert verdict.measures["risk_money"] == 500.0
+    assert verdict.measures["risk_money"] == pytest.approx(550.0)
+    assert verdict.measures["notional"] == 10_000.0
+    assert verdict.limits["gap_allowance"] == 0.1 and verdict.limits["max_leverage"] == 1.0
 
 
 @pytest.mark.parametrize(("in_state", "argument"), [(True, False), (False, True), (True, True)])
@@ -92,11 +95,11 @@ def test_daily_loss_at_or_beyond_the_limit(equity: float, text: str) -> None:
 
 
 def test_daily_loss_worst_case_of_the_trade_and_open_risk() -> None:
-    # 4 % lost, 500 open, 750 more at risk: 5.25 % of 100,000 if every stop is hit.
+    # 4 % lost, 500 open, 750 x 1.1 = 825 more at risk: 5.33 % of 100,000 if every stop is hit.
     s = state(equity=96_000.0, open_risk=500.0)
     verdict = check(proposal(size=150.0), s, RiskParams())
     assert refused(verdict) == ["daily_loss"]
-    assert "5.25%" in detail(verdict, "daily_loss")
+    assert "5.33%" in detail(verdict, "daily_loss")
     assert check(proposal(size=150.0), state(equity=96_000.0), RiskParams()).allowed
 
 
@@ -109,11 +112,11 @@ def test_max_drawdown_from_the_peak() -> None:
 
 
 def test_max_drawdown_worst_case() -> None:
-    # 10,000 below a 110,000 peak (9.09 %) plus 700 open and 500 at risk: 10.18 %.
+    # 10,000 below a 110,000 peak (9.09 %) plus 700 open and 550 at risk: 10.23 %.
     s = state(peak_equity=110_000.0, open_risk=700.0)
     verdict = check(proposal(), s, RiskParams())
     assert refused(verdict) == ["max_drawdown"]
-    assert "10.18%" in detail(verdict, "max_drawdown")
+    assert "10.23%" in detail(verdict, "max_drawdown")
 
 
 def test_presets_set_the_daily_and_drawdown_limits() -> None:
@@ -171,11 +174,60 @@ def test_cooldown() -> None:
 
 
 def test_risk_per_trade_is_refused_not_resized() -> None:
-    verdict = check(proposal(size=201.0), state(), RiskParams())
+    verdict = check(proposal(size=201.0), state(), RiskParams(gap_allowance=0.0))
     assert refused(verdict) == ["risk_per_trade"]
     text = detail(verdict, "risk_per_trade")
     assert "1,005.00" in text and "1.00%" in text and "1,000.00" in text
     assert verdict.measures["max_size"] == pytest.approx(200.0)
+
+
+def test_risk_per_trade_counts_the_costs_and_the_gap_allowance() -> None:
+    # 60 bps fee, 8 bps spread, 3 bps slippage a side: the stop-out from 100 to 95 - 0.5 costs
+    # 100.07 x 1.006 - 94.5 x 0.9993 x 0.994 = 6.8040... per unit.
+    costs = {"fee_bps": 60.0, "spread_bps": 8.0, "slippage_bps": 3.0}
+    unit = 100.07 * 1.006 - 94.5 * 0.9993 * 0.994
+    fits = proposal(size=1_000.0 / unit, **costs)
+    assert check(fits, state(), RiskParams()).allowed
+    assert check(fits, state(), RiskParams()).measures["max_size"] == pytest.approx(1_000 / unit)
+    over = check(proposal(size=1.01 * 1_000 / unit, **costs), state(), RiskParams())
+    assert refused(over) == ["risk_per_trade"]
+    assert f"x {unit:g} lost at the stop after costs and a 10% gap allowance" in detail(
+        over, "risk_per_trade"
+    )
+    # Gross, the same size would have fit: 1,000 / 6.80 x 5.5 < 1,000.
+    assert check(proposal(size=1_000.0 / unit), state(), RiskParams()).allowed
+
+
+def test_a_quote_in_another_currency_is_checked_in_the_account_currency() -> None:
+    # ETH/BTC at 0.05 BTC, stop 0.049, BTC at 20,000 USD: 45 ETH risk 45 x 0.0011 x 20,000.
+    eth = proposal(symbol="ETH-BTC", entry=0.05, stop=0.049, size=45.0, quote_rate=20_000.0)
+    verdict = check(eth, state(), RiskParams())
+    assert verdict.allowed
+    assert verdict.measures["risk_money"] == pytest.approx(990.0)
+    assert verdict.measures["notional"] == pytest.approx(45_000.0)
+    assert verdict.measures["max_size"] == pytest.approx(1_000 / 22)
+    assert refused(check(eth.model_copy(update={"size": 46.0}), state(), RiskParams())) == [
+        "risk_per_trade"
+    ]
+
+
+def test_max_notional_counts_the_open_positions() -> None:
+    # A 60,000 trade fits 1x equity alone, not beside 50,000 already open.
+    big = proposal(entry=100.0, stop=99.9, size=600.0)
+    assert check(big, state(), RiskParams()).allowed
+    verdict = check(big, state(open_notional=50_000.0), RiskParams())
+    assert refused(verdict) == ["max_notional"]
+    assert detail(verdict, "max_notional") == (
+        "The notional would be the open 50,000.00 plus this trade's 60,000.00 (600 units x 100), "
+        "more than 1x equity 100,000.00 = 100,000.00."
+    )
+    assert check(big, state(open_notional=50_000.0), RiskParams(max_leverage=2.0)).allowed
+    alone = check(proposal(entry=100.0, stop=99.9, size=1_001.0), state(), RiskParams())
+    assert refused(alone) == ["max_notional"]
+    assert detail(alone, "max_notional").startswith("The notional would be this trade's 100,100")
+    unmeasurable = check(proposal(), state(open_notional=NAN), RiskParams())
+    assert refused(unmeasurable) == ["max_notional"]
+    assert "cannot be measured" in detail(unmeasurable, "max_notional")
 
 
 def test_size_from_max_size_passes() -> None:
@@ -189,10 +241,16 @@ def test_size_from_max_size_passes() -> None:
 
 
 def test_max_size() -> None:
-    assert max_size(100.0, 95.0, 100_000.0, RiskParams()) == pytest.approx(200.0)
-    assert max_size(95.0, 100.0, 100_000.0, RiskParams(risk_per_trade=0.02)) == pytest.approx(400)
+    gross = RiskParams(gap_allowance=0.0)
+    assert max_size(100.0, 95.0, 100_000.0, gross) == pytest.approx(200.0)
+    assert max_size(100.0, 95.0, 100_000.0, RiskParams()) == pytest.approx(1_000 / 5.5)
+    more = RiskParams(risk_per_trade=0.02, gap_allowance=0.0)
+    assert max_size(95.0, 100.0, 100_000.0, more) == pytest.approx(400)
+    # A tight stop is capped by the notional: 1x equity / entry.
+    assert max_size(100.0, 99.99, 100_000.0, gross) == pytest.approx(1_000.0)
     for args in [(100.0, 100.0, 1e5), (NAN, 95.0, 1e5), (100.0, 95.0, -1.0), (100.0, 0.0, 1e5)]:
         assert max_size(*args, RiskParams()) == 0.0
+    assert max_size(100.0, 95.0, 1e5, RiskParams(), quote_rate=NAN) == 0.0
 
 
 @pytest.mark.parametrize("limit_hours", [(10, 50), (0, 50)])
@@ -230,6 +288,9 @@ def test_signals_per_day() -> None:
         ({"stop": 100.0}, "BUY stop 100 must be below"),
         ({"bar_ms": 0}, "bar length 0 ms"),
         ({"symbol": " "}, "symbol is empty"),
+        ({"quote_rate": 0.0}, "quote rate 0.0 (account currency per unit of quote) is not a"),
+        ({"quote_rate": NAN}, "quote rate nan"),
+        ({"fee_bps": NAN}, "the costs (fee nan, spread 0.0, slippage 0.0 bps) are not all"),
     ],
 )
 def test_invalid_proposal(changes: dict[str, Any], text: str) -> None:
@@ -250,7 +311,7 @@ def test_every_violation_is_reported_in_the_fixed_order() -> None:
         signals_today=50,
     )
     verdict = check(proposal(size=NAN), s, RiskParams())
-    assert refused(verdict) == [x for x in LIMIT_IDS if x != "risk_per_trade"]
+    assert refused(verdict) == [x for x in LIMIT_IDS if x not in ("risk_per_trade", "max_notional")]
     verdict = check(proposal(size=10_000.0), s, RiskParams())
     assert refused(verdict) == [x for x in LIMIT_IDS if x != "invalid_proposal"]
     assert verdict.reason is not None and verdict.reason.startswith("kill_switch: ")
@@ -312,8 +373,11 @@ def expected_violations(p: Proposal, s: AccountState, params: RiskParams, kill: 
         and p.size > 0
         and p.bar_ms > 0
         and right_side
+        and fin(p.quote_rate)
+        and p.quote_rate > 0
     )
-    risk = p.size * abs(p.entry - p.stop)
+    # No costs in these scenarios: the stop-out loses the distance plus the gap allowance.
+    risk = p.size * abs(p.entry - p.stop) * (1 + params.gap_allowance) * p.quote_rate
     out = set()
     if kill or s.kill_switch:
         out.add("kill_switch")
@@ -340,6 +404,13 @@ def expected_violations(p: Proposal, s: AccountState, params: RiskParams, kill: 
     budget = params.risk_per_trade * s.equity
     if valid and (not fin(budget) or risk > budget + TOLERANCE * abs(budget)):
         out.add("risk_per_trade")
+    cap = params.max_leverage * s.equity
+    notional = p.size * p.entry * p.quote_rate
+    open_ok = fin(s.open_notional) and s.open_notional >= 0
+    if valid and (
+        not (open_ok and fin(cap) and cap > 0) or s.open_notional + notional > cap * (1 + TOLERANCE)
+    ):
+        out.add("max_notional")
     if s.signals_last_hour >= params.max_signals_per_hour:
         out.add("signals_per_hour")
     if s.signals_today >= params.max_signals_per_day:
@@ -373,6 +444,8 @@ def scenarios(draw: st.DrawFn) -> tuple[Proposal, AccountState, RiskParams, bool
         cooldown_bars=draw(st.integers(0, 10)),
         max_signals_per_hour=draw(rare(st.integers(0, 2), st.integers(0, 12))),
         max_signals_per_day=draw(rare(st.integers(0, 2), st.integers(0, 60))),
+        gap_allowance=draw(st.sampled_from([0.0, 0.1, 0.5])),
+        max_leverage=draw(st.sampled_from([1.0, 3.0, 50.0])),
     )
     equity = draw(money(50_000, 150_000))
     s = AccountState(
@@ -390,6 +463,7 @@ def scenarios(draw: st.DrawFn) -> tuple[Proposal, AccountState, RiskParams, bool
         signals_last_hour=draw(rare(st.integers(0, 12), st.integers(0, 1))),
         signals_today=draw(rare(st.integers(0, 60), st.integers(0, 1))),
         open_risk=draw(rare(money(0, 5_000), st.just(0.0))),
+        open_notional=draw(rare(money(0, 200_000), st.just(0.0))),
     )
     side = draw(st.sampled_from(["BUY", "SELL"]))
     entry = draw(money(1, 200))
@@ -405,6 +479,7 @@ def scenarios(draw: st.DrawFn) -> tuple[Proposal, AccountState, RiskParams, bool
         size=draw(rare(money(0, 2_000), st.just(sane_size))),
         bar_ts=T,
         bar_ms=draw(rare(st.sampled_from([0, -H]), st.sampled_from([H, 60_000]))),
+        quote_rate=draw(rare(st.sampled_from([0.0, NAN, 20_000.0]), st.just(1.0))),
     )
     return p, s, params, draw(rare(st.just(True), st.just(False)))
 

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hmas.risk.costs import SideCosts
 from hmas.risk.positions import PositionOutcome, follow
 
 H = 3_600_000
@@ -89,6 +90,41 @@ def test_gap_through_the_target_exits_at_the_open() -> None:
     assert out.r_multiple == pytest.approx(2.6)
 
 
+def test_a_bar_opening_past_the_target_wins_at_its_open_even_if_it_reaches_the_stop() -> None:
+    # Long, target 110, stop 95: the bar opens at 112 (the resting limit fills there) and
+    # later trades down through the stop. The exit is the open: +12 per 5 of risk.
+    out = long([(100, 101, 99, 100), (112, 113, 94, 96)])
+    assert out.status == "win"
+    assert (out.exit_ts, out.exit_price) == (T + 2 * H, 112.0)
+    assert out.r_multiple == pytest.approx(2.4)
+    assert out.mfe_r == pytest.approx(2.4) and out.mae_r == pytest.approx(0.2)
+    # The short's mirror: target 90, stop 105, a bar opening at 88 that rallies to 106.
+    mirrored = short([(100, 101, 99, 100), (88, 106, 87, 104)])
+    assert (mirrored.status, mirrored.exit_price) == ("win", 88.0)
+    assert mirrored.r_multiple == pytest.approx(2.4)
+
+
+def test_a_bar_opening_past_the_stop_loses_at_its_open_even_if_it_reaches_the_target() -> None:
+    out = long([(100, 101, 99, 100), (93, 111, 92, 110)])
+    assert (out.status, out.exit_price) == ("loss", 93.0)
+    assert out.r_multiple == pytest.approx(-1.4)
+    mirrored = short([(100, 101, 99, 100), (107, 108, 89, 90)])
+    assert (mirrored.status, mirrored.exit_price) == ("loss", 107.0)
+    assert mirrored.r_multiple == pytest.approx(-1.4)
+
+
+def test_stop_first_only_inside_a_bar_that_opened_between_the_levels() -> None:
+    # Opened at 100, between 95 and 110, touched both: the stop counts first.
+    inside = long([(100, 112, 94, 105)])
+    assert (inside.status, inside.exit_price) == ("loss", 95.0)
+    # Opened exactly at the target: beyond it (a limit at 110 fills at 110), so a win.
+    at_target = long([(100, 101, 99, 100), (110, 111, 94, 96)])
+    assert (at_target.status, at_target.exit_price) == ("win", 110.0)
+    # Opened exactly at the stop: a loss at the stop, whatever the bar does next.
+    at_stop = long([(100, 101, 99, 100), (95, 111, 94, 110)])
+    assert (at_stop.status, at_stop.exit_price) == ("loss", 95.0)
+
+
 def test_fill_bar_opening_past_the_stop_is_stopped_at_its_open() -> None:
     out = long([(94, 96, 93, 95)])
     assert out.status == "loss"
@@ -152,19 +188,45 @@ def test_fees_and_slippage_reduce_the_result() -> None:
     path = [(100, 103, 99, 102), (102, 111, 101, 108)]
     plain = long(path)
     fees = long(path, fee_bps=10)
-    # 0.1 % of 100 on entry and of 110 on exit: 0.21 per unit.
+    # 0.1 % of 100 on entry and of 110 on exit: 0.21 per unit. R is the budgeted risk per
+    # unit: the stop-out from 100 to 95 paying 0.1 % on 100 and on 95.
     assert fees.pnl_money == pytest.approx(10 * (10 - 0.21))
-    assert fees.r_multiple == pytest.approx((10 - 0.21) / 5)
+    assert fees.r_multiple == pytest.approx((10 - 0.21) / (5 + 0.195))
     assert fees.pnl_money is not None and plain.pnl_money is not None
     assert fees.pnl_money < plain.pnl_money
     slipped = long(path, slippage_bps=10)
     assert slipped.fill_price == pytest.approx(100.1)
     assert slipped.exit_price == pytest.approx(110 * 0.999)
-    assert slipped.r_multiple == pytest.approx((109.89 - 100.1) / (100.1 - 95))
-    assert long(path, fee_bps=-5, slippage_bps=NAN) == plain  # nonsense costs count as zero
+    assert slipped.r_multiple == pytest.approx((109.89 - 100.1) / (100.1 - 95 * 0.999))
+    assert long(path, slippage_bps=NAN) == plain  # a cost that is no number counts as zero
+    rebate = long(path, fee_bps=-5)  # a negative fee is a rebate
+    assert rebate.pnl_money == pytest.approx(10 * (10 + 0.105))
     short_slipped = short([(100, 101, 97, 98), (98, 99, 89, 92)], slippage_bps=10)
     assert short_slipped.fill_price == pytest.approx(99.9)
     assert short_slipped.exit_price == pytest.approx(90.09)
+
+
+def test_the_spread_costs_half_on_each_side() -> None:
+    path = [(100, 103, 99, 102), (102, 111, 101, 108)]
+    spread = long(path, costs=SideCosts(spread_bps=20))
+    same = long(path, costs=SideCosts(slippage_bps=10))
+    assert (spread.fill_price, spread.exit_price) == (same.fill_price, same.exit_price)
+    assert spread.r_multiple == same.r_multiple
+    with pytest.raises(ValueError, match="not both"):
+        long(path, costs=SideCosts(fee_bps=1), fee_bps=1)
+
+
+def test_r_is_the_budgeted_risk_so_a_stop_out_at_the_modelled_costs_is_minus_one() -> None:
+    costs = SideCosts(fee_bps=60, spread_bps=8, slippage_bps=3)
+    out = long([(100, 101, 96, 97), (97, 98, 94, 95)], costs=costs)
+    assert out.status == "loss"
+    assert out.r_multiple == pytest.approx(-1.0, abs=1e-12)
+    # With a gap allowance the budget covers a stop-out that far beyond the stop.
+    allowed = long([(100, 101, 96, 97), (97, 98, 94, 95)], costs=costs, gap_allowance=0.1)
+    assert allowed.r_multiple is not None and -1 < allowed.r_multiple < -0.9
+    gapped = long([(100, 101, 96, 97), (94.5, 95, 94, 94.5)], costs=costs, gap_allowance=0.1)
+    assert gapped.exit_price == pytest.approx(94.5 * (1 - 7e-4))
+    assert gapped.r_multiple == pytest.approx(-1.0, abs=1e-12)
 
 
 def test_bad_bars_are_ignored() -> None:
@@ -214,11 +276,15 @@ def reference(
     ]
     for i, (o, h, lo, c) in enumerate(usable[:expiry]):
         if side == "BUY":
+            if o >= target:
+                return "win", i, o
             if lo <= stop:
                 return "loss", i, min(o, stop)
             if h >= target:
                 return "win", i, max(o, target)
         else:
+            if o <= target:
+                return "win", i, o
             if h >= stop:
                 return "loss", i, max(o, stop)
             if lo <= target:
@@ -269,8 +335,12 @@ def test_matches_a_bar_by_bar_walk(
         assert out.exit_ts is not None and out.fill_ts is not None
         assert out.exit_ts >= out.fill_ts
         assert out.r_multiple is not None
-        if status == "loss" and out.fill_price is not None and sign * (out.fill_price - stop) > 0:
-            assert out.r_multiple <= -1 + 1e-9 or out.fill_price == out.exit_price
-        if status == "win" and out.fill_price is not None and sign * (target - out.fill_price) > 0:
+        # R is the planned risk per unit (no costs here): |100 - stop|.
+        assert out.fill_price is not None and out.exit_price is not None
+        moved = sign * (out.exit_price - out.fill_price)
+        assert out.r_multiple == pytest.approx(moved / abs(100 - stop))
+        if status == "loss" and sign * (out.fill_price - stop) > 0:
+            assert out.r_multiple < 0 or out.fill_price == out.exit_price
+        if status == "win" and sign * (target - out.fill_price) > 0:
             assert out.r_multiple > 0
     assert np.isfinite(out.mae_r) and np.isfinite(out.mfe_r)

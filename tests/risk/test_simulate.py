@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hmas.risk import positions
+from hmas.risk.costs import SideCosts
 from hmas.risk.positions import EXPIRED, LOSS, OPEN, UNFILLED, WIN, follow_arrays, simulate
 
 H = 3_600_000
@@ -67,11 +68,22 @@ def setups(draw: st.DrawFn, n: int) -> list[tuple[int, bool, float, float]]:
 
 
 @settings(max_examples=300, deadline=None)
-@given(data=st.data(), expiry=st.integers(1, 12), slip=st.sampled_from([0.0, 5.0, 40.0]))
-def test_every_setup_equals_its_own_follow(data: st.DataObject, expiry: int, slip: float) -> None:
+@given(
+    data=st.data(),
+    expiry=st.integers(1, 12),
+    slip=st.sampled_from([0.0, 5.0, 40.0]),
+    fee=st.sampled_from([0.0, 30.0, -2.0]),
+    gap=st.sampled_from([0.0, 0.1]),
+)
+def test_every_setup_equals_its_own_follow(
+    data: st.DataObject, expiry: int, slip: float, fee: float, gap: float
+) -> None:
     rows = data.draw(hostile_bars())
     n = len(rows)
     trades = data.draw(setups(n))
+    # Per-setup costs: each setup may pay its own spread (as the auditor estimates per bar).
+    spreads = np.array([data.draw(st.sampled_from([0.0, 12.0])) for _ in trades])
+    costs = SideCosts(fee_bps=fee, spread_bps=spreads, slippage_bps=slip)
     ohlc = np.array(rows, dtype=np.float64).reshape(n, 4)
     ts = np.arange(n, dtype=np.int64) * H
     with pytest.MonkeyPatch.context() as patch:
@@ -84,7 +96,9 @@ def test_every_setup_equals_its_own_follow(data: st.DataObject, expiry: int, sli
             np.array([t[2] for t in trades], dtype=np.float64),
             np.array([t[3] for t in trades], dtype=np.float64),
             expiry_bars=expiry,
-            slippage_bps=slip,
+            costs=costs,
+            entry=np.full(len(trades), 100.0),
+            gap_allowance=gap,
         )
     for j, (s, buy, stop, target) in enumerate(trades):
         one = follow_arrays(
@@ -96,7 +110,8 @@ def test_every_setup_equals_its_own_follow(data: st.DataObject, expiry: int, sli
             ts[s + 1 :],
             ohlc[s + 1 :],
             expiry_bars=expiry,
-            slippage_bps=slip,
+            costs=SideCosts(fee_bps=fee, spread_bps=spreads[j], slippage_bps=slip),
+            gap_allowance=gap,
         )
         if one.fill_ts is None:
             assert (sim.status[j], sim.fill[j], sim.exit[j], sim.held[j]) == (UNFILLED, -1, -1, 0)
@@ -110,6 +125,9 @@ def test_every_setup_equals_its_own_follow(data: st.DataObject, expiry: int, sli
         if one.closed:
             assert ts[sim.exit[j]] == one.exit_ts
             assert sim.exit_price[j] == one.exit_price
+            # The same R, when the planned entry is on the right side of the stop.
+            if (100.0 - stop) * (1 if buy else -1) > 0 and one.r_multiple is not None:
+                assert sim.r_multiple[j] == pytest.approx(one.r_multiple, rel=1e-12)
         else:
             assert math.isnan(sim.exit_level[j]) and math.isnan(sim.exit_price[j])
 
@@ -146,3 +164,7 @@ def test_one_history_many_setups_by_hand() -> None:
     assert sim.held.tolist() == [1, 1, 1, 2, 1, 0]
     assert sim.exit_level[:4].tolist() == [90.0, 85.0, 130.0, 130.0]
     assert np.isnan(sim.exit_level[4:]).all()
+    # R from each setup's planned entry (its signal row's close), no costs: bar 2's long risks
+    # 90 - 85 = 5 and loses 5; the others exit where they filled.
+    np.testing.assert_allclose(sim.r_multiple[:4], [0.0, -1.0, 0.0, 0.0], atol=1e-12)
+    assert np.isnan(sim.r_multiple[4:]).all()
