@@ -622,6 +622,9 @@ def _resolve_round(
         "risk_adjusted_ev_r": _f(row["risk_adjusted_ev_r"], 4),
         # Information only: the probability is not shifted by the votes (docs/agents.md).
         "consensus": _f(row["consensus"], 4),
+    }
+
+
 def _sizing(row: Mapping[str, Any], settings: Settings) -> dict[str, Any]:
     """What the size rests on: the payoff after costs, the costs of a side, the conversion."""
     r = settings.risk
