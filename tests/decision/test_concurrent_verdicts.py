@@ -32,7 +32,7 @@ from tests.decision.conftest import permissive, sample_frame
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
-LIMIT = 3
+LIMIT = 2
 TRIALS = 4
 
 CONFIG = f"""

@@ -33,7 +33,7 @@ def test_every_proposal_is_followed_by_the_position_rules(sample_inputs: MarketI
             1.0,
             ms[bar + 1 :],
             ohlc[bar + 1 :],
-            expiry_bars=settings.rationale.outcome_horizon,
+            expiry_bars=settings.risk.expiry_bars("1h"),
         )
         code = {"win": WIN, "loss": LOSS, "expired": EXPIRED, "open": OPEN}[one.status]
         assert followed.status[j] == code, k
