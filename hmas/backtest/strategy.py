@@ -218,6 +218,8 @@ class ReferencePlan:
     entries: NDArray[np.int64] = field(init=False)
     exits: NDArray[np.int64] = field(init=False)
     atr: NDArray[np.float64] = field(init=False)
+    #: The features of every bar read (warm-up included), computed once over the series.
+    features: pd.DataFrame = field(init=False)
 
     def __post_init__(self) -> None:
         import numpy as np
@@ -225,7 +227,8 @@ class ReferencePlan:
         from hmas.indicators import compute_features
 
         self.ts, self.ohlc, skip = _rows(self.series)
-        features = compute_features(self.series.inputs.candles).iloc[skip:]
+        self.features = compute_features(self.series.inputs.candles)
+        features = self.features.iloc[skip:]
         signals = reference_signals(features)
         self.entries = np.flatnonzero(signals["entry"].to_numpy(dtype=bool)).astype(np.int64)
         self.exits = np.flatnonzero(signals["exit"].to_numpy(dtype=bool)).astype(np.int64)
