@@ -89,34 +89,33 @@ def _diff(history: pd.Series, cut: pd.Series, prefix: str) -> list[tuple[str, An
 
 
 def _rows_to_check(plan: Plan, result: BacktestResult, sample: int) -> dict[int, str]:
-    """Row -> why: entries, exits (and exit signals), then a seeded sample of the others."""
+    """Row -> why (``entry``, ``exit``, ``exit signal``, joined by ``+``; or ``sample``)."""
     import numpy as np
 
     symbol = plan.series.symbol
-    rows: dict[int, str] = {}
+    why: dict[int, list[str]] = {}
 
-    def row_of(ts: int | None) -> int | None:
+    def add(ts: int | None, reason: str, back: int = 0) -> None:
         if ts is None:
-            return None
+            return
         at = int(np.searchsorted(plan.ts, ts))
-        return at if at < len(plan.ts) and int(plan.ts[at]) == ts else None
+        if at < len(plan.ts) and int(plan.ts[at]) == ts and at - back >= 0:
+            reasons = why.setdefault(at - back, [])
+            if reason not in reasons:
+                reasons.append(reason)
 
     for trade in result.simulation.trades:
         if trade.symbol != symbol:
             continue
-        entry = row_of(trade.signal_ts)
-        if entry is not None:
-            rows.setdefault(entry, "entry")
-        exit_ = row_of(trade.exit_ts)
-        if exit_ is not None:
-            rows.setdefault(exit_, "exit")
-            if trade.exit_reason == "signal" and exit_ > 0:
-                rows.setdefault(exit_ - 1, "exit signal")
-    others = np.setdiff1d(np.arange(len(plan.ts)), np.fromiter(rows, dtype=np.int64))
+        add(trade.signal_ts, "entry")
+        add(trade.exit_ts, "exit")
+        if trade.exit_reason == "signal":
+            add(trade.exit_ts, "exit signal", back=1)
+    others = np.setdiff1d(np.arange(len(plan.ts)), np.fromiter(why, dtype=np.int64))
     rng = np.random.default_rng(SEED)
     picked = rng.choice(others, size=min(sample, len(others)), replace=False)
-    for row in sorted(int(r) for r in picked):
-        rows[row] = "sample"
+    rows = {row: "+".join(reasons) for row, reasons in why.items()}
+    rows.update({int(row): "sample" for row in picked})
     return dict(sorted(rows.items()))
 
 
@@ -173,7 +172,10 @@ def check(
             if progress is not None:
                 progress("checking lookahead", done, total)
             done += 1
-            counts["exit" if why.startswith("exit") else why] += 1
+            reasons = why.split("+")
+            counts["entry"] += "entry" in reasons
+            counts["exit"] += "exit" in reasons
+            counts["sample"] += "sample" in reasons
             if result.strategy == "rules":
                 found = _rules_changes(plan, row, settings)
             else:

@@ -72,7 +72,6 @@ def write(result: BacktestResult, path: Path) -> Path:
     import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
     import numpy as np
-
     from matplotlib.ticker import FuncFormatter
 
     from hmas.backtest.data import iso

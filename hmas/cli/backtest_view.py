@@ -252,12 +252,12 @@ def lookahead(report: dict[str, Any]) -> None:
     """The lookahead check: what was re-decided and every bar that changed."""
     checked = report["checked"]
     head = (
-        f"{checked['total']} bars re-decided on history cut at the bar ({checked['entries']} "
-        f"entries, {checked['exits']} exits, {checked['sampled']} other bars)"
+        f"{checked['total']} bars re-decided on history cut at each ({checked['entries']} "
+        f"entry bars, {checked['exits']} exit bars, {checked['sampled']} other bars)"
     )
     changes = report["changes"]
     if not changes:
-        _line(f"No lookahead: {head} give the decision and features of the history pass.")
+        _line(f"No lookahead: {head}; every feature and decision equals the backtest's.")
         return
     cols = [
         Col("symbol"),

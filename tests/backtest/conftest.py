@@ -34,7 +34,7 @@ def permissive(**extra: Any) -> Settings:
         "macro": {"high_vol_pct": 1.0},
     }
     for key, value in extra.items():
-        base[key] = {**base.get(key, {}), **value}
+        base[key] = {**base.get(key, {}), **value} if isinstance(value, dict) else value
     return load_settings(**base)
 
 
