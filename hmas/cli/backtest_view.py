@@ -57,7 +57,10 @@ def run(data: dict[str, Any]) -> None:
         f"{head}: {data['strategy']} on {', '.join(data['symbols'])} {data['timeframe']}, "
         f"{data['start']} to {data['end']} ({data['bars']:,} bars)"
     )
-    won = f"{m['wins']} wins, {m['losses']} losses, {m['expired']} expired"
+    won = (
+        f"{_count(m['wins'], 'win')}, {_count(m['losses'], 'loss', 'losses')}, "
+        f"{m['expired']} expired"
+    )
     dd_days = m.get("max_drawdown_duration_days")
     recovered = m.get("max_drawdown_recovered")
     drawdown = _pct(m.get("max_drawdown"))
@@ -85,16 +88,13 @@ def run(data: dict[str, Any]) -> None:
         ("profit factor", fmt_num(m.get("profit_factor"))),
         ("exposure", f"{_pct(m.get('exposure'), 1)} of bars"),
         ("fees, slippage", f"{_money(m.get('fees_paid'))}, {_money(m.get('slippage_paid'))}"),
-        (
-            "guardian refused",
-            f"{m.get('refused', 0)} of {m.get('candidates', 0)} bars"
-            + (f": {refusals}" if refusals else ""),
-        ),
+        _refused(data["strategy"], m, refusals),
         ("config, data", f"{data['config_hash']}, {str(data['data_hash'])[:16]}"),
     ]
     if sample:
         items.append(("data", SAMPLE_NOTE))
-    print_section(title, items, console=console)
+    _line(title)
+    print_section("summary", items, console=console)
     _per_symbol(m.get("per_symbol") or [])
     _monthly(m.get("monthly_returns") or [])
     for name, table in (m.get("calibration") or {}).items():
@@ -107,6 +107,18 @@ def run(data: dict[str, Any]) -> None:
             [Col("figure"), Col("why", text=True)],
             [[k, v] for k, v in unknown.items()],
         )
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def _refused(strategy: str, m: dict[str, Any], refusals: str) -> Item:
+    """The guardian's refusals of the mother's approvals (the reference has no guardian)."""
+    if strategy != "rules":
+        return ("signals", f"{m.get('candidates', 0)} entry signals (no mother, no guardian)")
+    text = f"{m.get('refused', 0)} of the mother's {m.get('candidates', 0)} approvals"
+    return ("guardian refused", text + (f": {refusals}" if refusals else ""))
 
 
 def _per_symbol(rows: list[dict[str, Any]]) -> None:
