@@ -191,6 +191,17 @@ def write(result: BacktestResult, path: Path) -> Path:
                 fontsize=8,
                 color=RED,
             )
+        limit = (result.config.get("risk") or {}).get("max_drawdown")
+        if result.strategy == "rules" and isinstance(limit, float | int):
+            dd_ax.axhline(-100 * limit, color=GREY, linewidth=0.8, linestyle="--")
+            dd_ax.annotate(
+                f"guardian's limit {100 * limit:g}%",
+                (dates[0], -100 * limit),
+                xytext=(2, 3),
+                textcoords="offset points",
+                fontsize=8,
+                color=GREY,
+            )
         dd_ax.set_ylabel("drawdown %")
         dd_ax.grid(alpha=0.25)
         locator = mdates.AutoDateLocator()  # type: ignore[no-untyped-call]

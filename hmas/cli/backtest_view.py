@@ -96,9 +96,15 @@ def run(data: dict[str, Any]) -> None:
     _line(title)
     print_section("summary", items, console=console)
     _per_symbol(m.get("per_symbol") or [])
-    _monthly(m.get("monthly_returns") or [])
-    for name, table in (m.get("calibration") or {}).items():
-        _calibration(name, table)
+    if m["trades"]:
+        _monthly(m.get("monthly_returns") or [])
+    else:
+        _line("Monthly returns: none (no trade, the equity never moved)")
+    if data["strategy"] == "rules":
+        for name, table in (m.get("calibration") or {}).items():
+            _calibration(name, table)
+    else:
+        _line("Calibration: none (the reference strategy states no win probability)")
     _trades(data.get("trades") or [])
     unknown = m.get("unknown") or {}
     if unknown:
@@ -173,7 +179,11 @@ def _calibration(name: str, table: dict[str, Any]) -> None:
         for b in table.get("buckets", [])
         if b["count"]
     ]
-    print_table(f"Calibration of p(win), {what.get(name, name)}", cols, rows)
+    title = f"Calibration of p(win), {what.get(name, name)}"
+    if not table.get("count"):
+        _line(f"{title}: none (no outcome to compare with)")
+        return
+    print_table(title, cols, rows)
     brier, constant = table.get("brier"), table.get("brier_constant")
     line = (
         f"  Brier {fmt_num(brier, 4)} against {fmt_num(constant, 4)} for always stating the "
