@@ -9,6 +9,7 @@ from hmas import __version__
 from hmas.backtest.data import Range, Series, data_hash, iso, load_series
 from hmas.backtest.engine import Progress, Simulation, walk
 from hmas.backtest.strategy import Strategy, build_plans
+from hmas.errors import ConfigError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -140,6 +141,14 @@ def run_backtest(
     from hmas.backtest import metrics
     from hmas.backtest.strategy import RulesPlan
 
+    if request.strategy == "rules" and settings.sentiment.use_fear_greed_index:
+        # Live decisions would read the index fetched over the network; a backtest reads the
+        # store only, so its decisions would not be the live ones.
+        raise ConfigError(
+            "sentiment.use_fear_greed_index is on, and a backtest reads only stored candles "
+            "(its decisions would differ from live ones that read the index); turn it off for "
+            "the backtest, e.g. HMAS_SENTIMENT__USE_FEAR_GREED_INDEX=false"
+        )
     series = load_series(
         engine,
         settings,

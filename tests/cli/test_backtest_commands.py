@@ -262,6 +262,19 @@ def test_bad_input_is_one_line_and_exit_2(db: list[str], args: list[str], messag
     assert err == f"Error: {message}\n"
 
 
+def test_the_fear_and_greed_index_is_refused(
+    db: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HMAS_SENTIMENT__USE_FEAR_GREED_INDEX", "true")
+    code, _, err = invoke([*db, "backtest", "-s", "BTC-USD"], terminal=False)
+    assert code == 2
+    assert err == (
+        "Error: sentiment.use_fear_greed_index is on, and a backtest reads only stored candles "
+        "(its decisions would differ from live ones that read the index); turn it off for the "
+        "backtest, e.g. HMAS_SENTIMENT__USE_FEAR_GREED_INDEX=false\n"
+    )
+
+
 def test_a_gap_range_is_refused(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'gap.db'}"
     engine = make_engine(url)
