@@ -35,7 +35,9 @@ def backtest(
     rest: Annotated[
         list[str] | None,
         typer.Argument(
-            hidden=True, help="More symbols after --symbols, or: list, or: show ID.", metavar=""
+            hidden=True,
+            help="More symbols after --symbols, or: list, or: show ID.",
+            metavar="list | show ID",
         ),
     ] = None,
     timeframe: Annotated[
@@ -145,9 +147,11 @@ def backtest(
     (a range outside the stored candles, an unknown symbol, a bad --timerange).
 
     Example: hmas backtest --symbols BTC-USD --timeframe 1h --timerange 20180101-20190101
+
+    Also: hmas backtest list [--limit N] [--json]; hmas backtest show ID [--json].
     """
     words = list(rest or [])
-    if words and words[0] in ACTIONS and symbols is None:
+    if words and words[0] in ACTIONS:
         _stored(ctx, words, json_out=json_out, limit=limit, given=_given(locals()))
         return
     from hmas.cli import args, backtest_view, render
@@ -226,6 +230,7 @@ def backtest(
 def _given(scope: dict[str, object]) -> list[str]:
     """The run options given with list/show (they are refused: they would be ignored)."""
     names = {
+        "symbols": "--symbols",
         "timeframe": "--timeframe",
         "start": "--start",
         "end": "--end",

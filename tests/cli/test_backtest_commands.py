@@ -105,6 +105,16 @@ def test_a_run_as_tables(db: list[str], loose: None, terminal: bool) -> None:
         assert "\x1b" not in out and "╭" not in out and err == ""  # no progress in a pipe
 
 
+def test_a_progress_bar_on_a_terminal_only(db: list[str], loose: None) -> None:
+    env = {"TTY_COMPATIBLE": "1", "TERM": "xterm-256color", "COLUMNS": "80"}
+    args = [*db, "backtest", "-s", "BTC-USD", "--timerange", "20251201-"]
+    shown = CliRunner().invoke(app, args, env=env)
+    assert shown.exit_code == 0
+    assert "deciding BTC-USD" in shown.stderr and "simulating" in shown.stderr
+    piped = CliRunner().invoke(app, args, env={**env, "TTY_COMPATIBLE": "0"})
+    assert piped.exit_code == 0 and piped.stderr == ""
+
+
 @pytest.mark.parametrize("terminal", [True, False])
 def test_list_and_show(db: list[str], terminal: bool) -> None:
     code, out, _ = invoke([*db, "backtest", "list"], terminal=terminal)
@@ -251,6 +261,11 @@ BAD = [
         "hmas backtest list takes --limit and --json only, not --start",
     ),
     (["show", "1", "--limit", "3"], "--limit applies to hmas backtest list only"),
+    (["list", "-s", "BTC-USD"], "hmas backtest list takes --limit and --json only, not --symbols"),
+    (
+        ["show", "1", "--plot", "x.png"],
+        "hmas backtest show takes --json only, not --plot",
+    ),
     (["list", "--limit", "0"], "--limit must be at least 1, not 0"),
 ]
 
