@@ -154,6 +154,7 @@ def _root(
 def _mount() -> None:
     from hmas.cli import (
         analyze,
+        backtest,
         candles,
         config,
         db,
@@ -166,7 +167,7 @@ def _mount() -> None:
         signals,
     )
 
-    for module in (fetch, analyze, decide, run, report, replay, candles, kill_switch):
+    for module in (fetch, analyze, decide, run, backtest, report, replay, candles, kill_switch):
         app.add_typer(module.app)
     app.add_typer(signals.app, name="signals", help=signals.HELP)
     app.add_typer(config.app, name="config", help=config.HELP)

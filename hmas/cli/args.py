@@ -143,3 +143,60 @@ def sleep_seconds(value: float | None) -> float | None:
             f"not {value}"
         )
     return value
+
+
+def timerange(value: str) -> tuple[int | None, int | None]:
+    """``--timerange START-END`` (``YYYYMMDD``, either side may be empty) as ``[start, end)`` ms."""
+    from datetime import UTC, datetime
+
+    hint = "write it as YYYYMMDD-YYYYMMDD (either side may be empty), e.g. 20180101-20190101"
+    text = value.strip()
+    if text.count("-") != 1 or text == "-":
+        raise UsageError(f"invalid --timerange {value!r}; {hint}")
+    bounds: list[int | None] = []
+    for part in text.split("-"):
+        if not part:
+            bounds.append(None)
+            continue
+        if len(part) != 8 or not (part.isascii() and part.isdigit()):
+            raise UsageError(f"invalid --timerange {value!r}; {hint}")
+        try:
+            day = datetime.strptime(part, "%Y%m%d").replace(tzinfo=UTC)
+        except ValueError:
+            raise UsageError(
+                f"invalid --timerange {value!r}: {part} is not a date; {hint}"
+            ) from None
+        bounds.append(int(day.timestamp() * 1000))
+    return bounds[0], bounds[1]
+
+
+def date_range(
+    start: str | None, end: str | None, timerange_text: str | None
+) -> tuple[int | None, int | None, str, str]:
+    """The backtest range from ``--start``/``--end`` or ``--timerange``: ``[start, end)`` in ms.
+
+    Returns the bounds and how errors name them. End before (or at) start is refused here,
+    before anything is read.
+    """
+    from hmas.market import ms_to_datetime
+
+    if timerange_text is not None and (start is not None or end is not None):
+        raise UsageError("use either --timerange or --start/--end, not both")
+    if timerange_text is not None:
+        lo, hi = timerange(timerange_text)
+        names = ("--timerange start", "--timerange end")
+    else:
+        lo = when(start, "--start") if start is not None else None
+        hi = when(end, "--end") if end is not None else None
+        names = ("--start", "--end")
+    if lo is not None and hi is not None and hi <= lo:
+
+        def show(ms: int) -> str:
+            return ms_to_datetime(ms).strftime("%Y-%m-%dT%H:%MZ")
+
+        relation = "is the same time as" if hi == lo else "is before"
+        raise UsageError(
+            f"{names[1]} {show(hi)} {relation} {names[0]} {show(lo)}: the range is empty; "
+            f"the end must come after the start (the bar opening at the end is not included)"
+        )
+    return lo, hi, names[0], names[1]

@@ -70,6 +70,11 @@ def print_json_line(data: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
+def text_line(text: str) -> None:
+    """A line of text on stdout, wrapped to a terminal's width (whole in a pipe)."""
+    _text(out(), text)
+
+
 def note(message: str) -> None:
     """A one-line note on stderr."""
     err().print(message, markup=False)
@@ -398,6 +403,34 @@ def fetch_summary(results: list[FetchResult]) -> None:
             ]
         )
     print_table("Fetched candles", cols, rows, sample=any(r.sample for r in results))
+
+
+@contextmanager
+def stage_progress(enabled: bool) -> Iterator[Any]:
+    """A Rich progress bar per stage on a terminal (stderr); ``None`` otherwise (pipes, --json).
+
+    Yields ``progress(stage, done, total)`` or ``None``.
+    """
+    console = err()
+    if not enabled or not console.is_terminal:
+        yield None
+        return
+    tasks: dict[str, TaskID] = {}
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(escape(stage), total=total)
+            progress.update(tasks[stage], completed=done, total=max(total, done))
+
+        yield update
 
 
 # --- candles -----------------------------------------------------------------------------

@@ -29,6 +29,7 @@ docs/agents.md ("The decision window") explains the defaults.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -279,12 +280,19 @@ def compute_history(
     *,
     equity: float | None = None,
     decide: bool = True,
+    since: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> History:
     """Every bar of ``inputs.candles`` decided as live at that bar: one ``compute`` per segment.
 
     ``inputs`` holds the whole history (e.g. ``read_inputs`` with no bounds); each segment
     reads ``span(inputs, start(anchor), last bar of the segment)``, exactly what
     ``load_inputs`` reads live for any bar of it.
+
+    ``since`` (ms) skips the segments that end before it: ``inputs`` then only need to reach
+    back to ``Windowing.start(since)`` (the backtest of a range reads its warm-up that way), and
+    the pass starts with the segment holding ``since``. ``progress(done, total)`` hears each
+    segment as it is computed.
     """
     import numpy as np
     import pandas as pd
@@ -301,8 +309,13 @@ def compute_history(
     bounds = np.flatnonzero(np.diff(anchors)) + 1
     firsts = np.concatenate([[0], bounds])
     lasts = np.concatenate([bounds, [len(ms)]]) - 1
+    if since is not None:
+        kept = ms[lasts] >= since
+        firsts, lasts = firsts[kept], lasts[kept]
     offset = 0
-    for first, last in zip(firsts.tolist(), lasts.tolist(), strict=True):
+    for done, (first, last) in enumerate(zip(firsts.tolist(), lasts.tolist(), strict=True)):
+        if progress is not None:
+            progress(done, len(firsts))
         anchor = int(anchors[first])
         start = win.start(anchor)
         window = span(inputs, pd.Timestamp(start, unit="ms", tz="UTC"), index[last])
@@ -310,6 +323,8 @@ def compute_history(
         keep = int(np.searchsorted(pd.DatetimeIndex(output.features.index), index[first]))
         history.parts.append(Part(anchor, start, _tail(output, keep), offset))
         offset += last - first + 1
+    if progress is not None:
+        progress(len(firsts), len(firsts))
     return history
 
 

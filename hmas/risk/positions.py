@@ -353,11 +353,17 @@ def follow_arrays(
     gap_allowance: float = 0.0,
     fee_bps: float | None = None,
     slippage_bps: float | None = None,
+    exit_at: int | None = None,
 ) -> PositionOutcome:
     """``follow`` on arrays: ``ts`` (ms) and ``ohlc`` rows of the bars after the signal, in order.
 
     The backtest calls this with views into arrays built once per history, so following a trade
     costs only the bars it is held for.
+
+    ``exit_at`` is the row at whose open a market order closes the position (an exit signal on
+    the bar before it) when neither the stop, the target nor the expiry came first: it exits at
+    that open (the first usable one from that row on), slippage against the position, and is
+    booked as ``expired`` (neither a win nor a loss).
     """
     import numpy as np
 
@@ -366,17 +372,19 @@ def follow_arrays(
     if side not in ("BUY", "SELL"):
         raise ValueError(f"side must be BUY or SELL, not {side!r}")
     horizon = max(1, int(expiry_bars))
+    # The stop, target and expiry are followed on the rows before the exit signal's open.
+    rows = ohlc if exit_at is None else ohlc[: max(0, int(exit_at))]
     # Look at just enough rows to find ``horizon`` usable bars (bad rows are skipped).
     limit = horizon
     while True:
-        usable = _usable(ohlc[:limit])
-        if int(usable.sum()) >= horizon or limit >= len(ohlc):
+        usable = _usable(rows[:limit])
+        if int(usable.sum()) >= horizon or limit >= len(rows):
             break
         limit *= 2
     buy = side == "BUY"
     charged = _side_costs(costs, fee_bps, slippage_bps)
     sim = simulate(
-        ohlc[:limit],
+        rows[:limit],
         np.array([-1]),
         np.array([buy]),
         np.array([stop], dtype=np.float64),
@@ -388,10 +396,19 @@ def follow_arrays(
     if sim.status[0] == UNFILLED:
         return PositionOutcome(status="open")
     status = _STATUS[int(sim.status[0])]
-    o, h, lo = ohlc[:limit][usable][:horizon, :3].T
+    o, h, lo = rows[:limit][usable][:horizon, :3].T
     sign = 1.0 if buy else -1.0
     fill, raw, k = float(sim.fill_price[0]), float(sim.exit_level[0]), int(sim.held[0]) - 1
     fill_ts = int(ts[sim.fill[0]])
+    exit_row, exit_price = int(sim.exit[0]), float(sim.exit_price[0])
+    if status == "open" and exit_at is not None:
+        at = _first_usable(ohlc, max(0, int(exit_at)))
+        if at is not None:
+            # The market exit: only the exit bar's open was held.
+            status, raw, exit_row = "expired", float(ohlc[at, 0]), at
+            o, h, lo = (np.append(a[: k + 1], raw) for a in (o, h, lo))
+            k += 1
+            exit_price = float(np.asarray(model.exit_price(sign, raw, charged)).reshape(-1)[0])
 
     risk_unit = _risk_unit(sign, signal_entry, float(o[0]), stop, charged, gap_allowance)
     mae, mfe = _excursions(sign, fill, o, h, lo, k, status, raw, risk_unit)
@@ -405,14 +422,13 @@ def follow_arrays(
             mfe_r=mfe,
         )
 
-    exit_price = float(sim.exit_price[0])
     net_unit = float(model.net_per_unit(sign, fill, exit_price, charged)[0])
     r_multiple = net_unit / risk_unit if risk_unit is not None else math.nan
     return PositionOutcome(
         status=status,
         fill_ts=fill_ts,
         fill_price=fill,
-        exit_ts=int(ts[sim.exit[0]]),
+        exit_ts=int(ts[exit_row]),
         exit_price=exit_price,
         bars_held=k + 1,
         r_multiple=_finite_or_none(r_multiple),
@@ -421,6 +437,17 @@ def follow_arrays(
         mae_r=mae,
         mfe_r=mfe,
     )
+
+
+def _first_usable(ohlc: NDArray[np.float64], start: int) -> int | None:
+    """The first usable row at or after ``start`` (None when there is none)."""
+    size = 8
+    while start < len(ohlc):
+        found = _usable(ohlc[start : start + size])
+        if found.any():
+            return start + int(found.argmax())
+        start, size = start + size, size * 2
+    return None
 
 
 def _risk_unit(

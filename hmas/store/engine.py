@@ -49,7 +49,7 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 #: Every shipped migration, oldest first. Every command checks the store against the last one;
 #: reading them from the migration scripts instead costs ~130 ms of Alembic import and parsing
 #: per command. A test keeps this equal to the scripts.
-KNOWN_REVISIONS = ("0001_candles", "0002_signals", "0003_fetch_owner")
+KNOWN_REVISIONS = ("0001_candles", "0002_signals", "0003_fetch_owner", "0004_backtest_run")
 HEAD_REVISION = KNOWN_REVISIONS[-1]
 #: The tables of the schema at head (a test keeps this equal to the models).
 HMAS_TABLES = frozenset(
@@ -63,6 +63,7 @@ HMAS_TABLES = frozenset(
         "account",
         "run",
         "run_lock",
+        "backtest_run",
     }
 )
 SQLITE_BUSY_TIMEOUT_MS = 10_000

@@ -265,3 +265,39 @@ class RunLock(SQLModel, table=True):
     host: str = Field(max_length=255)
     acquired_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     heartbeat_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class BacktestRun(SQLModel, table=True):
+    """One ``hmas backtest``: what it ran on (config, data range and hash), its metrics, trades.
+
+    ``series`` lists each symbol's exchange, source and simulated bars; ``metrics`` and
+    ``trades`` are the JSON ``hmas backtest show`` prints (numbers or null, never NaN).
+    """
+
+    __tablename__ = "backtest_run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    hmas_version: str = Field(max_length=32)
+    strategy: str = Field(max_length=32)
+    engine: str = Field(max_length=32)
+    timeframe: str = Field(max_length=8)
+    symbols: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    #: Open time of the first and of the last simulated bar (epoch ms).
+    start_ts: int = Field(sa_column=Column(BigInteger, nullable=False))
+    end_ts: int = Field(sa_column=Column(BigInteger, nullable=False))
+    bars: int
+    #: sha256 of every candle read (the symbols', the benchmark's, the universe's, warm-up too).
+    data_hash: str = Field(max_length=64)
+    config_hash: str = Field(max_length=32)
+    config: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    series: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    sample_data: bool = False
+    metrics: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    trades: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )

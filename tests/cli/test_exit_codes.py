@@ -83,6 +83,19 @@ def test_1_invalid_data_in_a_file(hmas: Run, tmp_path: Path) -> None:
     assert store_counts()["candle"] == 0
 
 
+def test_1_backtest_check_lookahead_finds_a_change(
+    hmas: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.backtest.test_lookahead import _peeking_features
+
+    assert hmas("fetch", "--source", "sample", "-s", "BTC-USD", "--limit", "1200").exit_code == 0
+    args = ("backtest", "-s", "BTC-USD", "--check-lookahead", "--lookahead-bars", "2")
+    assert hmas(*args).exit_code == 0
+    _peeking_features(monkeypatch)
+    result = hmas(*args)
+    assert result.exit_code == 1 and result.stdout.startswith("LOOKAHEAD: ")
+
+
 # --- 2: bad usage or configuration -----------------------------------------------------------
 
 USAGE = [
@@ -94,6 +107,7 @@ USAGE = [
     (["signals", "show", "99999999999999999999"], "signal id must be between 1 and"),
     (["analyze", "BTC-USD", "--at", "yesterday"], "invalid date 'yesterday'"),
     (["--db-url", "bogus://x", "candles"], "cannot open database bogus://x"),
+    (["backtest", "-s", "BTC-USD", "--timerange", "2018"], "invalid --timerange '2018'"),
 ]
 
 

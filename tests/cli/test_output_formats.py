@@ -372,6 +372,12 @@ def test_price_digits(price: float | None, digits: int) -> None:
 
 
 def test_root_help_lists_only_commands_that_exist() -> None:
+    from tests.cli.test_cli import all_commands
+
     result = CliRunner().invoke(app, ["--help"])
-    assert "backtest" not in result.stdout
     assert result.exit_code == 0
+    rows = result.stdout.split("Commands:")[1].splitlines()
+    # A command's row starts two spaces in; wrapped help text is indented further.
+    listed = {line.split()[0] for line in rows if line[:2] == "  " and line[2:3] not in " "}
+    assert listed == {path[0] for path in all_commands()}
+    assert "backtest" in listed

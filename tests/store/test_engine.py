@@ -156,6 +156,25 @@ EXPECTED = {
         "errors",
     },
     "run_lock": {"name", "owner", "pid", "host", "acquired_at", "heartbeat_at"},
+    "backtest_run": {
+        "id",
+        "created_at",
+        "hmas_version",
+        "strategy",
+        "engine",
+        "timeframe",
+        "symbols",
+        "start_ts",
+        "end_ts",
+        "bars",
+        "data_hash",
+        "config_hash",
+        "config",
+        "series",
+        "sample_data",
+        "metrics",
+        "trades",
+    },
 }
 
 
@@ -166,7 +185,12 @@ def test_empty_database_upgrades_to_exactly_the_expected_schema(
     assert current_revision(engine) is None
     result = upgrade(engine)
     assert result.before is None
-    assert result.applied == ["0001_candles", "0002_signals", "0003_fetch_owner"]
+    assert result.applied == [
+        "0001_candles",
+        "0002_signals",
+        "0003_fetch_owner",
+        "0004_backtest_run",
+    ]
     assert current_revision(engine) == head_revision()
     insp = inspect(engine)
     tables = {t: {c["name"] for c in insp.get_columns(t)} for t in insp.get_table_names()}

@@ -1,0 +1,265 @@
+"""The simulation: the bars of every symbol walked in time order on one paper book.
+
+At each candidate bar *t* (in time order across symbols, then in the order the symbols were
+given) the engine does what ``hmas run`` does live at the close of *t*:
+
+1. settle every position whose exit bar is at or before *t* (``PaperBook.settle``, which books
+   the outcome at the close of its exit bar through ``apply_outcome``);
+2. roll the book to *t* (``PaperBook.at``) and keep the approvals its counters read
+   (``approvals_since``, what the store loads);
+3. ask the symbol's plan; an order opens a ``BookPosition`` sized by the verdict at the
+   simulated equity, filled at the next bar's open and followed to its exit by
+   ``positions.follow_arrays`` (the paper position rules: fill, intrabar stop and target,
+   gaps, expiry, costs per side).
+
+A position's outcome is computed when it opens but reaches the book only at its exit bar, so
+no decision sees a result before it happened. A position still open after the last bar stays
+open (its value is marked to the last close in the equity curve).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from hmas.backtest.strategy import Order, Plan, Refusal
+
+if TYPE_CHECKING:
+    from hmas.risk.book import PaperBook
+    from hmas.risk.positions import PositionOutcome
+    from hmas.settings import Settings
+
+#: Called as progress(stage, done, total).
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class Trade:
+    """One simulated position, from its signal bar to its exit (prices after slippage)."""
+
+    id: int
+    symbol: str
+    side: str
+    signal_ts: int
+    entry: float
+    stop: float
+    target: float
+    size: float
+    equity_before: float
+    status: str
+    exit_reason: str
+    fill_ts: int | None
+    fill_price: float | None
+    exit_ts: int | None
+    exit_price: float | None
+    bars_held: int
+    r_multiple: float | None
+    pnl_money: float | None
+    pnl_pct: float | None
+    mae_r: float
+    mfe_r: float
+    fee_bps: float
+    slippage_bps: float
+    fees: float
+    slippage: float
+    p_win: float | None
+    expected_value_r: float | None
+    reward_risk: float | None
+
+    @property
+    def closed(self) -> bool:
+        return self.status != "open"
+
+    @property
+    def sign(self) -> float:
+        return 1.0 if self.side == "BUY" else -1.0
+
+    def as_dict(self) -> dict[str, Any]:
+        from hmas.backtest.data import iso
+
+        data: dict[str, Any] = {}
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if isinstance(value, float) and not math.isfinite(value):
+                value = None
+            data[name] = value
+        for name in ("signal_ts", "fill_ts", "exit_ts"):
+            ts = data[name]
+            data[name.replace("_ts", "_time")] = None if ts is None else iso(ts)
+        return data
+
+
+@dataclass
+class Simulation:
+    """What the walk did: the trades, the refusals by guard, the book at the end."""
+
+    trades: list[Trade]
+    book: PaperBook
+    #: Candidate bars asked (the bars the mother approved, for the rules).
+    candidates: int = 0
+    #: Orders that found no later bar to fill on (at the end of the data).
+    unfilled: int = 0
+    refusals: Counter[str] = field(default_factory=Counter)
+    #: Trades refused, per symbol.
+    refused_per_symbol: Counter[str] = field(default_factory=Counter)
+
+
+def _exit_reason(outcome: PositionOutcome, order: Order) -> str:
+    if outcome.status == "win":
+        return "target"
+    if outcome.status == "loss":
+        return "stop"
+    if outcome.status == "expired":
+        # An exit at a bar's open before the expiry is the exit signal's market order.
+        return (
+            "signal" if order.exit_at is not None and outcome.exit_price is not None else "expiry"
+        )
+    return "open"
+
+
+def _fraction(bps: float) -> float:
+    """A cost in bps as a fraction; non-finite or negative costs count as zero, as the
+    simulator reads them (``hmas.risk.positions``)."""
+    return bps / 10_000 if math.isfinite(bps) and bps > 0 else 0.0
+
+
+def _costs(order: Order, outcome: PositionOutcome) -> tuple[float, float]:
+    """(fees, slippage) paid in money: fees on both sides, slippage against the position."""
+    fee, slip = _fraction(order.fee_bps), _fraction(order.slippage_bps)
+    sign = 1.0 if order.side == "BUY" else -1.0
+    fees = slippage = 0.0
+    if outcome.fill_price is not None:
+        fees += fee * outcome.fill_price * order.size
+        slippage += outcome.fill_price * order.size * (1 - 1 / (1 + sign * slip)) * sign
+    if outcome.status != "open" and outcome.exit_price is not None:
+        fees += fee * outcome.exit_price * order.size
+        level = outcome.exit_price / (1 - sign * slip)
+        slippage += (level - outcome.exit_price) * order.size * sign
+    return fees, slippage
+
+
+def walk(
+    plans: Sequence[Plan],
+    settings: Settings,
+    *,
+    engine_name: str,
+    progress: Progress | None = None,
+) -> Simulation:
+    """Walk every plan's candidate bars in time order on one paper book (see the module doc)."""
+    from hmas.market import timeframe_ms
+    from hmas.risk.book import BookPosition, PaperBook
+    from hmas.risk.positions import follow_arrays
+
+    first = min(int(p.ts[0]) for p in plans)
+    book = PaperBook.fresh(engine_name, settings.paper, ts_ms=first)
+    events = sorted(
+        (int(plan.ts[row]), k, int(row))
+        for k, plan in enumerate(plans)
+        for row in plan.candidates().tolist()
+    )
+    sim = Simulation(trades=[], book=book)
+    pending: list[tuple[int, int, int, PositionOutcome]] = []
+    total = len(events)
+    step = max(1, total // 200)
+
+    def settle_until(t: int | None) -> None:
+        nonlocal book
+        while pending and (t is None or pending[0][0] <= t):
+            _, signal_id, bar_ms, outcome = heapq.heappop(pending)
+            book = book.settle(signal_id, outcome, risk=settings.risk, bar_ms=bar_ms)
+
+    for n, (t, k, row) in enumerate(events):
+        if progress is not None and n % step == 0:
+            progress("simulating", n, total)
+        plan = plans[k]
+        settle_until(t)
+        book = book.at(t).approvals_since(t)
+        sim.candidates += 1
+        result = plan.decide(row, book)
+        if result is None:
+            continue
+        if isinstance(result, Refusal):
+            sim.refusals.update(result.refused_by)
+            sim.refused_per_symbol[plan.series.symbol] += 1
+            continue
+        order = result
+        signal_id = len(sim.trades) + sim.unfilled + 1
+        later = slice(row + 1, None)
+        outcome = follow_arrays(
+            order.side,
+            order.entry,
+            order.stop,
+            order.target,
+            order.size,
+            plan.ts[later],
+            plan.ohlc[later],
+            expiry_bars=order.expiry_bars,
+            fee_bps=order.fee_bps,
+            slippage_bps=order.slippage_bps,
+            gap_allowance=order.gap_allowance,
+            exit_at=None if order.exit_at is None else order.exit_at - row - 1,
+        )
+        if outcome.fill_ts is None:
+            sim.unfilled += 1  # the last bar: no later open to fill on
+            continue
+        equity = book.account.equity
+        book = book.open(
+            BookPosition(
+                signal_id=signal_id,
+                exchange=plan.series.exchange,
+                symbol=plan.series.symbol,
+                timeframe=plan.series.timeframe,
+                side=order.side,
+                entry=order.entry,
+                stop_loss=order.stop,
+                take_profit=order.target,
+                size=order.size,
+                opened_bar_ts=t,
+            )
+        )
+        if outcome.closed:
+            assert outcome.exit_ts is not None
+            bar_ms = timeframe_ms(plan.series.timeframe)
+            heapq.heappush(pending, (outcome.exit_ts, signal_id, bar_ms, outcome))
+        fees, slippage = _costs(order, outcome)
+        sim.trades.append(
+            Trade(
+                id=signal_id,
+                symbol=plan.series.symbol,
+                side=order.side,
+                signal_ts=t,
+                entry=order.entry,
+                stop=order.stop,
+                target=order.target,
+                size=order.size,
+                equity_before=equity,
+                status=outcome.status,
+                exit_reason=_exit_reason(outcome, order),
+                fill_ts=outcome.fill_ts,
+                fill_price=outcome.fill_price,
+                exit_ts=outcome.exit_ts,
+                exit_price=outcome.exit_price if outcome.closed else None,
+                bars_held=outcome.bars_held,
+                r_multiple=outcome.r_multiple,
+                pnl_money=outcome.pnl_money,
+                pnl_pct=outcome.pnl_pct,
+                mae_r=outcome.mae_r,
+                mfe_r=outcome.mfe_r,
+                fee_bps=order.fee_bps,
+                slippage_bps=order.slippage_bps,
+                fees=fees,
+                slippage=slippage,
+                p_win=order.p_win,
+                expected_value_r=order.expected_value_r,
+                reward_risk=order.reward_risk,
+            )
+        )
+    settle_until(None)
+    sim.book = book
+    if progress is not None:
+        progress("simulating", total, total)
+    return sim

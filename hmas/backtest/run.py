@@ -1,0 +1,187 @@
+"""One backtest: read the candles, decide every bar, walk the book, measure, keep the run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from hmas import __version__
+from hmas.backtest.data import Range, Series, data_hash, iso, load_series
+from hmas.backtest.engine import Progress, Simulation, walk
+from hmas.backtest.strategy import Strategy, build_plans
+from hmas.errors import ConfigError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from hmas.backtest.metrics import EquityCurve
+    from hmas.backtest.strategy import Plan, RulesPlan
+    from hmas.settings import Settings
+
+
+@dataclass(frozen=True)
+class BacktestRequest:
+    """What ``hmas backtest`` was asked: symbols, timeframe, range, strategy."""
+
+    symbols: list[str]
+    timeframe: str
+    range: Range = field(default_factory=Range)
+    exchange: str | None = None
+    strategy: Strategy = "rules"
+
+
+@dataclass
+class BacktestResult:
+    """A finished run: what it read, its metrics and trades; ``id`` once stored."""
+
+    strategy: str
+    engine: str
+    timeframe: str
+    series: list[Series]
+    config_hash: str
+    config: dict[str, Any]
+    data_hash: str
+    metrics: dict[str, Any]
+    trades: list[dict[str, Any]]
+    #: Not stored: the per-bar curve and the plans (their prices) for export and plots.
+    curve: EquityCurve
+    plans: list[Plan]
+    simulation: Simulation
+    id: int | None = None
+
+    @property
+    def symbols(self) -> list[str]:
+        return [s.symbol for s in self.series]
+
+    @property
+    def sample_data(self) -> bool:
+        return any(s.sample for s in self.series)
+
+    @property
+    def start_ts(self) -> int:
+        return min(s.first for s in self.series)
+
+    @property
+    def end_ts(self) -> int:
+        return max(s.last for s in self.series)
+
+    @property
+    def bars(self) -> int:
+        return len(self.curve.ts)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON of the run, as ``hmas backtest --json`` and ``show ID --json`` print it."""
+        return {
+            "id": self.id,
+            "strategy": self.strategy,
+            "engine": self.engine,
+            "hmas_version": __version__,
+            "symbols": self.symbols,
+            "timeframe": self.timeframe,
+            "start": iso(self.start_ts),
+            "end": iso(self.end_ts),
+            "bars": self.bars,
+            "series": [s.as_dict() for s in self.series],
+            "sample_data": self.sample_data,
+            "config_hash": self.config_hash,
+            "data_hash": self.data_hash,
+            "metrics": self.metrics,
+            "trades": self.trades,
+        }
+
+
+def proposal_calibration(plans: list[RulesPlan], settings: Settings) -> dict[str, Any]:
+    """Every proposal of alpha followed by the paper rules: the mother's p(win) vs what happened.
+
+    Approved or not, each bar where alpha proposed a trade is followed from the next open with
+    ``positions.simulate`` (the status needs no costs: costs move prices, not which level is
+    hit first); its stated probability is the mother's ``p_win`` at that bar.
+    """
+    import numpy as np
+
+    from hmas.risk.positions import EXPIRED, LOSS, WIN, simulate
+    from hmas.stats import calibration
+
+    stated: list[float] = []
+    won: list[float] = []
+    count = 0
+    approved = 0
+    for plan in plans:
+        rows = plan.proposals()
+        count += len(rows)
+        approved += len(plan.candidates())
+        if not len(rows):
+            continue
+        d = plan.decided.iloc[rows]
+        sim = simulate(
+            plan.ohlc,
+            rows,
+            d["direction"].to_numpy(dtype=np.float64) > 0,
+            d["stop"].to_numpy(dtype=np.float64),
+            d["target"].to_numpy(dtype=np.float64),
+            expiry_bars=settings.risk.expiry_bars(plan.series.timeframe),
+        )
+        resolved = np.isin(sim.status, (WIN, LOSS, EXPIRED))
+        p = d["p_win"].to_numpy(dtype=np.float64)[resolved]
+        stated += p.tolist()
+        won += (sim.status[resolved] == WIN).astype(np.float64).tolist()
+    table = calibration(stated, won).as_dict()
+    return {"proposals": count, "approved_by_mother": approved, **table}
+
+
+def run_backtest(
+    engine: Engine,
+    settings: Settings,
+    request: BacktestRequest,
+    *,
+    progress: Progress | None = None,
+    store: bool = True,
+) -> BacktestResult:
+    """Run a backtest on the stored candles and (``store``) keep it as a backtest run."""
+    from hmas.backtest import metrics
+    from hmas.backtest.strategy import RulesPlan
+
+    if request.strategy == "rules" and settings.sentiment.use_fear_greed_index:
+        # Live decisions would read the index fetched over the network; a backtest reads the
+        # store only, so its decisions would not be the live ones.
+        raise ConfigError(
+            "sentiment.use_fear_greed_index is on, and a backtest reads only stored candles "
+            "(its decisions would differ from live ones that read the index); turn it off for "
+            "the backtest, e.g. HMAS_SENTIMENT__USE_FEAR_GREED_INDEX=false"
+        )
+    series = load_series(
+        engine,
+        settings,
+        request.symbols,
+        request.timeframe,
+        request.range,
+        exchange=request.exchange,
+    )
+    plans = build_plans(request.strategy, series, settings, progress)
+    engine_name = settings.decision.engine if request.strategy == "rules" else request.strategy
+    sim = walk(plans, settings, engine_name=engine_name, progress=progress)
+    start = settings.paper.starting_equity
+    curve = metrics.equity_curve(plans, sim.trades, start)
+    proposals = None
+    if request.strategy == "rules":
+        proposals = proposal_calibration([p for p in plans if isinstance(p, RulesPlan)], settings)
+    figures = metrics.compute(plans, sim, curve, start, proposals=proposals)
+    result = BacktestResult(
+        strategy=request.strategy,
+        engine=engine_name,
+        timeframe=request.timeframe,
+        series=series,
+        config_hash=settings.config_hash(),
+        config=settings.decision_config(),
+        data_hash=data_hash(series),
+        metrics=figures,
+        trades=[t.as_dict() for t in sim.trades],
+        curve=curve,
+        plans=list(plans),
+        simulation=sim,
+    )
+    if store:
+        from hmas.backtest.runs import save_run
+
+        result.id = save_run(engine, result)
+    return result
