@@ -61,7 +61,7 @@ def test_the_proposals_calibration_follows_every_proposal(plan: RulesPlan, loose
         d["direction"].to_numpy() > 0,
         d["stop"].to_numpy(dtype=float),
         d["target"].to_numpy(dtype=float),
-        expiry_bars=loose.paper.expiry_bars,
+        expiry_bars=loose.risk.expiry_bars("1h"),
     )
     resolved = sim.closed
     assert table["proposals"] == len(rows)

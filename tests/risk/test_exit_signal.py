@@ -81,7 +81,9 @@ def test_fees_and_slippage_apply_on_the_market_exit() -> None:
     assert out.exit_price == pytest.approx(exit_)
     net = exit_ - fill - 0.001 * (fill + exit_)
     assert out.pnl_money == pytest.approx(10 * net)
-    assert out.r_multiple == pytest.approx(net / (fill - 95))
+    # One R is the budgeted loss of a stop-out from the planned entry at the same costs.
+    budget = (100 * 1.0005 - 95 * 0.9995) + 0.001 * (100 * 1.0005 + 95 * 0.9995)
+    assert out.r_multiple == pytest.approx(net / budget)
 
 
 def test_a_bad_exit_row_exits_at_the_next_usable_open() -> None:
