@@ -50,6 +50,7 @@ high_vol_pct = 1.0
 
 [risk]
 max_open_positions = {LIMIT}
+max_leverage = 100.0  # the notional cap must not refuse first: the open positions are contested
 max_signals_per_hour = 1000
 max_signals_per_day = 10000
 """
