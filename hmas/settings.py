@@ -195,6 +195,28 @@ class TechnicalParams(Section):
     bias_threshold: float = Field(
         0.3, ge=0, le=1, description="Bullish/bearish when the score is beyond +/- this."
     )
+    higher_timeframes: list[str] = Field(
+        default_factory=lambda: ["4h", "1d"],
+        description="Higher timeframes whose closed bars the trend reads (those that are whole "
+        "multiples above the decision's timeframe); [] for none.",
+    )
+    higher_sma: int = Field(
+        20, ge=2, le=1000, description="Closed higher-timeframe bars in the trend's SMA."
+    )
+
+    @field_validator("higher_timeframes")
+    @classmethod
+    def _known_timeframes(cls, value: list[str]) -> list[str]:
+        from hmas.market import TIMEFRAMES
+
+        for item in value:
+            if item not in TIMEFRAMES:
+                raise ValueError(
+                    f"unsupported timeframe {item!r}; use one of {', '.join(TIMEFRAMES)}"
+                )
+        if len(set(value)) != len(value):
+            raise ValueError(f"lists a timeframe twice: {value}")
+        return value
 
 
 class SentimentParams(Section):

@@ -6,7 +6,8 @@ A decision at bar *t* is defined on the candles from ``start(t)`` to *t*, where
   aligned to the Unix epoch, so the anchor depends on *t* and the settings only, never on what
   is stored;
 - ``start(t) = anchor(t) - reach`` with ``reach = max(warm-up, lookback + feature warm-up)``:
-  the bars the slowest feature or agent statistic needs before *t* (``warmup_bars``), and the
+  the bars the slowest feature or agent statistic needs before *t* (``warmup_bars``, or the
+  technical agent's higher-timeframe trends when they need longer), and the
   rationale's base-rate lookback (``rationale.base_rate_lookback``) plus the features' own
   warm-up, so the oldest setup the base rate counts is itself read from warmed-up features.
   The outcome horizon needs nothing more: a counted setup opened inside the lookback and
@@ -113,8 +114,11 @@ class Windowing:
 
 def windowing(settings: Settings, timeframe: str) -> Windowing:
     """The decision windows of ``timeframe`` under ``settings``."""
+    from hmas.agents.technical import higher_warmup_ms
+
     step = timeframe_ms(timeframe)
-    warmup = warmup_bars(settings) * step
+    # The higher-timeframe trends need their own closed bars before t (none on the top ones).
+    warmup = max(warmup_bars(settings) * step, higher_warmup_ms(settings.technical, timeframe))
     lookback = duration_ms(settings.rationale.base_rate_lookback)
     features = feature_warmup_bars() * step
     reach = max(warmup, lookback + features)
