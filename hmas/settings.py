@@ -242,10 +242,13 @@ class SentimentParams(Section):
 
 
 class MacroParams(Section):
-    """Macro agent: BTC regime, volatility percentile, correlations, session."""
+    """Macro agent: the market's regime (breadth, benchmark stress), volatility, correlations."""
 
     benchmark: str = Field(
-        "BTC-USD", min_length=1, description="The symbol whose trend sets the regime."
+        "BTC-USD",
+        min_length=1,
+        description="The market's benchmark: one of the market's symbols; its volatility can "
+        "turn the regime risk-off.",
     )
     vol_lookback: int = Field(500, ge=20, le=100_000, description="Bars for vol percentile.")
     high_vol_pct: float = Field(0.8, ge=0, le=1)
@@ -253,6 +256,12 @@ class MacroParams(Section):
     corr_window: int = Field(30, ge=5, le=5000)
     vol_min_periods: int = Field(
         100, ge=2, le=100_000, description="Bars needed before the vol percentile is given."
+    )
+    trend_window: int = Field(
+        200,
+        ge=2,
+        le=100_000,
+        description="Bars in the average each market symbol's close is compared with (breadth).",
     )
 
 

@@ -57,8 +57,9 @@ def warmup_bars(settings: Settings) -> int:
     Derived from the settings and the feature lengths: the longest of the features' own
     warm-up (the 200-bar SMA), the sentiment percentiles (``sentiment.lookback`` bars of inputs
     that need the realised-volatility warm-up), the macro volatility percentile
-    (``macro.vol_lookback`` bars of realised volatility), the macro correlations and the
-    execution auditor's windows (one bar more for their returns).
+    (``macro.vol_lookback`` bars of realised volatility), the market's trend averages
+    (``macro.trend_window``), the macro correlations and the execution auditor's windows (one
+    bar more for their returns).
     """
     from hmas.indicators.features import FeatureParams, feature_warmup
 
@@ -69,6 +70,7 @@ def warmup_bars(settings: Settings) -> int:
         *warm.values(),
         inputs + settings.sentiment.lookback,
         warm["realized_vol"] + settings.macro.vol_lookback,
+        settings.macro.trend_window - 1,
         settings.macro.corr_window + 1,
         execution.spread_window + 1,
         execution.vol_window + 1,

@@ -54,6 +54,7 @@ def test_default_warmup_is_the_macro_volatility_percentile() -> None:
         ({"macro": {"vol_lookback": 20, "corr_window": 5000}}, 5001),
         ({"macro": {"vol_lookback": 20}, "execution": {"vol_window": 9000}}, 9001),
         ({"macro": {"vol_lookback": 20}, "execution": {"volume_window": 9000}}, 9000),
+        ({"macro": {"vol_lookback": 20, "trend_window": 3000}}, 2999),
     ],
 )
 def test_warmup_follows_the_settings(settings: dict[str, Any], expected: int) -> None:
