@@ -58,8 +58,8 @@ _PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
 UNIVERSE_PREFIX = "corr_universe:"
 
 _RULE_NOTES: dict[str, str] = {
-    "no_market": "no market data beyond the symbol (store the benchmark or other symbols of this "
-    "exchange and timeframe): regime unknown",
+    "no_market": "no market data beyond the symbol (no other symbol of this exchange and "
+    "timeframe has candles yet; store the benchmark or others): regime unknown",
     "market_warmup": "no market symbol has its macro.trend_window average yet (warm-up or gaps): "
     "regime unknown",
     "benchmark_stress": "benchmark volatility percentile high and its close below its EMA 20: "
@@ -197,14 +197,14 @@ def breadth(members: dict[str, Array], window: int, n: int) -> tuple[Array, Arra
 def _regime(
     up: Array,
     down: Array,
-    has_market: bool,
+    seen: Array,
     stress: Array,
     high_vol: Array,
 ) -> tuple[Array, Array, Array]:
     """(risk-on mask, risk-off mask, rule code) per bar from the market's breadth (the shares
     ``up`` above and ``down`` below their averages), the benchmark's sell-off under high
-    volatility (``stress``) and its high volatility."""
-    n = len(up)
+    volatility (``stress``) and its high volatility; ``seen``: whether any market symbol has a
+    close at or before the bar (else there is no market to read at all, not a warm-up)."""
     known = np.isfinite(up)
     with np.errstate(invalid="ignore"):
         rising, falling = known & (up > 0.5), known & (down > 0.5)
@@ -212,7 +212,7 @@ def _regime(
     risk_off = falling | stressed
     risk_on = rising & ~stressed & ~high_vol
     rule = labelled(
-        [np.full(n, not has_market), ~known, stressed, falling, rising & high_vol, rising],
+        [~seen, ~known, stressed, falling, rising & high_vol, rising],
         [
             "no_market",
             "market_warmup",
@@ -283,7 +283,13 @@ def run_rules(features: pd.DataFrame, ctx: AgentContext) -> pd.DataFrame:
     with np.errstate(invalid="ignore"):
         high_vol = np.full(len(index), bench_member) & (bench_pct >= params.high_vol_pct)
         falling = bench_close < column_values(bench, "ema_20", index)
-    risk_on, risk_off, rule = _regime(share, below, bool(members), high_vol & falling, high_vol)
+    # Per bar, from the window's closes up to it: a symbol stored without candles in the window
+    # is the same as one not stored, so live and history passes agree.
+    closes_seen: Array = np.zeros(len(index), dtype=bool)
+    for values in members.values():
+        closes_seen |= np.isfinite(values) & (values > 0)
+    market_seen: Array = np.logical_or.accumulate(closes_seen)
+    risk_on, risk_off, rule = _regime(share, below, market_seen, high_vol & falling, high_vol)
     risk_on, risk_off = risk_on & ~bad, risk_off & ~bad
     regime = labelled(
         [risk_on, risk_off, np.isfinite(share)], ["risk_on", "risk_off", "neutral"], "unknown"

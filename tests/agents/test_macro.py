@@ -156,6 +156,17 @@ def test_unknown_during_the_markets_warm_up() -> None:
     assert last_view(frame(50.0), ctx(benchmark=gap)).regime == "unknown"
 
 
+def test_a_market_symbol_without_candles_yet_is_no_market_then_a_warm_up() -> None:
+    own = frame(50.0)
+    listed = np.where(np.arange(30) >= 12, UP, np.nan)  # listed at bar 12
+    out = macro.run_rules(own, ctx(universe=pd.DataFrame({"LTC-USD": listed}, index=own.index)))
+    rules = out["regime_rule"].tolist()
+    # Exactly as with no universe at all until it has a candle; then its average warms up.
+    assert rules[:12] == macro.run_rules(own, ctx())["regime_rule"].tolist()[:12]
+    assert set(rules[:12]) == {"no_market"} and set(rules[12:21]) == {"market_warmup"}
+    assert rules[21] == "breadth_up" and (out["regime"].iloc[:21] == "unknown").all()
+
+
 def test_unknown_without_any_other_symbol() -> None:
     view = last_view(frame(50.0), ctx())
     assert (view.regime, view.tailwind, view.breadth) == ("unknown", "none", None)
