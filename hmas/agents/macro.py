@@ -18,6 +18,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from numpy.lib.stride_tricks import sliding_window_view
 from pydantic import Field
 
 from hmas.agents.base import AgentContext, AgentView, none_if_nan
@@ -175,13 +176,11 @@ def breadth(members: dict[str, Array], window: int, n: int) -> tuple[Array, Arra
     if not members:
         return np.full(n, np.nan), np.full(n, np.nan), np.zeros(n)
     closes = np.stack([np.where(v > 0, v, np.nan) for v in members.values()])
-    average = (
-        pd.DataFrame(closes.T)
-        .rolling(window, min_periods=window)
-        .mean()
-        .to_numpy(dtype=np.float64, na_value=np.nan)
-        .T
-    )
+    # Each average sums its own window (NaN when the window holds a gap): its bits do not
+    # depend on where the window of the decision starts.
+    average = np.full(closes.shape, np.nan)
+    if n >= window:
+        average[:, window - 1 :] = sliding_window_view(closes, window, axis=-1).mean(axis=-1)
     known = np.isfinite(closes) & np.isfinite(average)
     with np.errstate(invalid="ignore"):
         above = known & (closes > average)

@@ -46,6 +46,7 @@ PATTERNS: tuple[str, ...] = (
     "range_breakout_down",
 )
 _TREND_INPUTS = ("sma_200", "adx_14", "plus_di_14", "minus_di_14")
+_OHLCV = ("open", "high", "low", "close", "volume")
 _LEVELS = ("swing_high", "swing_low", "donchian_high_20", "donchian_low_20")
 
 # Weights of the bias score (docs/agents/technical.md): the trend dominates, a breakout
@@ -61,6 +62,8 @@ _HIGHER_WEIGHT = 0.3
 #: Prefix of the output columns of each higher timeframe: ``higher:4h:trend`` …
 HIGHER_PREFIX = "higher:"
 _HIGHER_FIELDS = ("trend", "close", "sma", "bar_open")
+#: What the trend reads of each higher timeframe's last closed bar.
+_HIGHER_READ = ("close", "sma", "sma_prev", "bar_open")
 
 
 class HigherTimeframe(BaseModel):
@@ -228,41 +231,40 @@ def higher_warmup_ms(params: TechnicalParams, timeframe: str) -> int:
 
 
 def higher_trends(
-    features: pd.DataFrame, timeframe: str, params: TechnicalParams
+    features: pd.DataFrame,
+    timeframe: str,
+    params: TechnicalParams,
+    ohlcv: dict[str, Floats] | None = None,
 ) -> dict[str, dict[str, Floats]]:
     """Per higher timeframe, per bar: its trend sign (+1 up, -1 down, 0 range, NaN unknown) and
-    the last closed bar's close, SMA and open time (epoch ms)."""
-    from hmas.indicators.resample import higher_timeframe
+    the last closed bar's close, SMA and open time (epoch ms). ``ohlcv``: the features' OHLCV
+    columns, when the caller has read them already."""
+    from hmas.indicators.resample import higher_arrays
 
     n = len(features)
+    higher = higher_of(params, timeframe)
+    index = features.index
+    ms = index.as_unit("ms").asi8 if isinstance(index, pd.DatetimeIndex) else None
+    if ms is None or index.hasnans or (len(ms) > 1 and not (ms[1:] > ms[:-1]).all()):
+        # No timestamps, or unordered or repeated bars: nothing to resample.
+        return {
+            name: dict.fromkeys(("sign", "close", "sma", "bar_open"), np.full(n, np.nan))
+            for name in higher
+        }
+    columns = ohlcv if ohlcv is not None else {name: column(features, name) for name in _OHLCV}
     out: dict[str, dict[str, Floats]] = {}
-    for higher in higher_of(params, timeframe):
-        try:
-            bars = higher_timeframe(features, timeframe, higher, params.higher_sma)
-        except ValueError:  # no timestamps, unordered rows, no OHLCV: nothing to resample
-            bars = None
-        if bars is None:
-            nan = np.full(n, np.nan)
-            out[higher] = {
-                "sign": nan,
-                "close": nan.copy(),
-                "sma": nan.copy(),
-                "bar_open": nan.copy(),
-            }
-            continue
-        close, sma, prev = (
-            bars[c].to_numpy(dtype=np.float64) for c in ("close", "sma", "sma_prev")
-        )
+    for name in higher:
+        bars = higher_arrays(ms, columns, timeframe, name, params.higher_sma, _HIGHER_READ)
+        close, sma, prev = bars["close"], bars["sma"], bars["sma_prev"]
         with np.errstate(invalid="ignore"):
             known = np.isfinite(close) & np.isfinite(sma) & np.isfinite(prev) & (sma > 0)
             up = (close > sma) & (sma > prev)
             down = (close < sma) & (sma < prev)
-        sign = np.where(known, up.astype(np.float64) - down.astype(np.float64), np.nan)
-        out[higher] = {
-            "sign": sign,
+        out[name] = {
+            "sign": np.where(known, up.astype(np.float64) - down.astype(np.float64), np.nan),
             "close": np.where(known, close, np.nan),
             "sma": np.where(known, sma, np.nan),
-            "bar_open": np.where(known, bars["bar_open"].to_numpy(dtype=np.float64), np.nan),
+            "bar_open": np.where(known, bars["bar_open"], np.nan),
         }
     return out
 
@@ -271,7 +273,7 @@ def run_rules(features: pd.DataFrame, ctx: AgentContext) -> pd.DataFrame:
     """Technical readings for every bar of ``features`` (row t reads rows ≤ t only)."""
     p = ctx.settings.technical
     n = len(features)
-    f = {name: column(features, name) for name in ("close", "atr_14", *_TREND_INPUTS, *_LEVELS)}
+    f = {name: column(features, name) for name in (*_OHLCV, "atr_14", *_TREND_INPUTS, *_LEVELS)}
     close, atr = f["close"], f["atr_14"]
     high_ts, low_ts = stamps(features, "swing_high_ts"), stamps(features, "swing_low_ts")
 
@@ -328,7 +330,7 @@ def run_rules(features: pd.DataFrame, ctx: AgentContext) -> pd.DataFrame:
         breakout_down = ok & (close < prior_low)
 
         # The higher timeframes: the mean of the known trend signs (NaN when none is known).
-        higher = higher_trends(features, ctx.timeframe, p)
+        higher = higher_trends(features, ctx.timeframe, p, {k: f[k] for k in _OHLCV})
         signs = (
             np.stack([h["sign"] for h in higher.values()]) if higher else np.full((1, n), np.nan)
         )

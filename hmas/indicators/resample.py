@@ -14,7 +14,9 @@ still forming (its close would be a price from the future of every earlier hour 
 - ``align_closed(bars, index, timeframe)``: for each candle of ``index``, the last closed
   bucket by that candle's close (NaN before the first);
 - ``higher_timeframe(candles, timeframe, higher, sma_length)``: both, plus the simple moving
-  average of the closed buckets' closes (and its previous value, for its slope).
+  average of the closed buckets' closes (and its previous value, for its slope);
+  ``higher_arrays`` is the same on numpy arrays (what the technical agent calls: a signal's
+  window is short, and pandas' fixed costs would outweigh the arithmetic).
 
 Row *t* of ``align_closed`` and ``higher_timeframe`` reads only candles at or before *t*: cutting
 the history at any bar leaves every earlier row unchanged (tests/indicators/test_resample.py).
@@ -23,11 +25,13 @@ Pure numpy over the rows: a year of one-minute candles resamples in milliseconds
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from numpy.lib.stride_tricks import sliding_window_view
 
 from hmas.market import TIMEFRAMES
 
@@ -60,26 +64,74 @@ def _stamps(index: pd.Index) -> Ints:
         raise ValueError("candles must be indexed by timestamps")
     if index.hasnans:
         raise ValueError("candle timestamps must not be missing")
-    ms: Ints = index.as_unit("ms").asi8.astype(np.int64)
-    if len(ms) > 1 and not (np.diff(ms) > 0).all():
+    ms: Ints = index.as_unit("ms").asi8.astype(np.int64, copy=False)
+    if len(ms) > 1 and not (ms[1:] > ms[:-1]).all():
         raise ValueError("candle timestamps must be strictly increasing")
     return ms
 
 
-def _usable(candles: pd.DataFrame) -> npt.NDArray[np.bool_]:
-    """Candles with positive, finite prices and a finite volume (others count as missing)."""
-    n = len(candles)
-    ok = np.ones(n, dtype=bool)
+def _columns(candles: pd.DataFrame) -> dict[str, Floats]:
+    """The OHLCV columns as float64 arrays (non-numbers as NaN); ValueError when one is absent."""
+    out: dict[str, Floats] = {}
     for name in (*_PRICES, "volume"):
         if name not in candles.columns:
             raise ValueError(f"candles have no {name} column")
-        values = pd.to_numeric(candles[name], errors="coerce").to_numpy(
-            dtype=np.float64, na_value=np.nan
-        )
-        ok &= np.isfinite(values)
-        if name != "volume":
-            ok &= values > 0
-    return ok
+        column = candles[name]
+        if isinstance(column.dtype, np.dtype) and column.dtype == np.float64:
+            out[name] = column.to_numpy()
+        else:
+            out[name] = pd.to_numeric(column, errors="coerce").to_numpy(
+                dtype=np.float64, na_value=np.nan
+            )
+    return out
+
+
+@dataclass(frozen=True)
+class Resampled:
+    """The closed buckets of a candle series, as arrays (one entry per bucket)."""
+
+    opens: Ints  # open time, epoch ms
+    ends: Ints  # close time, epoch ms: when the bucket becomes usable
+    open: Floats
+    high: Floats
+    low: Floats
+    close: Floats
+    volume: Floats
+    bars: Ints
+
+
+def resample_arrays(ms: Ints, ohlcv: dict[str, Floats], step: int, span: int) -> Resampled:
+    """``resample_closed`` on arrays: ``ms`` strictly increasing open times (epoch ms) of
+    candles ``step`` long, ``ohlcv`` their columns, ``span`` the bucket length (ms)."""
+    empty_i, empty_f = np.zeros(0, dtype=np.int64), np.zeros(0)
+    if not len(ms):
+        return Resampled(empty_i, empty_i, empty_f, empty_f, empty_f, empty_f, empty_f, empty_i)
+    with np.errstate(invalid="ignore"):
+        ok = np.isfinite(ohlcv["volume"])
+        for name in _PRICES:
+            ok &= ohlcv[name] > 0  # False for NaN
+            ok &= ohlcv[name] < np.inf
+    buckets = ms - ms % span
+    # The bucket the window starts inside may hold only part of its candles; the last one is
+    # usable only once its last candle slot has closed.
+    keep = ok & (buckets >= ms[0]) & (buckets + span <= ms[-1] + step)
+    rows = np.flatnonzero(keep)
+    if not len(rows):
+        return Resampled(empty_i, empty_i, empty_f, empty_f, empty_f, empty_f, empty_f, empty_i)
+    own = buckets[rows]
+    firsts = np.flatnonzero(np.concatenate([[True], own[1:] != own[:-1]]))
+    lasts = np.concatenate([firsts[1:], [len(rows)]]) - 1
+    opens = own[firsts]
+    return Resampled(
+        opens=opens,
+        ends=opens + span,
+        open=ohlcv["open"][rows[firsts]],
+        high=np.maximum.reduceat(ohlcv["high"][rows], firsts),
+        low=np.minimum.reduceat(ohlcv["low"][rows], firsts),
+        close=ohlcv["close"][rows[lasts]],
+        volume=np.add.reduceat(ohlcv["volume"][rows], firsts),
+        bars=(lasts - firsts + 1).astype(np.int64),
+    )
 
 
 def resample_closed(candles: pd.DataFrame, timeframe: str, higher: str) -> pd.DataFrame:
@@ -91,41 +143,19 @@ def resample_closed(candles: pd.DataFrame, timeframe: str, higher: str) -> pd.Da
     """
     step, span = check_higher(timeframe, higher)
     ms = _stamps(candles.index)
-    empty = pd.DataFrame(
-        {c: pd.Series(dtype=np.int64 if c in ("bars", "end") else np.float64) for c in BAR_COLUMNS},
-        index=_bucket_index(np.zeros(0, dtype=np.int64), candles.index),
-    )
-    if not len(ms):
-        return empty
-    ok = _usable(candles)
-    buckets = ms - ms % span
-    # The bucket the window starts inside may hold only part of its candles; the last one is
-    # usable only once its last candle slot has closed.
-    keep = ok & (buckets >= ms[0]) & (buckets + span <= ms[-1] + step)
-    if not keep.any():
-        return empty
-    rows = np.flatnonzero(keep)
-    own = buckets[rows]
-    firsts = np.concatenate([[0], np.flatnonzero(np.diff(own)) + 1])
-    lasts = np.concatenate([firsts[1:], [len(rows)]]) - 1
-    values = {
-        name: candles[name].to_numpy(dtype=np.float64, na_value=np.nan)[rows]
-        for name in (*_PRICES, "volume")
-    }
-    opens = own[firsts]
-    out = pd.DataFrame(
+    r = resample_arrays(ms, _columns(candles), step, span)
+    return pd.DataFrame(
         {
-            "open": values["open"][firsts],
-            "high": np.maximum.reduceat(values["high"], firsts),
-            "low": np.minimum.reduceat(values["low"], firsts),
-            "close": values["close"][lasts],
-            "volume": np.add.reduceat(values["volume"], firsts),
-            "bars": (lasts - firsts + 1).astype(np.int64),
-            "end": (opens + span).astype(np.int64),
+            "open": r.open,
+            "high": r.high,
+            "low": r.low,
+            "close": r.close,
+            "volume": r.volume,
+            "bars": r.bars,
+            "end": r.ends,
         },
-        index=_bucket_index(opens, candles.index),
+        index=_bucket_index(r.opens, candles.index),
     )
-    return out
 
 
 def _bucket_index(opens: Ints, like: pd.Index) -> pd.DatetimeIndex:
@@ -135,33 +165,78 @@ def _bucket_index(opens: Ints, like: pd.Index) -> pd.DatetimeIndex:
     return index.as_unit(unit)
 
 
-def closed_positions(ends: Ints, index: pd.Index, timeframe: str) -> Ints:
-    """For each candle of ``index``, the position of the last bucket whose ``end`` is at or
-    before the candle's close (-1 when none has closed yet)."""
-    ms = _stamps(index)
-    step = TIMEFRAMES[timeframe]
+def closed_positions(ends: Ints, ms: Ints, step: int) -> Ints:
+    """For each candle opening at ``ms``, the position of the last bucket whose ``end`` is at
+    or before the candle's close (-1 when none has closed yet)."""
     positions: Ints = np.searchsorted(ends, ms + step, side="right").astype(np.int64) - 1
     return positions
+
+
+def _gather(values: Floats, at: Ints) -> Floats:
+    """``values[at]`` with NaN where ``at`` is -1 (no bucket closed yet)."""
+    if not len(values):
+        return np.full(len(at), np.nan)
+    out: Floats = np.where(at >= 0, values[np.maximum(at, 0)], np.nan)
+    return out
 
 
 def align_closed(bars: pd.DataFrame, index: pd.Index, timeframe: str) -> pd.DataFrame:
     """``bars`` (from ``resample_closed``) on ``index``: each candle's last closed bucket.
 
-    Columns of ``bars`` plus ``bar_open`` (the bucket's open time, epoch ms); NaN rows before
-    the first bucket closes.
+    Columns of ``bars`` plus ``bar_open`` (the bucket's open time, epoch ms), as floats; NaN
+    rows before the first bucket closes.
     """
-    ends = bars["end"].to_numpy(dtype=np.int64)
-    at = closed_positions(ends, index, timeframe)
-    seen = at >= 0
-    take = np.maximum(at, 0)
+    at = closed_positions(
+        bars["end"].to_numpy(dtype=np.int64), _stamps(index), TIMEFRAMES[timeframe]
+    )
     opens = pd.DatetimeIndex(bars.index).as_unit("ms").asi8.astype(np.float64)
-    columns: dict[str, Floats] = {}
-    for name in (*bars.columns, "bar_open"):
-        source = opens if name == "bar_open" else bars[name].to_numpy(dtype=np.float64)
-        columns[name] = (
-            np.where(seen, source[take], np.nan) if len(source) else np.full(len(at), np.nan)
-        )
+    columns = {name: _gather(bars[name].to_numpy(dtype=np.float64), at) for name in bars.columns}
+    columns["bar_open"] = _gather(opens, at)
     return pd.DataFrame(columns, index=index)
+
+
+def moving_average(values: Floats, length: int) -> Floats:
+    """The mean of each value and the ``length - 1`` before it (NaN for the first ones).
+
+    Each mean sums its own window (no running sum): its bits do not depend on where the
+    series starts.
+    """
+    out = np.full(len(values), np.nan)
+    if len(values) >= length:
+        out[length - 1 :] = sliding_window_view(values, length).mean(axis=1)
+    return out
+
+
+def higher_arrays(
+    ms: Ints,
+    ohlcv: dict[str, Floats],
+    timeframe: str,
+    higher: str,
+    sma_length: int,
+    names: tuple[str, ...] = (*BAR_COLUMNS, *TREND_COLUMNS),
+) -> dict[str, Floats]:
+    """``higher_timeframe`` on arrays (``ms`` and ``ohlcv`` as for ``resample_arrays``): the
+    columns ``names`` only."""
+    if sma_length < 1:
+        raise ValueError(f"sma_length must be at least 1, got {sma_length}")
+    step, span = check_higher(timeframe, higher)
+    r = resample_arrays(ms, ohlcv, step, span)
+    sma = moving_average(r.close, sma_length)
+    sma_prev = np.concatenate([[np.nan], sma[:-1]]) if len(sma) else sma
+    at = closed_positions(r.ends, ms, step)
+    columns = {
+        "open": r.open,
+        "high": r.high,
+        "low": r.low,
+        "close": r.close,
+        "volume": r.volume,
+        "bars": r.bars.astype(np.float64),
+        "end": r.ends.astype(np.float64),
+        "sma": sma,
+        "sma_prev": sma_prev,
+        "bar_open": r.opens.astype(np.float64),
+    }
+    return {name: _gather(columns[name], at) for name in names}
 
 
 def higher_timeframe(
@@ -173,16 +248,7 @@ def higher_timeframe(
     close of the last ``sma_length`` closed buckets, the candle's bucket the newest) and
     ``sma_prev`` (the same one bucket earlier); NaN until enough buckets have closed.
     """
-    if sma_length < 1:
-        raise ValueError(f"sma_length must be at least 1, got {sma_length}")
-    bars = resample_closed(candles, timeframe, higher)
-    closes = bars["close"].to_numpy(dtype=np.float64)
-    sma = (
-        pd.Series(closes)
-        .rolling(sma_length, min_periods=sma_length)
-        .mean()
-        .to_numpy(dtype=np.float64, na_value=np.nan)
+    arrays = higher_arrays(_stamps(candles.index), _columns(candles), timeframe, higher, sma_length)
+    return pd.DataFrame(
+        {name: arrays[name] for name in (*BAR_COLUMNS, *TREND_COLUMNS)}, index=candles.index
     )
-    bars = bars.assign(sma=sma, sma_prev=np.concatenate([[np.nan], sma[:-1]])[: len(sma)])
-    aligned = align_closed(bars, candles.index, timeframe)
-    return aligned[[*BAR_COLUMNS, *TREND_COLUMNS]]
