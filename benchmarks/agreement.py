@@ -59,6 +59,8 @@ def measure(data: Path) -> list[dict[str, Any]]:
         with tempfile.TemporaryDirectory(prefix="hmas-agreement-") as home:
             env = {k: v for k, v in os.environ.items() if not k.startswith("HMAS_")}
             env["HMAS_DATA_DIR"] = home
+            # The command of this checkout, whatever hmas the environment installed.
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
             for symbol in symbols:
                 _import(data / name, symbol, timeframe, env)
             saved = os.environ.get("HMAS_DATA_DIR")

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     Floats = npt.NDArray[np.float64]
 
 #: Rates are rounded to this many digits in the JSON form (counts are exact).
-DIGITS = 4
+DIGITS = 6
 
 
 @dataclass(frozen=True)
