@@ -9,7 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hmas.decision.agreement import markdown, measure_agreement, voters_of, votes
+from hmas.decision.agreement import (
+    history_agreement,
+    markdown,
+    measure_agreement,
+    voters_of,
+    votes,
+)
+from hmas.decision.history import compute_history
+from hmas.decision.pipeline import MarketInputs
+from hmas.settings import load_settings
 
 
 def decided(**columns: list[float] | list[bool]) -> pd.DataFrame:
@@ -104,3 +113,28 @@ def test_the_json_form_has_no_nan_and_markdown_says_n_a() -> None:
         assert not (isinstance(value, float) and math.isnan(value))
     table = markdown(result, "t")
     assert table.startswith("#### t") and "| a / b | 0 | n/a | n/a | n/a |" in table
+
+
+def test_a_history_pass_measures_the_voters_without_the_proposer(
+    sample_inputs: MarketInputs,
+) -> None:
+    history = compute_history(sample_inputs, load_settings())
+    result = history_agreement(history)
+    assert result.voters == ("technical", "sentiment", "macro")
+    assert result.bars == len(history)
+    # ETH-USD's market is BTC-USD: macro votes once BTC's 200-bar average exists.
+    assert result.pair("technical", "macro").both > 0
+    shares = {s.voter: s for s in result.shares}
+    assert shares["macro"].silent >= 199  # no vote before the market's average exists
+    setups = {q.setup for q in result.proposals}
+    assert None in setups and setups - {None} <= {"mean_reversion", "trend_following"}
+    json.dumps(result.as_dict(), allow_nan=False)
+
+
+def test_alone_in_its_store_a_symbol_has_no_macro_vote(sample_inputs: MarketInputs) -> None:
+    alone = MarketInputs("sample", "BTC-USD", "1h", sample_inputs.benchmark)  # type: ignore[arg-type]
+    result = history_agreement(compute_history(alone, load_settings()))
+    macro = {s.voter: s for s in result.shares}["macro"]
+    assert macro.silent == result.bars  # the benchmark itself, with no other symbol stored
+    assert result.pair("technical", "macro").reason == "no bar where both cast a directional vote"
+    assert result.with_proposer("macro").support in (0.0, None)
