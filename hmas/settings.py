@@ -50,7 +50,9 @@ _file_data: ContextVar[dict[str, Any] | None] = ContextVar("hmas_file_data", def
 #: (docs/agents.md, "Decision models"). From model 2 on it is part of a signal's decision config
 #: and hash, so a signal of an earlier model is never taken for today's, and ``replay`` says
 #: which model decided a stored signal.
-DECISION_MODEL: Final[int] = 2
+#: 2: the win probability and EV from measured comparable setups. 3: the proposer (alpha) does
+#: not vote, macro reads the market beyond the symbol, technical the higher timeframes.
+DECISION_MODEL: Final[int] = 3
 
 
 class Section(BaseModel):

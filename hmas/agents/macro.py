@@ -94,8 +94,10 @@ class MacroView(AgentView):
     notes: list[str] = Field(default_factory=list)
 
 
-#: The benchmark's features the regime reads (``close`` comes with every candle frame).
-BENCHMARK_FEATURES: tuple[str, ...] = ("sma_200", "ema_20", "realized_vol")
+#: The benchmark's features the regime reads (``close`` comes with every candle frame): its
+#: EMA 20 and realised volatility for its stress; its trend is read from its closes, as every
+#: market symbol's.
+BENCHMARK_FEATURES: tuple[str, ...] = ("ema_20", "realized_vol")
 
 
 def volatility_percentile(vol: Array, lookback: int, min_periods: int) -> Array:
