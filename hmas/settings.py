@@ -50,7 +50,9 @@ _file_data: ContextVar[dict[str, Any] | None] = ContextVar("hmas_file_data", def
 #: (docs/agents.md, "Decision models"). From model 2 on it is part of a signal's decision config
 #: and hash, so a signal of an earlier model is never taken for today's, and ``replay`` says
 #: which model decided a stored signal.
-DECISION_MODEL: Final[int] = 2
+#: 2: the win probability and EV from measured comparable setups. 3: the proposer (alpha) does
+#: not vote, macro reads the market beyond the symbol, technical the higher timeframes.
+DECISION_MODEL: Final[int] = 3
 
 
 class Section(BaseModel):
@@ -195,6 +197,28 @@ class TechnicalParams(Section):
     bias_threshold: float = Field(
         0.3, ge=0, le=1, description="Bullish/bearish when the score is beyond +/- this."
     )
+    higher_timeframes: list[str] = Field(
+        default_factory=lambda: ["4h", "1d"],
+        description="Higher timeframes whose closed bars the trend reads (those that are whole "
+        "multiples above the decision's timeframe); [] for none.",
+    )
+    higher_sma: int = Field(
+        20, ge=2, le=1000, description="Closed higher-timeframe bars in the trend's SMA."
+    )
+
+    @field_validator("higher_timeframes")
+    @classmethod
+    def _known_timeframes(cls, value: list[str]) -> list[str]:
+        from hmas.market import TIMEFRAMES
+
+        for item in value:
+            if item not in TIMEFRAMES:
+                raise ValueError(
+                    f"unsupported timeframe {item!r}; use one of {', '.join(TIMEFRAMES)}"
+                )
+        if len(set(value)) != len(value):
+            raise ValueError(f"lists a timeframe twice: {value}")
+        return value
 
 
 class SentimentParams(Section):
@@ -220,10 +244,13 @@ class SentimentParams(Section):
 
 
 class MacroParams(Section):
-    """Macro agent: BTC regime, volatility percentile, correlations, session."""
+    """Macro agent: the market's regime (breadth, benchmark stress), volatility, correlations."""
 
     benchmark: str = Field(
-        "BTC-USD", min_length=1, description="The symbol whose trend sets the regime."
+        "BTC-USD",
+        min_length=1,
+        description="The market's benchmark: one of the market's symbols; its volatility can "
+        "turn the regime risk-off.",
     )
     vol_lookback: int = Field(500, ge=20, le=100_000, description="Bars for vol percentile.")
     high_vol_pct: float = Field(0.8, ge=0, le=1)
@@ -231,6 +258,12 @@ class MacroParams(Section):
     corr_window: int = Field(30, ge=5, le=5000)
     vol_min_periods: int = Field(
         100, ge=2, le=100_000, description="Bars needed before the vol percentile is given."
+    )
+    trend_window: int = Field(
+        200,
+        ge=2,
+        le=100_000,
+        description="Bars in the average each market symbol's close is compared with (breadth).",
     )
 
 

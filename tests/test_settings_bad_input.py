@@ -326,6 +326,21 @@ def test_fee_tables_refuse_nan_and_inf(value: str) -> None:
             "[macro]\nbenchmark = ''\n",
             "macro.benchmark (HMAS_MACRO__BENCHMARK): String should have at least 1",
         ),
+        (
+            "[technical]\nhigher_timeframes = ['4h', '3h']\n",
+            "technical.higher_timeframes (HMAS_TECHNICAL__HIGHER_TIMEFRAMES): unsupported "
+            "timeframe '3h'; use one of 1m, 5m",
+        ),
+        (
+            "[technical]\nhigher_timeframes = ['1d', '1d']\n",
+            "technical.higher_timeframes (HMAS_TECHNICAL__HIGHER_TIMEFRAMES): lists a timeframe "
+            "twice: ['1d', '1d']",
+        ),
+        (
+            "[technical]\nhigher_timeframes = '1d'\n",
+            "technical.higher_timeframes (HMAS_TECHNICAL__HIGHER_TIMEFRAMES): Input should be a "
+            "valid list",
+        ),
         ("db_url = ''\n", "db_url (HMAS_DB_URL): is empty; remove db_url to use the default"),
         (
             "kill_switch = 'maybe'\n",

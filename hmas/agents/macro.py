@@ -1,19 +1,24 @@
-"""Macro agent: the benchmark's regime, the volatility percentile, correlations and the session.
+"""Macro agent: the market's regime, the volatility percentile, correlations and the session.
 
-Rules (docs/agents/macro.md): the regime comes from the benchmark (BTC) close against its
-200-bar SMA and the benchmark's volatility percentile; the symbol's own volatility percentile
-gives the volatility regime; correlations are rolling correlations of log returns; the session
-is read from the bar's UTC open hour. Every rolling statistic ends at the bar itself.
+Rules (docs/agents.md, "macro"): the regime is the **market's**, read from the other stored
+symbols, never from the symbol's own chart (the technical agent reads that): the market's
+breadth (the share of the other symbols, the benchmark among them, whose close is above its
+``trend_window``-bar average) sets risk-on/off, and the benchmark's volatility can turn it
+risk-off (a high-volatility sell-off) or neutral. With no other symbol stored, the regime is
+``unknown`` and the mother counts no macro vote. The symbol's own volatility percentile gives
+the volatility regime; correlations are rolling correlations of log returns; the session is
+read from the bar's UTC open hour. Every rolling statistic ends at the bar itself.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from numpy.lib.stride_tricks import sliding_window_view
 from pydantic import Field
 
 from hmas.agents.base import AgentContext, AgentView, none_if_nan
@@ -27,14 +32,11 @@ from hmas.agents.common import (
 )
 from hmas.market import TIMEFRAMES
 
-if TYPE_CHECKING:
-    from hmas.settings import MacroParams
-
 Array = npt.NDArray[Any]
 
 NAME = "macro"
 
-Regime = Literal["risk_on", "risk_off", "neutral"]
+Regime = Literal["risk_on", "risk_off", "neutral", "unknown"]
 VolatilityRegime = Literal["low", "normal", "high"]
 Session = Literal["asia", "london", "new_york", "off_hours", "daily"]
 Tailwind = Literal["long", "short", "none"]
@@ -57,14 +59,19 @@ _PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
 UNIVERSE_PREFIX = "corr_universe:"
 
 _RULE_NOTES: dict[str, str] = {
-    "no_benchmark": "no benchmark data: regime neutral",
-    "below_sma200": "benchmark close below its 200-bar SMA: risk-off",
-    "high_vol_selloff": "benchmark volatility percentile high and close below its EMA 20: risk-off",
-    "above_sma200_calm": "benchmark close above its 200-bar SMA, volatility not high: risk-on",
-    "trend_warmup": "benchmark close or 200-bar SMA unavailable (warm-up): regime neutral",
-    "above_sma200_high_vol": "benchmark above its 200-bar SMA but volatility high: neutral",
-    "vol_warmup": "benchmark volatility percentile unavailable (warm-up): regime neutral",
-    "at_sma200": "benchmark close at its 200-bar SMA: neutral",
+    "no_market": "no market data beyond the symbol (no other symbol of this exchange and "
+    "timeframe has candles yet; store the benchmark or others): regime unknown",
+    "market_warmup": "no market symbol has its macro.trend_window average yet (warm-up or gaps): "
+    "regime unknown",
+    "benchmark_stress": "benchmark volatility percentile high and its close below its EMA 20: "
+    "risk-off",
+    "breadth_down": "most of the market below its macro.trend_window average: risk-off",
+    "breadth_up_high_vol": "most of the market above its macro.trend_window average but the "
+    "benchmark's volatility high: neutral",
+    "breadth_up": "most of the market above its macro.trend_window average, benchmark "
+    "volatility not high: risk-on",
+    "breadth_split": "the market split about its macro.trend_window average (no majority above "
+    "or below): neutral",
 }
 
 
@@ -73,6 +80,10 @@ class MacroView(AgentView):
 
     agent: Literal["macro"] = "macro"
     regime: Regime = "neutral"
+    #: Share (0-1) of the market's symbols above their trend average; null when unknown.
+    breadth: float | None = Field(None, ge=0, le=1)
+    #: How many market symbols (the symbol itself never among them) the breadth counts.
+    market_symbols: int = Field(0, ge=0)
     volatility_regime: VolatilityRegime = "normal"
     volatility_percentile: float | None = Field(None, ge=0, le=1)
     benchmark_volatility_percentile: float | None = Field(None, ge=0, le=1)
@@ -83,8 +94,10 @@ class MacroView(AgentView):
     notes: list[str] = Field(default_factory=list)
 
 
-#: The benchmark's features the regime reads (``close`` comes with every candle frame).
-BENCHMARK_FEATURES: tuple[str, ...] = ("sma_200", "ema_20", "realized_vol")
+#: The benchmark's features the regime reads (``close`` comes with every candle frame): its
+#: EMA 20 and realised volatility for its stress; its trend is read from its closes, as every
+#: market symbol's.
+BENCHMARK_FEATURES: tuple[str, ...] = ("ema_20", "realized_vol")
 
 
 def volatility_percentile(vol: Array, lookback: int, min_periods: int) -> Array:
@@ -135,34 +148,83 @@ def sessions(index: pd.Index, timeframe: str) -> Array:
     return names
 
 
-def _regime(
-    close: Array, sma: Array, ema: Array, has_bench: bool, params: MacroParams, pct: Array
-) -> tuple[Array, Array, Array]:
-    """(risk-on mask, risk-off mask, rule code) per bar from the benchmark's close, SMA 200,
-    EMA 20 and volatility percentile ``pct`` (all NaN without a benchmark)."""
-    known = np.isfinite(close) & np.isfinite(sma) & (close > 0) & (sma > 0)
+def market_closes(
+    ctx: AgentContext, index: pd.Index, bench: pd.DataFrame | None, is_benchmark: bool
+) -> dict[str, Array]:
+    """The closes of the market's symbols on the symbol's bars: the benchmark (unless it is the
+    symbol) and every other universe symbol, each once, never the symbol itself."""
+    members: dict[str, Array] = {}
+    own = ctx.symbol.upper()
+    if not is_benchmark and bench is not None and "close" in bench.columns:
+        members[ctx.settings.macro.benchmark.upper()] = column_values(bench, "close", index)
+    universe = align_on(ctx.universe, index)
+    if universe is not None:
+        for symbol in universe.columns:
+            name = str(symbol).upper()
+            if name == own or name in members:
+                continue
+            members[name] = column_values(universe, symbol, index)
+    return members
+
+
+def breadth(members: dict[str, Array], window: int, n: int) -> tuple[Array, Array, Array]:
+    """Per bar: the share of the members above their ``window``-bar average, the share below
+    it, and how many members count (the share are NaN where none does).
+
+    A member counts at a bar when its close there is positive and its average over the last
+    ``window`` bars (all of them present) is known; a close exactly at its average is neither
+    above nor below.
+    """
+    if not members:
+        return np.full(n, np.nan), np.full(n, np.nan), np.zeros(n)
+    closes = np.stack([np.where(v > 0, v, np.nan) for v in members.values()])
+    # Each average sums its own window (NaN when the window holds a gap): its bits do not
+    # depend on where the window of the decision starts.
+    average = np.full(closes.shape, np.nan)
+    if n >= window:
+        average[:, window - 1 :] = sliding_window_view(closes, window, axis=-1).mean(axis=-1)
+    known = np.isfinite(closes) & np.isfinite(average)
     with np.errstate(invalid="ignore"):
-        high = pct >= params.high_vol_pct
-        calm = pct < params.high_vol_pct
-        falling = np.isfinite(close) & (close < ema)
-    below = has_bench & known & (close < sma)
-    above = has_bench & known & (close > sma)
-    selloff = has_bench & high & falling & ~below
-    risk_on = above & calm & ~selloff
+        above = known & (closes > average)
+        below = known & (closes < average)
+    counted = known.sum(axis=0).astype(np.float64)
+    some = counted > 0
+    per = np.maximum(counted, 1)
+    up = np.where(some, above.sum(axis=0) / per, np.nan)
+    down = np.where(some, below.sum(axis=0) / per, np.nan)
+    return up, down, counted
+
+
+def _regime(
+    up: Array,
+    down: Array,
+    seen: Array,
+    stress: Array,
+    high_vol: Array,
+) -> tuple[Array, Array, Array]:
+    """(risk-on mask, risk-off mask, rule code) per bar from the market's breadth (the shares
+    ``up`` above and ``down`` below their averages), the benchmark's sell-off under high
+    volatility (``stress``) and its high volatility; ``seen``: whether any market symbol has a
+    close at or before the bar (else there is no market to read at all, not a warm-up)."""
+    known = np.isfinite(up)
+    with np.errstate(invalid="ignore"):
+        rising, falling = known & (up > 0.5), known & (down > 0.5)
+    stressed = known & stress
+    risk_off = falling | stressed
+    risk_on = rising & ~stressed & ~high_vol
     rule = labelled(
-        [np.full(len(close), not has_bench), below, selloff, risk_on, ~known, above & high, above],
+        [~seen, ~known, stressed, falling, rising & high_vol, rising],
         [
-            "no_benchmark",
-            "below_sma200",
-            "high_vol_selloff",
-            "above_sma200_calm",
-            "trend_warmup",
-            "above_sma200_high_vol",
-            "vol_warmup",
+            "no_market",
+            "market_warmup",
+            "benchmark_stress",
+            "breadth_down",
+            "breadth_up_high_vol",
+            "breadth_up",
         ],
-        default="at_sma200",
+        default="breadth_split",
     )
-    return risk_on, below | selloff, rule
+    return risk_on, risk_off, rule
 
 
 def _abstain_all(index: pd.Index, reason: str) -> pd.DataFrame:
@@ -170,8 +232,10 @@ def _abstain_all(index: pd.Index, reason: str) -> pd.DataFrame:
     n = len(index)
     return frame_of(
         {
-            "regime": np.full(n, "neutral", dtype=object),
-            "regime_rule": np.full(n, "no_benchmark", dtype=object),
+            "regime": np.full(n, "unknown", dtype=object),
+            "regime_rule": np.full(n, "no_market", dtype=object),
+            "breadth": np.full(n, np.nan),
+            "market_symbols": np.zeros(n, dtype=np.int64),
             "volatility_regime": np.full(n, "normal", dtype=object),
             "volatility_percentile": np.full(n, np.nan),
             "benchmark_volatility_percentile": np.full(n, np.nan),
@@ -211,15 +275,26 @@ def run_rules(features: pd.DataFrame, ctx: AgentContext) -> pd.DataFrame:
     close = column_values(features, "close", index)
     bad = ~(np.isfinite(close) & (close > 0))
     bench_close = close if is_benchmark else column_values(bench, "close", index)
-    risk_on, risk_off, rule = _regime(
-        bench_close,
-        column_values(bench, "sma_200", index),
-        column_values(bench, "ema_20", index),
-        bench is not None,
-        params,
-        bench_pct,
-    )
+
+    # The market: every stored symbol but this one. The benchmark's volatility is the market's
+    # only when the benchmark is not the symbol itself (else it is the symbol's own chart).
+    members = market_closes(ctx, index, bench, is_benchmark)
+    share, below, counted = breadth(members, params.trend_window, len(index))
+    bench_member = not is_benchmark and bench is not None and params.benchmark.upper() in members
+    with np.errstate(invalid="ignore"):
+        high_vol = np.full(len(index), bench_member) & (bench_pct >= params.high_vol_pct)
+        falling = bench_close < column_values(bench, "ema_20", index)
+    # Per bar, from the window's closes up to it: a symbol stored without candles in the window
+    # is the same as one not stored, so live and history passes agree.
+    closes_seen: Array = np.zeros(len(index), dtype=bool)
+    for values in members.values():
+        closes_seen |= np.isfinite(values) & (values > 0)
+    market_seen: Array = np.logical_or.accumulate(closes_seen)
+    risk_on, risk_off, rule = _regime(share, below, market_seen, high_vol & falling, high_vol)
     risk_on, risk_off = risk_on & ~bad, risk_off & ~bad
+    regime = labelled(
+        [risk_on, risk_off, np.isfinite(share)], ["risk_on", "risk_off", "neutral"], "unknown"
+    )
     with np.errstate(invalid="ignore"):
         vol_regime = labelled(
             [own_pct >= params.high_vol_pct, own_pct <= params.low_vol_pct],
@@ -253,8 +328,10 @@ def run_rules(features: pd.DataFrame, ctx: AgentContext) -> pd.DataFrame:
             corr_btc = correlation(log_returns(btc_close))
 
     columns: dict[str, Array] = {
-        "regime": labelled([risk_on, risk_off], ["risk_on", "risk_off"], "neutral"),
+        "regime": regime,
         "regime_rule": rule,
+        "breadth": share,
+        "market_symbols": counted.astype(np.int64),
         "volatility_regime": vol_regime,
         "volatility_percentile": own_pct,
         "benchmark_volatility_percentile": bench_pct,
@@ -279,6 +356,9 @@ def run_rules(features: pd.DataFrame, ctx: AgentContext) -> pd.DataFrame:
 def _notes(row: pd.Series) -> list[str]:
     """Plain-language notes explaining the row's regime and volatility regime."""
     notes = [_RULE_NOTES.get(str(row.get("regime_rule")), "regime neutral")]
+    share, members = none_if_nan(row.get("breadth")), none_if_nan(row.get("market_symbols"))
+    if share is not None and members:
+        notes.append(f"breadth {share:.2f} of {int(members)} market symbol(s)")
     pct = none_if_nan(row.get("volatility_percentile"))
     if pct is None:
         notes.append("volatility percentile unavailable (warm-up or no realized_vol): normal")
@@ -299,6 +379,8 @@ def view_at(out: pd.DataFrame, i: int, views: Mapping[str, Any] | None = None) -
                 universe[str(column)[len(UNIVERSE_PREFIX) :]] = float(value)
     fields: dict[str, Any] = {
         "regime": row.get("regime", "neutral"),
+        "breadth": none_if_nan(row.get("breadth")),
+        "market_symbols": int(none_if_nan(row.get("market_symbols")) or 0),
         "volatility_regime": row.get("volatility_regime", "normal"),
         "volatility_percentile": none_if_nan(row.get("volatility_percentile")),
         "benchmark_volatility_percentile": none_if_nan(row.get("benchmark_volatility_percentile")),

@@ -1,10 +1,10 @@
 """The agents, declared once: name, layer, view model, inputs, engines. Nothing else lists them.
 
-``SPECS`` is the pipeline's order: Layer 2A (``alpha``, ``technical``, ``sentiment``,
-``macro``, the mother's voters), Layer 2B (``execution``, the auditor of alpha's trade) and
-Layer 2C (``rationale``, the journal). Adding an agent is adding a module and one ``AgentSpec``
-here (docs/agents.md has the contract); the pipeline, the mother's votes, the stored views and
-the contract test read this list.
+``SPECS`` is the pipeline's order: Layer 2A (``alpha``, the proposer, and ``technical``,
+``sentiment``, ``macro``, the mother's voters), Layer 2B (``execution``, the auditor of alpha's
+trade) and Layer 2C (``rationale``, the journal). Adding an agent is adding a module and one
+``AgentSpec`` here (docs/agents.md has the contract); the pipeline, the mother's votes, the
+stored views and the contract test read this list.
 """
 
 from __future__ import annotations
@@ -56,11 +56,13 @@ class AgentSpec:
     benchmark_features: tuple[str, ...] = ()
     #: The LLM engine (prompt in, the same view model out): not built yet.
     llm: AgentEngine | None = None
+    #: The agent that proposes the trade the mother judges (it does not vote on its own).
+    proposes: bool = False
 
     @property
     def votes(self) -> bool:
-        """Layer 2A agents are the mother's voters."""
-        return self.layer == "2A"
+        """The Layer 2A agents other than the proposer are the mother's voters."""
+        return self.layer == "2A" and not self.proposes
 
     def engine(self, name: str) -> AgentEngine:
         """The engine called ``name`` (``rules``/``llm``); a ConfigError if it has none."""
@@ -78,7 +80,7 @@ def _rules(module: Any) -> AgentEngine:
 
 
 SPECS: tuple[AgentSpec, ...] = (
-    AgentSpec("alpha", "2A", alpha.AlphaView, ("features",), _rules(alpha)),
+    AgentSpec("alpha", "2A", alpha.AlphaView, ("features",), _rules(alpha), proposes=True),
     AgentSpec("technical", "2A", technical.TechnicalView, ("features",), _rules(technical)),
     AgentSpec(
         "sentiment", "2A", sentiment.SentimentView, ("features", "fear_greed"), _rules(sentiment)
@@ -103,6 +105,8 @@ SPECS: tuple[AgentSpec, ...] = (
 BY_NAME: dict[str, AgentSpec] = {spec.name: spec for spec in SPECS}
 NAMES: tuple[str, ...] = tuple(BY_NAME)
 VOTERS: tuple[str, ...] = tuple(spec.name for spec in SPECS if spec.votes)
+#: The proposer: consensus is the voters' agreement with its proposal, never its own vote.
+PROPOSER: str = next(spec.name for spec in SPECS if spec.proposes)
 
 #: Any agent's view, told apart by its ``agent`` field.
 AnyView = Annotated[

@@ -6,9 +6,14 @@ Rules (thresholds in ``TechnicalParams``; docs/agents/technical.md has the formu
 - support/resistance: the nearest confirmed swing or Donchian level below/above the close;
 - Fibonacci retracements of the last confirmed swing leg (high and low, ordered by time);
 - double top/bottom from the last two confirmed swings, range breakouts from the previous bar's
-  Donchian channel.
+  Donchian channel;
+- the multi-timeframe view: the trend of each higher timeframe (``higher_timeframes``, 4h and
+  1d by default) read from the candles resampled to it, closed bars only
+  (``hmas.indicators.resample``): up when the last closed bar closes above the SMA of the last
+  ``higher_sma`` closed closes and that SMA rises, down mirrored, else range.
 
-Every swing read here is a *confirmed* one (``swing_*`` columns), so nothing looks ahead.
+Every swing read here is a *confirmed* one (``swing_*`` columns) and every higher-timeframe bar a
+*closed* one, so nothing looks ahead.
 """
 
 from __future__ import annotations
@@ -19,13 +24,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from hmas.agents.base import AgentView, none_if_nan
 from hmas.agents.common import Bools, Floats, column, frame_of, join_flags, pick
+from hmas.market import TIMEFRAMES
 
 if TYPE_CHECKING:
     from hmas.agents.base import AgentContext
+    from hmas.settings import TechnicalParams
 
 NAME = "technical"
 
@@ -39,6 +46,7 @@ PATTERNS: tuple[str, ...] = (
     "range_breakout_down",
 )
 _TREND_INPUTS = ("sma_200", "adx_14", "plus_di_14", "minus_di_14")
+_OHLCV = ("open", "high", "low", "close", "volume")
 _LEVELS = ("swing_high", "swing_low", "donchian_high_20", "donchian_low_20")
 
 # Weights of the bias score (docs/agents/technical.md): the trend dominates, a breakout
@@ -48,6 +56,25 @@ _TREND_ADX_BONUS = 0.2
 _ADX_SCALE = 25.0
 _BREAKOUT_WEIGHT = 0.3
 _DOUBLE_WEIGHT = 0.2
+# The higher timeframes weigh as much as a breakout: with them, a trend on the decision's own
+# timeframe is a firm bias; against them it falls to the bias threshold or below (neutral).
+_HIGHER_WEIGHT = 0.3
+#: Prefix of the output columns of each higher timeframe: ``higher:4h:trend`` …
+HIGHER_PREFIX = "higher:"
+_HIGHER_FIELDS = ("trend", "close", "sma", "bar_open")
+#: What the trend reads of each higher timeframe's last closed bar.
+_HIGHER_READ = ("close", "sma", "sma_prev", "bar_open")
+
+
+class HigherTimeframe(BaseModel):
+    """The trend of one higher timeframe, from its last closed bar."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    trend: Literal["up", "down", "range"]
+    close: float = Field(gt=0)
+    sma: float = Field(gt=0)
+    bar_open: AwareDatetime
 
 
 class TechnicalView(AgentView):
@@ -67,6 +94,8 @@ class TechnicalView(AgentView):
     resistance: float | None = Field(None, gt=0)
     fib_levels: dict[str, float] | None = None
     patterns: list[str] = Field(default_factory=list)
+    higher_score: float | None = Field(None, ge=-1, le=1)
+    higher_timeframes: dict[str, HigherTimeframe] = Field(default_factory=dict)
     elliott_wave: str | None = None
     harmonic_pattern: str | None = None
     wyckoff_phase: str | None = None
@@ -180,11 +209,71 @@ def _double(
     return found
 
 
+def higher_of(params: TechnicalParams, timeframe: str) -> list[str]:
+    """The configured higher timeframes that apply to ``timeframe``: whole multiples above it."""
+    step = TIMEFRAMES.get(timeframe)
+    if step is None:
+        return []
+    return [
+        h
+        for h in params.higher_timeframes
+        if h in TIMEFRAMES and TIMEFRAMES[h] > step and TIMEFRAMES[h] % step == 0
+    ]
+
+
+def higher_warmup_ms(params: TechnicalParams, timeframe: str) -> int:
+    """How long before a bar its window must start for every higher-timeframe trend to be read:
+    ``higher_sma`` closed bars, one more for the SMA's slope and one the window may start inside
+    (dropped: part of it lies before the window)."""
+    return max(
+        (TIMEFRAMES[h] * (params.higher_sma + 2) for h in higher_of(params, timeframe)), default=0
+    )
+
+
+def higher_trends(
+    features: pd.DataFrame,
+    timeframe: str,
+    params: TechnicalParams,
+    ohlcv: dict[str, Floats] | None = None,
+) -> dict[str, dict[str, Floats]]:
+    """Per higher timeframe, per bar: its trend sign (+1 up, -1 down, 0 range, NaN unknown) and
+    the last closed bar's close, SMA and open time (epoch ms). ``ohlcv``: the features' OHLCV
+    columns, when the caller has read them already."""
+    from hmas.indicators.resample import higher_arrays
+
+    n = len(features)
+    higher = higher_of(params, timeframe)
+    index = features.index
+    ms = index.as_unit("ms").asi8 if isinstance(index, pd.DatetimeIndex) else None
+    if ms is None or index.hasnans or (len(ms) > 1 and not (ms[1:] > ms[:-1]).all()):
+        # No timestamps, or unordered or repeated bars: nothing to resample.
+        return {
+            name: dict.fromkeys(("sign", "close", "sma", "bar_open"), np.full(n, np.nan))
+            for name in higher
+        }
+    columns = ohlcv if ohlcv is not None else {name: column(features, name) for name in _OHLCV}
+    out: dict[str, dict[str, Floats]] = {}
+    for name in higher:
+        bars = higher_arrays(ms, columns, timeframe, name, params.higher_sma, _HIGHER_READ)
+        close, sma, prev = bars["close"], bars["sma"], bars["sma_prev"]
+        with np.errstate(invalid="ignore"):
+            known = np.isfinite(close) & np.isfinite(sma) & np.isfinite(prev) & (sma > 0)
+            up = (close > sma) & (sma > prev)
+            down = (close < sma) & (sma < prev)
+        out[name] = {
+            "sign": np.where(known, up.astype(np.float64) - down.astype(np.float64), np.nan),
+            "close": np.where(known, close, np.nan),
+            "sma": np.where(known, sma, np.nan),
+            "bar_open": np.where(known, bars["bar_open"], np.nan),
+        }
+    return out
+
+
 def run_rules(features: pd.DataFrame, ctx: AgentContext) -> pd.DataFrame:
     """Technical readings for every bar of ``features`` (row t reads rows ≤ t only)."""
     p = ctx.settings.technical
     n = len(features)
-    f = {name: column(features, name) for name in ("close", "atr_14", *_TREND_INPUTS, *_LEVELS)}
+    f = {name: column(features, name) for name in (*_OHLCV, "atr_14", *_TREND_INPUTS, *_LEVELS)}
     close, atr = f["close"], f["atr_14"]
     high_ts, low_ts = stamps(features, "swing_high_ts"), stamps(features, "swing_low_ts")
 
@@ -240,12 +329,24 @@ def run_rules(features: pd.DataFrame, ctx: AgentContext) -> pd.DataFrame:
         breakout_up = ok & (close > prior_high)
         breakout_down = ok & (close < prior_low)
 
+        # The higher timeframes: the mean of the known trend signs (NaN when none is known).
+        higher = higher_trends(features, ctx.timeframe, p, {k: f[k] for k in _OHLCV})
+        signs = (
+            np.stack([h["sign"] for h in higher.values()]) if higher else np.full((1, n), np.nan)
+        )
+        known = np.isfinite(signs)
+        count = known.sum(axis=0)
+        higher_score = np.where(
+            ok & (count > 0), np.where(known, signs, 0.0).sum(axis=0) / np.maximum(count, 1), np.nan
+        )
+
         adx_bonus = _TREND_ADX_BONUS * np.clip((adx - p.adx_trend) / _ADX_SCALE, 0, 1)
         direction = up.astype(np.float64) - down.astype(np.float64)
         score = (
             direction * (_TREND_BASE + np.nan_to_num(adx_bonus))
             + _BREAKOUT_WEIGHT * (breakout_up.astype(np.float64) - breakout_down)
             + _DOUBLE_WEIGHT * (double_bottom.astype(np.float64) - double_top)
+            + _HIGHER_WEIGHT * np.nan_to_num(higher_score)
         )
         score = np.where(ok, np.clip(score, -1.0, 1.0), 0.0)
 
@@ -268,6 +369,7 @@ def run_rules(features: pd.DataFrame, ctx: AgentContext) -> pd.DataFrame:
         "double_bottom": double_bottom,
         "range_breakout_up": breakout_up,
         "range_breakout_down": breakout_down,
+        "higher_score": higher_score,
         # LLM-only readings: never invented by the rules engine.
         "elliott_wave": np.full(n, None, dtype=object),
         "harmonic_pattern": np.full(n, None, dtype=object),
@@ -275,6 +377,17 @@ def run_rules(features: pd.DataFrame, ctx: AgentContext) -> pd.DataFrame:
         "abstained": abstain,
         "abstain_reason": abstain_reason,
     }
+    for name, values in higher.items():
+        shown = ok & np.isfinite(values["sign"])
+        columns[f"{HIGHER_PREFIX}{name}:trend"] = pick(
+            n,
+            None,
+            (shown & (values["sign"] > 0), "up"),
+            (shown & (values["sign"] < 0), "down"),
+            (shown, "range"),
+        )
+        for field in _HIGHER_FIELDS[1:]:
+            columns[f"{HIGHER_PREFIX}{name}:{field}"] = np.where(shown, values[field], np.nan)
     return frame_of(columns, features.index)
 
 
@@ -286,4 +399,23 @@ def view_at(out: pd.DataFrame, i: int, views: Mapping[str, Any] | None = None) -
         row,
         fib_levels=fibs if len(fibs) == len(FIB_COLUMNS) else None,
         patterns=[name for name in PATTERNS if row[name]],
+        higher_timeframes=_higher_views(row),
     )
+
+
+def _higher_views(row: Mapping[str, Any]) -> dict[str, HigherTimeframe]:
+    """The higher timeframes read at this row, from their ``higher:<tf>:<field>`` columns."""
+    views: dict[str, HigherTimeframe] = {}
+    for key, trend in row.items():
+        if not (key.startswith(HIGHER_PREFIX) and key.endswith(":trend")) or trend is None:
+            continue
+        name = key[len(HIGHER_PREFIX) : -len(":trend")]
+        field = f"{HIGHER_PREFIX}{name}:"
+        opened = pd.Timestamp(int(row[field + "bar_open"]), unit="ms", tz="UTC")
+        views[name] = HigherTimeframe(
+            trend=trend,
+            close=row[field + "close"],
+            sma=row[field + "sma"],
+            bar_open=opened.to_pydatetime(),
+        )
+    return views

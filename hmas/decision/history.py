@@ -6,7 +6,8 @@ A decision at bar *t* is defined on the candles from ``start(t)`` to *t*, where
   aligned to the Unix epoch, so the anchor depends on *t* and the settings only, never on what
   is stored;
 - ``start(t) = anchor(t) - reach`` with ``reach = max(warm-up, lookback + feature warm-up)``:
-  the bars the slowest feature or agent statistic needs before *t* (``warmup_bars``), and the
+  the bars the slowest feature or agent statistic needs before *t* (``warmup_bars``, or the
+  technical agent's higher-timeframe trends when they need longer), and the
   rationale's base-rate lookback (``rationale.base_rate_lookback``) plus the features' own
   warm-up, so the oldest setup the base rate counts is itself read from warmed-up features.
   The outcome horizon needs nothing more: a counted setup opened inside the lookback and
@@ -56,8 +57,9 @@ def warmup_bars(settings: Settings) -> int:
     Derived from the settings and the feature lengths: the longest of the features' own
     warm-up (the 200-bar SMA), the sentiment percentiles (``sentiment.lookback`` bars of inputs
     that need the realised-volatility warm-up), the macro volatility percentile
-    (``macro.vol_lookback`` bars of realised volatility), the macro correlations and the
-    execution auditor's windows (one bar more for their returns).
+    (``macro.vol_lookback`` bars of realised volatility), the market's trend averages
+    (``macro.trend_window``), the macro correlations and the execution auditor's windows (one
+    bar more for their returns).
     """
     from hmas.indicators.features import FeatureParams, feature_warmup
 
@@ -68,6 +70,7 @@ def warmup_bars(settings: Settings) -> int:
         *warm.values(),
         inputs + settings.sentiment.lookback,
         warm["realized_vol"] + settings.macro.vol_lookback,
+        settings.macro.trend_window - 1,
         settings.macro.corr_window + 1,
         execution.spread_window + 1,
         execution.vol_window + 1,
@@ -113,8 +116,11 @@ class Windowing:
 
 def windowing(settings: Settings, timeframe: str) -> Windowing:
     """The decision windows of ``timeframe`` under ``settings``."""
+    from hmas.agents.technical import higher_warmup_ms
+
     step = timeframe_ms(timeframe)
-    warmup = warmup_bars(settings) * step
+    # The higher-timeframe trends need their own closed bars before t (none on the top ones).
+    warmup = max(warmup_bars(settings) * step, higher_warmup_ms(settings.technical, timeframe))
     lookback = duration_ms(settings.rationale.base_rate_lookback)
     features = feature_warmup_bars() * step
     reach = max(warmup, lookback + features)

@@ -1,6 +1,8 @@
 """The mother (Layer 1): three rounds of deliberation over the agents' views, in code.
 
-Round 1 (gather): votes, weighted consensus, conflicts and risk flags.
+Round 1 (gather): votes, weighted consensus, conflicts and risk flags. The voters are the
+Layer 2A agents other than the proposer (alpha): consensus is their agreement with alpha's
+proposal, never alpha's own vote; macro votes only when it has read the market's regime.
 Round 2 (resolve): target/stop/expiry scenarios from the measured outcomes of comparable
 setups (setup, side, reward/risk bucket) resolved before the bar, shrunk toward a no-edge
 prior (0R after costs); the win probability, the expected value net of costs and the
@@ -27,7 +29,7 @@ import numpy.typing as npt
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from hmas.agents.registry import VOTERS
+from hmas.agents.registry import PROPOSER, VOTERS
 from hmas.decision.sizing import risk_fraction, units
 from hmas.risk.costs import SideCosts, net_reward_risk
 from hmas.settings import MotherParams, Settings
@@ -251,8 +253,9 @@ def run_rules(
     direction = np.where(prices_ok, direction, 0.0)
 
     tech, sent, macro = frames.get("technical"), frames.get("sentiment"), frames.get("macro")
+    alpha_confidence = _unit(_num(alpha, "confidence", n))
+    # Each voter: (its side, its weight, whether its vote counts). The proposer is not one.
     votes = {
-        "alpha": (direction, _unit(_num(alpha, "confidence", n)), a_present),
         "technical": (
             _direction(_col(tech, "bias", n, "neutral"), "bullish", "bearish"),
             _unit(_num(tech, "confidence", n)),
@@ -275,7 +278,9 @@ def run_rules(
     votes["macro"] = (
         _direction(_col(macro, "tailwind", n, "none"), "long", "short"),
         _macro_weight(regime, m),
-        _present(macro, n),
+        # Without a read of the market (no other symbol stored, or its warm-up) macro has
+        # nothing to say about the proposal: no vote, rather than a neutral one.
+        _present(macro, n) & (regime != "unknown"),
     )
     weight_sum = np.zeros(n)
     agree_sum = np.zeros(n)
@@ -332,7 +337,7 @@ def run_rules(
     raev = ev - m.medium_flag_penalty_r * medium - m.low_flag_penalty_r * low
 
     # ---- round 3: the rules, the size
-    confidence = np.clip(votes["alpha"][1] * (0.5 + 0.5 * consensus), 0, 1)
+    confidence = np.clip(alpha_confidence * (0.5 + 0.5 * consensus), 0, 1)
     if m.consensus_policy == "supermajority":
         consensus_ok = super_share >= m.supermajority_share - 1e-12
     else:
@@ -362,14 +367,13 @@ def run_rules(
     )
     approved = reasons == 0
     quality = 10 * np.clip(0.4 * _unit(raev / 2) + 0.3 * consensus + 0.3 * confidence, 0, 1)
-    # The votes as the rounds show them: each voter's side (0 when it abstained).
-    for name, (vote, _weight, _voted) in votes.items():
+    # The votes as the rounds show them: each voter's side (0 when its vote did not count),
+    # whether it counted, and whether the agent abstained.
+    out[f"abstained_{PROPOSER}"] = ~a_present
+    for name, (vote, _weight, voted) in votes.items():
         out[f"abstained_{name}"] = ~_present(frames.get(name), n)
-        out[f"vote_{name}"] = np.where(out[f"abstained_{name}"], 0.0, vote)
-    out["vote_alpha"] = np.where(out["abstained_alpha"], 0.0, _direction(action, "BUY", "SELL"))
-    out["vote_sentiment"] = np.where(
-        out["abstained_sentiment"], 0.0, _direction(sent_bias, "bullish", "bearish")
-    )
+        out[f"voted_{name}"] = voted
+        out[f"vote_{name}"] = np.where(voted, vote, 0.0)
     out.update({f"flag_{name}": flags[name] for name in FLAGS})
     gaps = np.zeros(n, dtype=np.int64) if missing is None else np.asarray(missing, dtype=np.int64)
     out.update(
@@ -512,6 +516,8 @@ def render(
         if abstained:
             v = views.get(name)
             label = f"abstained: {v.get('abstain_reason') if v else 'no view'}"
+        elif not bool(row.get(f"voted_{name}", True)):
+            label = f"no vote: {_silence(name, views.get(name))}"
         else:
             label = {1: "long", -1: "short", 0: "neutral"}[sign]
         votes.append({"agent": name, "abstained": abstained, "view": label})
@@ -522,6 +528,10 @@ def render(
     proposed = str(row["proposed_action"])
     rounds = {
         "gather": {
+            "proposal": {
+                "agent": PROPOSER,
+                "side": {1.0: "long", -1.0: "short"}.get(direction, "none"),
+            },
             "votes": votes,
             "consensus": _f(row["consensus"], 4),
             "supermajority_share": _f(row["super_share"], 4),
@@ -639,6 +649,12 @@ def _sizing(row: Mapping[str, Any], settings: Settings) -> dict[str, Any]:
         "max_leverage": r.max_leverage,
         "quote_rate": _f(row["quote_rate"]),
     }
+
+
+def _silence(name: str, view: Mapping[str, Any] | None) -> str:
+    """Why a voter that answered cast no vote (macro without a read of the market)."""
+    notes = (view or {}).get("notes") or []
+    return str(notes[0]) if notes else f"{name} had nothing to vote on"
 
 
 def _flags(row: Mapping[str, Any], views: Mapping[str, Any]) -> list[dict[str, str]]:

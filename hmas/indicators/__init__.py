@@ -14,6 +14,7 @@ from hmas.indicators.features import (
     compute_features,
     feature_warmup,
 )
+from hmas.indicators.resample import align_closed, higher_timeframe, resample_closed
 from hmas.indicators.swings import SWING_COLUMNS, confirmed_swings, swing_levels
 
 __all__ = [
@@ -22,8 +23,11 @@ __all__ = [
     "SECONDS_PER_YEAR",
     "SWING_COLUMNS",
     "FeatureParams",
+    "align_closed",
     "compute_features",
     "confirmed_swings",
     "feature_warmup",
+    "higher_timeframe",
+    "resample_closed",
     "swing_levels",
 ]

@@ -50,7 +50,10 @@ def test_names_are_listed_once_and_layers_run_in_order() -> None:
         "execution",
         "rationale",
     ]
-    assert registry.VOTERS == ("alpha", "technical", "sentiment", "macro")
+    # alpha proposes; the other Layer 2A agents vote on its proposal (never alpha itself).
+    assert registry.VOTERS == ("technical", "sentiment", "macro")
+    assert registry.PROPOSER == "alpha"
+    assert [s.name for s in SPECS if s.proposes] == ["alpha"]
     order = [spec.layer for spec in SPECS]
     assert order == sorted(order)
     for spec in SPECS:

@@ -17,7 +17,13 @@ from tests.agents.frames import hourly_index
 
 def make_settings(**macro_params: Any) -> Settings:
     """Settings with short macro windows so hand-made frames stay small."""
-    params = {"vol_lookback": 20, "vol_min_periods": 5, "corr_window": 10, **macro_params}
+    params = {
+        "vol_lookback": 20,
+        "vol_min_periods": 5,
+        "corr_window": 10,
+        "trend_window": 10,
+        **macro_params,
+    }
     return Settings(macro=params)
 
 
@@ -63,58 +69,118 @@ def last_view(features: pd.DataFrame, context: AgentContext) -> macro.MacroView:
     return macro.view_at(macro.run_rules(features, context), -1)
 
 
-# --- regime ------------------------------------------------------------------------------
+# --- regime: the market's, never the symbol's own chart ----------------------------------
+
+UP = np.linspace(90.0, 110.0, 30)  # the last close is above its 10-bar average
+DOWN = UP[::-1].copy()  # below it
 
 
-def test_risk_on_when_benchmark_above_sma_and_calm() -> None:
-    bench = frame(110.0, vol=FALLING)
+def test_risk_on_when_most_of_the_market_is_above_its_average_and_the_benchmark_calm() -> None:
+    bench = frame(UP, vol=FALLING)
     view = last_view(frame(50.0), ctx(benchmark=bench))
-    assert view.regime == "risk_on"
-    assert view.tailwind == "long"
+    assert (view.regime, view.tailwind) == ("risk_on", "long")
+    assert (view.breadth, view.market_symbols) == (1.0, 1)
     assert view.benchmark_volatility_percentile == pytest.approx(1 / 20)
     assert "risk-on" in view.notes[0]
+    assert view.notes[1] == "breadth 1.00 of 1 market symbol(s)"
 
 
-def test_risk_off_when_benchmark_below_sma() -> None:
-    bench = frame(90.0, vol=FALLING)
-    view = last_view(frame(50.0), ctx(benchmark=bench))
-    assert (view.regime, view.tailwind) == ("risk_off", "short")
+def test_risk_off_when_most_of_the_market_is_below_its_average() -> None:
+    view = last_view(frame(50.0), ctx(benchmark=frame(DOWN, vol=FALLING)))
+    assert (view.regime, view.tailwind, view.breadth) == ("risk_off", "short", 0.0)
 
 
-def test_risk_off_on_a_high_volatility_selloff_above_the_sma() -> None:
-    bench = frame(110.0, ema=115.0, vol=RISING)
+def test_the_symbols_own_chart_never_sets_the_regime() -> None:
+    # The symbol falls hard while the market rises: the regime is the market's.
+    own = frame(DOWN)
+    universe = pd.DataFrame({"LTC-USD": UP, "XRP-USD": UP}, index=own.index)
+    assert last_view(own, ctx(universe=universe)).regime == "risk_on"
+    # The symbol listed in the universe (it is stored too) is not a member of its own market.
+    alone = pd.DataFrame({"ETH-USD": UP}, index=own.index)
+    view = last_view(own, ctx(universe=alone))
+    assert (view.regime, view.market_symbols, view.breadth) == ("unknown", 0, None)
+
+
+def test_the_benchmark_reads_the_rest_of_the_market() -> None:
+    own = frame(UP, vol=FALLING)  # BTC itself rising and calm: not the market's read
+    view = last_view(own, ctx(symbol="BTC-USD", benchmark=None))
+    assert (view.regime, view.tailwind) == ("unknown", "none")
+    assert view.notes[0].startswith("no market data beyond the symbol")
+    universe = pd.DataFrame({"BTC-USD": UP, "ETH-USD": DOWN}, index=own.index)
+    view = last_view(own, ctx(symbol="BTC-USD", universe=universe))
+    assert (view.regime, view.market_symbols, view.breadth) == ("risk_off", 1, 0.0)
+
+
+def test_breadth_counts_each_market_symbol_once() -> None:
+    own = frame(50.0)
+    bench = frame(UP, vol=FALLING)
+    universe = pd.DataFrame(
+        {"BTC-USD": UP, "LTC-USD": UP, "XRP-USD": DOWN, "ETH-USD": DOWN}, index=own.index
+    )
+    view = last_view(own, ctx(benchmark=bench, universe=universe))
+    # BTC (the benchmark, once), LTC above; XRP below; ETH is the symbol itself.
+    assert (view.market_symbols, view.breadth, view.regime) == (3, pytest.approx(2 / 3), "risk_on")
+
+
+def test_a_split_market_is_neutral_and_a_close_at_its_average_is_neither_side() -> None:
+    own = frame(50.0)
+    split = pd.DataFrame({"LTC-USD": UP, "XRP-USD": DOWN}, index=own.index)
+    view = last_view(own, ctx(universe=split))
+    assert (view.regime, view.tailwind, view.breadth) == ("neutral", "none", 0.5)
+    assert view.notes[0].startswith("the market split")
+    flat = pd.DataFrame({"LTC-USD": np.full(30, 100.0), "XRP-USD": UP}, index=own.index)
+    assert last_view(own, ctx(universe=flat)).regime == "neutral"  # 1 above, 1 at: no majority
+
+
+def test_risk_off_on_a_benchmark_sell_off_under_high_volatility() -> None:
+    bench = frame(UP, ema=115.0, vol=RISING)
     out = macro.run_rules(frame(50.0), ctx(benchmark=bench))
     assert out["regime"].iloc[-1] == "risk_off"
-    assert out["regime_rule"].iloc[-1] == "high_vol_selloff"
+    assert out["regime_rule"].iloc[-1] == "benchmark_stress"
 
 
-def test_neutral_when_above_sma_with_high_volatility_and_not_falling() -> None:
-    bench = frame(110.0, ema=105.0, vol=RISING)
+def test_neutral_when_the_market_rises_under_high_benchmark_volatility() -> None:
+    bench = frame(UP, ema=105.0, vol=RISING)
     view = last_view(frame(50.0), ctx(benchmark=bench))
     assert (view.regime, view.tailwind) == ("neutral", "none")
 
 
-def test_neutral_during_warm_up_and_without_benchmark() -> None:
-    bench = frame(110.0, vol=FALLING)
-    bench["sma_200"] = np.nan
-    assert last_view(frame(50.0), ctx(benchmark=bench)).regime == "neutral"
+def test_unknown_during_the_markets_warm_up() -> None:
+    bench = frame(UP, vol=FALLING)
+    out = macro.run_rules(frame(50.0), ctx(benchmark=bench))
+    assert (out["regime"].iloc[:9] == "unknown").all()  # 10-bar averages from bar 9 on
+    assert (out["regime_rule"].iloc[:9] == "market_warmup").all()
+    assert out["regime"].iloc[9] == "risk_on"
+    gap = bench.copy()
+    gap.iloc[-3, gap.columns.get_loc("close")] = np.nan  # a gap: no full average for 10 bars
+    assert last_view(frame(50.0), ctx(benchmark=gap)).regime == "unknown"
+
+
+def test_a_market_symbol_without_candles_yet_is_no_market_then_a_warm_up() -> None:
+    own = frame(50.0)
+    listed = np.where(np.arange(30) >= 12, UP, np.nan)  # listed at bar 12
+    out = macro.run_rules(own, ctx(universe=pd.DataFrame({"LTC-USD": listed}, index=own.index)))
+    rules = out["regime_rule"].tolist()
+    # Exactly as with no universe at all until it has a candle; then its average warms up.
+    assert rules[:12] == macro.run_rules(own, ctx())["regime_rule"].tolist()[:12]
+    assert set(rules[:12]) == {"no_market"} and set(rules[12:21]) == {"market_warmup"}
+    assert rules[21] == "breadth_up" and (out["regime"].iloc[:21] == "unknown").all()
+
+
+def test_unknown_without_any_other_symbol() -> None:
     view = last_view(frame(50.0), ctx())
-    assert view.regime == "neutral"
+    assert (view.regime, view.tailwind, view.breadth) == ("unknown", "none", None)
     assert view.correlation_btc is None
-    assert view.notes[0].startswith("no benchmark")
+    assert view.notes[0].startswith("no market data beyond the symbol")
 
 
-def test_the_benchmark_uses_its_own_features() -> None:
-    view = last_view(frame(110.0, vol=FALLING), ctx(symbol="BTC-USD", benchmark=None))
-    assert view.regime == "risk_on"
-    assert view.correlation_btc is None
-
-
-def test_high_vol_threshold_comes_from_settings() -> None:
-    bench = frame(110.0, vol=FALLING)
+def test_high_vol_threshold_and_trend_window_come_from_settings() -> None:
+    bench = frame(UP, vol=FALLING)
     context = ctx(benchmark=bench, settings=make_settings(high_vol_pct=0.01))
     # Percentile 1/20 >= 0.01 is "high"; close above EMA 20, so neutral rather than risk-off.
     assert last_view(frame(50.0), context).regime == "neutral"
+    long = ctx(benchmark=bench, settings=make_settings(trend_window=40))
+    assert last_view(frame(50.0), long).regime == "unknown"  # 30 bars: no 40-bar average
 
 
 # --- volatility --------------------------------------------------------------------------
@@ -204,7 +270,7 @@ def test_correlation_with_btc_from_the_universe_when_no_benchmark_frame() -> Non
     universe = pd.DataFrame({"BTC-USD": bench["close"]}, index=own.index)
     view = last_view(own, ctx(universe=universe))
     assert view.correlation_btc is not None and view.correlation_btc > 0.9
-    assert view.regime == "neutral"  # no benchmark features: no regime
+    assert view.market_symbols == 1  # BTC's close from the universe is the market
 
 
 def test_correlation_matches_numpy_on_each_window() -> None:
@@ -234,7 +300,10 @@ def test_daily_correlations_on_real_data(shared_data: Path) -> None:
     assert out["correlation_btc"].dropna().median() > 0.6
     assert out[macro.UNIVERSE_PREFIX + "LTC-USD"].dropna().median() > 0.6
     assert set(out["session"]) == {"daily"}
-    assert out["regime"].iloc[-1] == "neutral"  # no sma_200 in raw candles: no regime
+    # BTC and LTC are ETH's market: their 200-day averages need 200 days of the two years.
+    assert (out["regime"].iloc[:199] == "unknown").all()
+    assert set(out["regime"].iloc[199:]) <= {"risk_on", "risk_off", "neutral"}
+    assert (out["market_symbols"].iloc[199:] == 2).all()
 
 
 # --- causality and hostile input ---------------------------------------------------------
@@ -295,14 +364,14 @@ def test_missing_close_abstains_per_row() -> None:
     out = macro.run_rules(f, ctx())
     assert out["abstained"].tolist() == [i == 5 for i in range(30)]
     view = macro.view_at(out, 5)
-    assert view.regime == "neutral"
+    assert view.regime == "unknown"
     assert view.abstain_reason == "data quality: missing or non-positive close"
 
 
 def test_benchmark_with_duplicate_or_foreign_timestamps() -> None:
-    bench = frame(110.0, vol=FALLING)
+    bench = frame(UP, vol=FALLING)
     doubled = pd.concat([bench, bench.iloc[-2:]])
     assert last_view(frame(50.0), ctx(benchmark=doubled)).regime == "risk_on"
     naive = bench.copy()
     naive.index = naive.index.tz_localize(None)
-    assert last_view(frame(50.0), ctx(benchmark=naive)).regime == "neutral"
+    assert last_view(frame(50.0), ctx(benchmark=naive)).regime == "unknown"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -248,3 +249,105 @@ def test_real_btc_history(shared_data: Path) -> None:
     for cut in rng.integers(250, len(features), 4):
         part = technical.run_rules(features.iloc[:cut], context())
         pd.testing.assert_frame_equal(part, out.iloc[:cut])
+
+
+# --- the multi-timeframe view ---------------------------------------------------------------
+
+
+def trending_hours(days: int, daily_step: float, start: str = "2024-03-01") -> pd.DataFrame:
+    """A neutral hourly frame whose OHLC climb (or fall) by ``daily_step`` a day, smoothly."""
+    n = days * 24
+    frame = neutral_features(n)
+    frame.index = pd.date_range(start, periods=n, freq="h", tz="UTC", name="ts")
+    level = 100.0 + daily_step * np.arange(n) / 24
+    frame["close"] = level
+    frame["open"] = level - daily_step / 48
+    frame["high"] = level + 0.5
+    frame["low"] = level - 0.5
+    for name in ("sma_200", "ema_20", "ema_50"):
+        frame[name] = level  # no trend of its own on the hourly chart: range
+    frame["donchian_high_20"] = level + 1.0  # no breakout either
+    frame["donchian_low_20"] = level - 1.0
+    for name in ("swing_high_ts", "swing_low_ts"):
+        frame[name] = pd.Series(frame.index[0], index=frame.index, dtype=frame.index.dtype)
+    return frame
+
+
+def test_the_higher_timeframes_apply_above_the_decisions_timeframe() -> None:
+    p = Settings().technical
+    assert p.higher_timeframes == ["4h", "1d"]
+    assert technical.higher_of(p, "1h") == ["4h", "1d"]
+    assert technical.higher_of(p, "5m") == ["4h", "1d"]
+    assert technical.higher_of(p, "4h") == ["1d"]
+    assert technical.higher_of(p, "1d") == []
+    assert technical.higher_of(p, "6h") == ["1d"]
+    assert technical.higher_of(p, "weird") == []
+    # 20 closed bars for the SMA, one for its slope, one the window may start inside.
+    assert technical.higher_warmup_ms(p, "1h") == 22 * 86_400_000
+    assert technical.higher_warmup_ms(p, "1d") == 0
+    none = Settings(technical={"higher_timeframes": []}).technical
+    assert technical.higher_warmup_ms(none, "1h") == 0
+
+
+def test_a_higher_timeframe_uptrend_makes_a_range_bullish() -> None:
+    frame = trending_hours(30, daily_step=1.0)
+    view = view_of(frame)
+    assert view.trend == "range"  # the hourly chart has no trend of its own
+    assert set(view.higher_timeframes) == {"4h", "1d"}
+    assert {h.trend for h in view.higher_timeframes.values()} == {"up"}
+    assert view.higher_score == 1.0
+    assert (view.bias, view.confidence) == ("bullish", pytest.approx(0.3))
+    falling = view_of(trending_hours(30, daily_step=-1.0))
+    assert (falling.higher_score, falling.bias) == (-1.0, "bearish")
+
+
+def test_the_higher_trend_weighs_against_an_hourly_trend_that_opposes_it() -> None:
+    frame = trending_hours(30, daily_step=-1.0)
+    for name, value in DOWNTREND.items():
+        frame.loc[frame.index[-1], name] = value
+    frame.loc[frame.index[-1], "close"] = frame["sma_200"].iloc[-1] + 1.0
+    for name, value in UPTREND.items():
+        if name != "close":
+            frame.loc[frame.index[-1], name] = value
+    view = view_of(frame)
+    assert view.trend == "up" and view.higher_score == -1.0
+    # 0.4 + 0.04 for the hourly trend, -0.3 for the higher ones: below the bias threshold.
+    assert view.confidence == pytest.approx(0.14)
+    assert view.bias == "neutral"
+
+
+def test_a_decision_sees_only_higher_bars_closed_by_its_own_close() -> None:
+    frame = trending_hours(30, daily_step=1.0, start="2024-03-01")
+    out = technical.run_rules(frame, context())
+    opens = pd.to_datetime(out["higher:4h:bar_open"], unit="ms", utc=True)
+    hour = {t.strftime("%m-%d %H:%M"): o for t, o in opens.items()}
+    # The 12:00-16:00 bar of day 29 is seen from its last candle (15:00) on, not at 14:00.
+    assert hour["03-29 14:00"] == pd.Timestamp("2024-03-29 08:00", tz="UTC")
+    assert hour["03-29 15:00"] == pd.Timestamp("2024-03-29 12:00", tz="UTC")
+    daily = pd.to_datetime(out["higher:1d:bar_open"], unit="ms", utc=True)
+    assert daily.loc["2024-03-29 22:00"] == pd.Timestamp("2024-03-28", tz="UTC")
+    assert daily.loc["2024-03-29 23:00"] == pd.Timestamp("2024-03-29", tz="UTC")
+    # Its close is the last hourly close of the day, a price the 23:00 candle has seen.
+    assert out.loc["2024-03-29 23:00", "higher:1d:close"] == frame.loc["2024-03-29 23:00", "close"]
+
+
+def test_no_higher_view_before_enough_closed_bars_or_on_top_timeframes() -> None:
+    short = view_of(trending_hours(10, daily_step=1.0))
+    assert "1d" not in short.higher_timeframes and "4h" in short.higher_timeframes
+    assert short.higher_score == 1.0
+    on_daily_bars = replace(context(), timeframe="1d")
+    daily = technical.run_rules(trending_hours(30, 1.0), on_daily_bars)
+    assert daily["higher_score"].isna().all()
+    assert not any(str(c).startswith(technical.HIGHER_PREFIX) for c in daily.columns)
+    none = view_of(trending_hours(30, 1.0), Settings(technical={"higher_timeframes": []}))
+    assert (none.higher_score, none.higher_timeframes, none.bias) == (None, {}, "neutral")
+
+
+def test_higher_views_round_trip_and_reject_nan() -> None:
+    view = view_of(trending_hours(30, daily_step=1.0))
+    data = view.model_dump(mode="json")
+    assert data["higher_timeframes"]["1d"]["bar_open"].endswith("Z")
+    assert technical.TechnicalView.model_validate(data) == view
+    bad = {**data["higher_timeframes"]["1d"], "sma": float("nan")}
+    with pytest.raises(ValueError, match="finite number"):
+        technical.HigherTimeframe.model_validate(bad)

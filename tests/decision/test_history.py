@@ -54,6 +54,7 @@ def test_default_warmup_is_the_macro_volatility_percentile() -> None:
         ({"macro": {"vol_lookback": 20, "corr_window": 5000}}, 5001),
         ({"macro": {"vol_lookback": 20}, "execution": {"vol_window": 9000}}, 9001),
         ({"macro": {"vol_lookback": 20}, "execution": {"volume_window": 9000}}, 9000),
+        ({"macro": {"vol_lookback": 20, "trend_window": 3000}}, 2999),
     ],
 )
 def test_warmup_follows_the_settings(settings: dict[str, Any], expected: int) -> None:
@@ -66,7 +67,10 @@ def test_default_windows_per_timeframe(timeframe: str) -> None:
     win = windowing(s, timeframe)
     step = timeframe_ms(timeframe)
     assert win.step == step
-    assert win.warmup == 520 * step
+    # The views' 520 bars, or the 22 days of closed daily bars the technical agent's 1d trend
+    # reads (20 for its SMA, one for the slope, one the window may start inside), if longer.
+    daily = 22 * DAY if step < DAY else 0
+    assert win.warmup == max(520 * step, daily)
     assert win.lookback == 30 * DAY
     assert win.features == 199 * step
     assert win.reach == max(520 * step, 30 * DAY + 199 * step)
@@ -95,7 +99,13 @@ def test_a_long_lookback_sets_the_reach() -> None:
     win = windowing(load_settings(rationale={"base_rate_lookback": "90d"}), "1h")
     assert win.reach == 90 * DAY + 199 * HOUR
     short = windowing(load_settings(rationale={"base_rate_lookback": "2d"}), "1h")
-    assert short.reach == 520 * HOUR  # the views' warm-up covers 2 days and the features
+    # The warm-up covers 2 days and the features: the 1d trend's 22 days, above the views' 520h.
+    assert short.reach == 22 * DAY
+    none = windowing(
+        load_settings(rationale={"base_rate_lookback": "2d"}, technical={"higher_timeframes": []}),
+        "1h",
+    )
+    assert none.reach == 520 * HOUR  # without higher timeframes: the views' warm-up
 
 
 @pytest.mark.parametrize(

@@ -94,18 +94,70 @@ def test_weighted_policy_approves_agreement_and_rejects_below_the_consensus() ->
 
 
 def test_supermajority_counts_only_confident_votes() -> None:
-    settings = loose("supermajority", supermajority_share=0.75, supermajority_confidence=0.7)
-    # alpha 0.8 and technical 0.9 are confident; sentiment (0.6) and macro (its weight) are not.
+    settings = loose("supermajority", supermajority_share=0.5, supermajority_confidence=0.7)
+    # technical (0.9) is confident; sentiment (0.6) and macro (its weight) are not; alpha
+    # (0.8) proposes and does not vote.
     row = decide(settings)
     assert not row["approved"] and row["reasons"] & mother.LOW_CONSENSUS
-    assert row["super_share"] == pytest.approx(0.5)
+    assert row["super_share"] == pytest.approx(1 / 3) and row["voters"] == 3
     view = mother.render(row, {}, settings)
-    assert (view.rejection_reason or "").startswith("supermajority not reached (0.5 < 0.75")
+    assert (view.rejection_reason or "").startswith("supermajority not reached (0.33 < 0.5")
     assert view.rounds["decide"]["policy"] == "supermajority"
-    eased = loose("supermajority", supermajority_share=0.5, supermajority_confidence=0.7)
+    eased = loose("supermajority", supermajority_share=1 / 3, supermajority_confidence=0.7)
     assert decide(eased)["approved"]
     # The weighted policy approves the same bar: the policies differ.
     assert decide(loose("weighted", min_consensus=0.6))["approved"]
+
+
+def test_the_proposer_does_not_vote_for_its_own_proposal() -> None:
+    settings = loose("weighted", min_consensus=0.6)
+    against = {
+        "technical": {"abstained": False, "bias": "bearish", "confidence": 0.9, "trend": "down"},
+        "sentiment": {
+            "abstained": False,
+            "bias": "bearish",
+            "recommended_stance": "follow",
+            "contrarian_bias": "neutral",
+            "score": 30.0,
+        },
+        "macro": {"abstained": False, "tailwind": "short", "regime": "risk_off"},
+    }
+    # Every voter against a confident proposal: no support at all (alpha's own vote once
+    # counted 0.8 of 2.9 for it).
+    row = decide(settings, alpha={"abstained": False, **LONG, "confidence": 1.0}, **against)
+    assert row["consensus"] == 0.0 and row["voters"] == 3
+    assert not row["approved"] and row["reasons"] & mother.LOW_CONSENSUS
+    assert "vote_alpha" not in row and "voted_alpha" not in row
+    for policy in ("weighted", "supermajority"):
+        assert decide(loose(policy), **against)["super_share"] == 0.0
+    # The rounds name the proposal apart from the votes.
+    gather = mother.render(row, {}, settings).rounds["gather"]
+    assert gather["proposal"] == {"agent": "alpha", "side": "long"}
+    assert [v["agent"] for v in gather["votes"]] == ["technical", "sentiment", "macro"]
+    assert gather["conflicts"] == ["technical", "sentiment", "macro"]
+
+
+def test_macro_without_a_read_of_the_market_casts_no_vote() -> None:
+    unknown = {"abstained": False, "tailwind": "none", "regime": "unknown"}
+    row = decide(loose("weighted", min_consensus=0.6), macro=unknown)
+    # technical and sentiment agree: full consensus among the two that vote.
+    assert row["consensus"] == pytest.approx(1.0) and row["voters"] == 2
+    assert not row["voted_macro"] and not row["abstained_macro"] and row["vote_macro"] == 0
+    assert row["voted_technical"] and row["voted_sentiment"]
+    neutral = decide(
+        loose("weighted"), macro={"abstained": False, "tailwind": "none", "regime": "neutral"}
+    )
+    assert neutral["consensus"] < 1.0 and neutral["voters"] == 3  # a split market is a vote
+    views = {"macro": {**unknown, "notes": ["no market data beyond the symbol: regime unknown"]}}
+    votes = mother.render(row, views, Settings()).rounds["gather"]["votes"]
+    assert votes[2] == {
+        "agent": "macro",
+        "abstained": False,
+        "view": "no vote: no market data beyond the symbol: regime unknown",
+    }
+    # Under the supermajority policy the silent voter does not dilute the share either.
+    strict = loose("supermajority", supermajority_share=0.5, supermajority_confidence=0.7)
+    assert decide(strict, macro=unknown)["super_share"] == pytest.approx(1 / 2)
 
 
 def test_votes_and_flags_are_columns_the_rounds_are_rendered_from() -> None:
@@ -117,7 +169,7 @@ def test_votes_and_flags_are_columns_the_rounds_are_rendered_from() -> None:
         macro={"abstained": False, "tailwind": "short", "regime": "risk_off"},
     )
     assert row["abstained_technical"] and row["vote_technical"] == 0
-    assert row["vote_alpha"] == 1 and row["vote_macro"] == -1
+    assert row["vote_macro"] == -1 and not row["abstained_alpha"]
     assert row["flag_execution_fail"] and row["flag_macro_headwind"]
     assert row["high_flags"] == 1 and row["medium_flags"] == 1
     views = {
@@ -125,7 +177,7 @@ def test_votes_and_flags_are_columns_the_rounds_are_rendered_from() -> None:
         "execution": {"verdict": "FAIL", "reasons": ["too dear"]},
     }
     gather = mother.render(row, views, settings).rounds["gather"]
-    assert gather["votes"][1] == {
+    assert gather["votes"][0] == {
         "agent": "technical",
         "abstained": True,
         "view": "abstained: warming up",

@@ -37,13 +37,17 @@ NEW_KEYS = {
     ("decision", "segment"),
     ("rationale", "base_rate_lookback"),
     ("rationale", "reward_risk_buckets"),
+    ("technical", "higher_timeframes"),
+    ("technical", "higher_sma"),
+    ("macro", "trend_window"),
 }
 
 
 def _settings(case: dict[str, Any]) -> Settings:
     settings = load_settings(**case["settings"])
     # Settings added since the snapshot (the base-rate lookback and its reward/risk buckets,
-    # the decision segment) are new keys; every key the snapshot stored keeps its value.
+    # the decision segment, the higher timeframes, the market's trend window) are new keys;
+    # every key the snapshot stored keeps its value.
     now, then = settings.decision_config(), case["analysis"]["config"]
     assert {s: {k: now[s][k] for k in then[s]} for s in then} == then
     assert {(s, k) for s in now for k in now[s] if k not in then.get(s, {})} == NEW_KEYS
