@@ -1,8 +1,11 @@
-"""Build ``signals_v1.json``: analyses and signals stored by hmas before the decision core moved.
+"""Build ``signals_model<N>.json``: analyses and signals stored by decision model N.
 
-Run once from the repository root (``uv run python -m tests.decision.snapshot.build``); the
-JSON is committed and ``tests/decision/test_snapshot.py`` checks that today's code reproduces
-every stored view, round and guardian record, and that ``replay`` still says identical.
+Run once per decision model from the repository root
+(``uv run python -m tests.decision.snapshot.build``); the JSON is committed and
+``tests/decision/test_snapshot.py`` checks that today's code reproduces every stored view,
+round and guardian record of today's model, and that ``replay`` says identical. The snapshot of
+an earlier model (``signals_v1.json``, model 1) stays: its records must still load, render and
+replay, and replay must say which model decided them.
 
 The store: the sample market's BTC-USD and ETH-USD hourly candles (1500 bars before a fixed
 "now"), with three ETH-USD candles deleted so the missing-candles rule has bars to refuse.
@@ -19,7 +22,14 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-OUT = HERE / "signals_v1.json"
+V1 = HERE / "signals_v1.json"
+
+
+def snapshot_path(model: int) -> Path:
+    """The snapshot of decision ``model`` (model 1's predates the naming)."""
+    return V1 if model == 1 else HERE / f"signals_model{model}.json"
+
+
 HOUR = 3_600_000
 #: ETH-USD bars deleted from the store (offsets from the first bar), to create a gap, and
 #: the approvable bars after it decided with the gap inside their lookback.
@@ -72,7 +82,8 @@ def row_json(row: Any) -> dict[str, Any]:
 
 def cases() -> list[tuple[str, dict[str, Any], str, int]]:
     """(label, settings overrides, symbol, bar offset) of every decision."""
-    from hmas.decision.pipeline import MarketInputs, compute
+    from hmas.decision.history import compute_history
+    from hmas.decision.pipeline import MarketInputs
     from hmas.settings import load_settings
     from tests.decision.conftest import sample_frame
 
@@ -82,8 +93,18 @@ def cases() -> list[tuple[str, dict[str, Any], str, int]]:
     }
     out: list[tuple[str, dict[str, Any], str, int]] = []
     for symbol in ("BTC-USD", "ETH-USD"):
-        inputs = MarketInputs("sample", symbol, "1h", sample_frame(symbol), "sample", None, {})
-        full = compute(inputs, load_settings(**PERMISSIVE))
+        others = {s: sample_frame(s) for s in ("BTC-USD", "ETH-USD") if s != symbol}
+        inputs = MarketInputs(
+            "sample",
+            symbol,
+            "1h",
+            sample_frame(symbol),
+            "sample",
+            others.get("BTC-USD"),
+            others,
+        )
+        # The decisions a live ``decide`` takes at each bar (anchored windows).
+        full = compute_history(inputs, load_settings(**PERMISSIVE))
         alpha, decided = full.frames["alpha"], full.decided
         assert decided is not None
         proposals = [
@@ -92,11 +113,11 @@ def cases() -> list[tuple[str, dict[str, Any], str, int]]:
             if alpha["action"].iloc[i] != "HOLD" and not alpha["abstained"].iloc[i]
         ]
         approved = [i for i in proposals if decided["approved"].iloc[i] and i < GAP[0] - 10]
-        picks = sorted(set(proposals[:: max(1, len(proposals) // 6)][:6]) | set(approved[:6]))
+        picks = sorted(set(proposals[:: max(1, len(proposals) // 6)][:6]) | set(approved[:-2]))
         out += [("permissive", PERMISSIVE, symbol, i) for i in picks]
         out += [("default", {}, symbol, i) for i in (700, 1000, 1300, *picks[:2])]
         out += [("supermajority", supermajority, symbol, i) for i in picks[2:5]]
-        if symbol == "BTC-USD":
+        if symbol == "ETH-USD":  # the symbol the sample market gives approvals on
             kill = {**PERMISSIVE, "kill_switch": True}
             out += [("permissive-kill", kill, symbol, i) for i in approved[-2:]]
     out += [("permissive-gap", PERMISSIVE, "ETH-USD", i) for i in GAP_DECISIONS]
@@ -127,6 +148,8 @@ def main() -> None:
                 continue
             ledger.update_positions(engine, settings, settings.decision.engine, symbol=symbol)
             record = service.decide(engine, settings, analysis)
+            if not record.created:  # the same bar and config decided by an earlier case
+                continue
             records.append((label, overrides, record.signal.id))
         with Session(engine) as session:
             out = []
@@ -142,13 +165,18 @@ def main() -> None:
                     }
                 )
         engine.dispose()
+    from hmas.settings import DECISION_MODEL
+
     meta = {
-        "record_version": 1,
-        "written_by": "hmas before the agent registry and the pure verdict",
+        "record_version": 2,
+        "model": DECISION_MODEL,
+        "written_by": f"hmas, decision model {DECISION_MODEL}",
         "store": {"now_ms": NOW, "bars": BARS, "eth_gap_offsets": list(GAP)},
         "libraries": libraries(),
     }
-    OUT.write_text(json.dumps({"meta": meta, "cases": out}, indent=1, sort_keys=True) + "\n")
+    snapshot_path(DECISION_MODEL).write_text(
+        json.dumps({"meta": meta, "cases": out}, indent=1, sort_keys=True) + "\n"
+    )
     decisions = [c["signal"]["decision"] for c in out]
     reasons = [c["signal"]["rejection_reason"] or "" for c in out]
     print(
