@@ -621,6 +621,7 @@ def test_a_stored_config_with_the_old_bar_counts_still_loads() -> None:
     from hmas.settings import upgrade_stored_config
 
     old = Settings().decision_config()
+    old.pop("model")  # configs with the old bar counts were written by decision model 1
     old["risk"].pop("expiry")
     old["paper"]["expiry_bars"] = 48
     old["rationale"]["outcome_horizon"] = 48

@@ -65,7 +65,8 @@ def test_no_lookahead_on_real_btc(shared_data: Path) -> None:
     picks += list(
         rng.choice(proposals[proposals > 250], size=min(6, len(proposals)), replace=False)
     )
-    assert full.decided["approved"].any(), "the test needs approved bars to be meaningful"
+    # Decisions on bars with a proposal carry every number the mother states.
+    assert len(proposals) > 0, "the test needs proposals to be meaningful"
     for i in picks:
         ts = candles.index[int(i)]
         assert_same_decision(full, compute(inputs.cut(ts), settings), ts)

@@ -63,7 +63,7 @@ def eth_btc_store(db_url: str, engine_factory: Any) -> Any:
 def test_an_eth_btc_trade_is_sized_from_the_usd_equity_at_the_bars_btc_price(
     eth_btc_store: Any,
 ) -> None:
-    settings = permissive()
+    settings = permissive(mother={"prior_strength": 1.0})
     store = CandleStore(eth_btc_store)
     inputs = read_inputs(store, settings, "sample", "ETH-BTC", "1h", None, None)
     history = compute_history(inputs, settings)
@@ -98,7 +98,7 @@ def test_an_eth_btc_trade_is_sized_from_the_usd_equity_at_the_bars_btc_price(
 
 
 def test_a_decision_on_eth_btc_stores_the_conversion_and_replays(eth_btc_store: Any) -> None:
-    settings = permissive()
+    settings = permissive(mother={"prior_strength": 1.0})
     inputs = service.load_inputs(eth_btc_store, settings, "sample", "ETH-BTC", "1h")
     history = compute_history(
         read_inputs(CandleStore(eth_btc_store), settings, "sample", "ETH-BTC", "1h", None, None),
@@ -131,7 +131,7 @@ def test_a_decision_on_eth_btc_stores_the_conversion_and_replays(eth_btc_store: 
 def test_the_paper_book_converts_the_pnl_at_the_exit_bar(eth_btc_store: Any) -> None:
     from hmas.risk.positions import follow
 
-    settings = permissive()
+    settings = permissive(mother={"prior_strength": 1.0})
     inputs = read_inputs(
         CandleStore(eth_btc_store), settings, "sample", "ETH-BTC", "1h", None, None
     )
@@ -142,7 +142,7 @@ def test_the_paper_book_converts_the_pnl_at_the_exit_bar(eth_btc_store: Any) -> 
     analysis = service.analyze(eth_btc_store, settings, "ETH-BTC", "1h", at_ms=bar).analysis
     signal = service.decide(eth_btc_store, settings, analysis).signal
     assert signal.decision == "APPROVED", signal.rejection_reason
-    closed = ledger.update_positions(eth_btc_store, settings)
+    closed = ledger.update_positions(eth_btc_store, settings, settings.decision.engine)
     assert [c.signal_id for c in closed] == [signal.id]
     with Session(eth_btc_store) as session:
         result = session.get(SignalResult, signal.id)

@@ -240,7 +240,7 @@ def test_the_paper_book_charges_the_costs_the_auditor_assumed(sample_store: Any)
     proposal = signal.guardian["proposal"]
     assert {k: proposal[k] for k in ("fee_bps", "spread_bps", "slippage_bps")} == side.as_record()
     assert 2 * side.total_bps == pytest.approx(audit["total_cost_bps"])
-    ledger.update_positions(sample_store, settings)
+    ledger.update_positions(sample_store, settings, settings.decision.engine)
     with Session(sample_store) as session:
         result = session.get(SignalResult, signal.id)
     assert result is not None and result.status in ("win", "loss", "expired")
