@@ -293,28 +293,14 @@ def _reasons(row: pd.Series, limits: dict[str, Any]) -> list[str]:
 
 
 def view_at(out: pd.DataFrame, i: int, views: Mapping[str, Any] | None = None) -> ExecutionView:
-    """The execution view of row ``i`` (positional; ``-1`` is the last bar) of ``run_rules``."""
-    row = out.iloc[i]
+    """The execution view of row ``i`` (positional; ``-1`` is the last bar) of ``run_rules``.
+
+    Scalar fields come from their same-named columns (``AgentView.from_row``); the reasons are
+    built here from the row and the limits the frame carries.
+    """
+    series = out.iloc[i]
+    row = {str(k): v for k, v in series.items()}
     limits: dict[str, Any] = dict(out.attrs.get("execution_limits", {}))
-    numbers = {
-        name: none_if_nan(row.get(name))
-        for name in (
-            "fee_bps",
-            "spread_bps",
-            "slippage_bps",
-            "total_cost_bps",
-            "total_cost_r",
-            "cost_to_target",
-            "order_notional",
-            "volume_share",
-            "quote_rate",
-        )
-    }
-    return ExecutionView(
-        abstained=bool(row.get("abstained", False)),
-        abstain_reason=none_if_nan(row.get("abstain_reason")),
-        liquidity_grade=none_if_nan(row.get("liquidity_grade")),
-        verdict=row.get("verdict", "N/A"),
-        reasons=_reasons(row, limits),
-        **{k: None if v is None else float(v) for k, v in numbers.items()},
+    return ExecutionView.from_row(
+        row, abstained=bool(row.get("abstained", False)), reasons=_reasons(series, limits)
     )

@@ -368,30 +368,23 @@ def _notes(row: pd.Series) -> list[str]:
 
 
 def view_at(out: pd.DataFrame, i: int, views: Mapping[str, Any] | None = None) -> MacroView:
-    """The macro view of row ``i`` (positional; ``-1`` is the last bar) of ``run_rules``."""
-    row = out.iloc[i]
-    abstained = bool(row.get("abstained", False))
+    """The macro view of row ``i`` (positional; ``-1`` is the last bar) of ``run_rules``.
+
+    Scalar fields come from their same-named columns (``AgentView.from_row``); the
+    correlations, the count of market symbols and the notes are built here.
+    """
+    series = out.iloc[i]
+    row = {str(k): v for k, v in series.items()}
     universe: dict[str, float] = {}
-    for column in out.columns:
-        if str(column).startswith(UNIVERSE_PREFIX):
-            value = none_if_nan(row[column])
-            if value is not None:
-                universe[str(column)[len(UNIVERSE_PREFIX) :]] = float(value)
-    fields: dict[str, Any] = {
-        "regime": row.get("regime", "neutral"),
-        "breadth": none_if_nan(row.get("breadth")),
-        "market_symbols": int(none_if_nan(row.get("market_symbols")) or 0),
-        "volatility_regime": row.get("volatility_regime", "normal"),
-        "volatility_percentile": none_if_nan(row.get("volatility_percentile")),
-        "benchmark_volatility_percentile": none_if_nan(row.get("benchmark_volatility_percentile")),
-        "correlation_btc": none_if_nan(row.get("correlation_btc")),
-        "correlation_universe": universe,
-        "session": none_if_nan(row.get("session")),
-        "tailwind": row.get("tailwind", "none"),
-        "notes": [] if abstained else _notes(row),
-    }
-    return MacroView(
+    for column, raw in row.items():
+        value = none_if_nan(raw) if column.startswith(UNIVERSE_PREFIX) else None
+        if value is not None:
+            universe[column[len(UNIVERSE_PREFIX) :]] = float(value)
+    abstained = bool(row.get("abstained", False))
+    return MacroView.from_row(
+        row,
         abstained=abstained,
-        abstain_reason=none_if_nan(row.get("abstain_reason")),
-        **fields,
+        market_symbols=int(none_if_nan(row.get("market_symbols")) or 0),
+        correlation_universe=universe,
+        notes=[] if abstained else _notes(series),
     )

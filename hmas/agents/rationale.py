@@ -469,9 +469,9 @@ def view_at(
         "Plan": plan,
     }
     journal = "\n\n".join(f"## {name}\n" + "\n".join(body[name]) for name in SECTIONS) + "\n"
-    return RationaleView(
+    return RationaleView.from_row(
+        {str(k): v for k, v in row.items()},
         abstained=bool(row.get("abstained", False)),
-        abstain_reason=none_if_nan(row.get("abstain_reason")),
         journal=journal,
         word_count=len(journal.split()),
         base_rate=None if base_rate is None else float(base_rate),
