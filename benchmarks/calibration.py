@@ -51,7 +51,14 @@ def run_series(
     from hmas.store import open_store
     from hmas.store.candles import CandleStore
 
-    settings = load_settings(db_url=f"sqlite:///{directory / 'store.db'}")
+    # A pair quoted in BTC is measured with the account in BTC (10 BTC, about the default
+    # USD 100,000 at the 2019 price of roughly USD 10,000 a BTC): the R multiples and the
+    # probabilities do not depend on the account's currency, only sizes and money do.
+    quote = symbol.split("-")[1]
+    paper: dict[str, Any] = {}
+    if quote not in ("USD", "USDT", "USDC"):
+        paper = {"paper": {"account_currency": quote, "starting_equity": 10.0}}
+    settings = load_settings(db_url=f"sqlite:///{directory / 'store.db'}", **paper)
     engine = open_store(settings)
     try:
         store = CandleStore(engine)
