@@ -11,7 +11,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-MODULES = ["bench_cli", "bench_store", "bench_indicators", "bench_signal", "bench_backtest"]
+MODULES = [
+    "bench_cli",
+    "bench_store",
+    "bench_indicators",
+    "bench_signal",
+    "bench_backtest",
+    "bench_reference",
+]
 
 
 def main(selected: list[str]) -> None:
