@@ -52,3 +52,19 @@ def test_round_two_of_a_stored_older_record(capsys: pytest.CaptureFixture[str]) 
     text = " ".join(capsys.readouterr().out.split())
     assert "base rate 0.50 over 4 trades" in text
     assert "p(win) 0.46 (prior 0.45)" in text
+
+
+def test_replay_says_which_model_decided_a_stored_signal(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from hmas.decision.replay import ReplayResult
+
+    differs = [{"field": "decision", "stored": "APPROVED", "replayed": "REJECTED"}]
+    render.replay_result(ReplayResult(41, False, differs, False, 1, 3))
+    text = " ".join(capsys.readouterr().out.split())
+    assert "Signal 41 was decided by decision model 1; this hmas decides with model 3." in text
+    assert "Signal 41 is decided differently by model 3" in text
+    assert "APPROVED" in text and "REJECTED" in text
+    render.replay_result(ReplayResult(42, True, [], False, 3, 3))
+    text = " ".join(capsys.readouterr().out.split())
+    assert text == "Signal 42 replays identically."
