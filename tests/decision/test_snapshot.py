@@ -168,3 +168,29 @@ def test_signals_of_model_1_are_decided_by_todays_model_without_error() -> None:
         signal = decide_signal(analysis, settings, state)
         assert signal.decision in ("APPROVED", "REJECTED")
         json.dumps(signal.model_dump(mode="json"), allow_nan=False)
+
+
+def test_a_model_1_signal_whose_settings_no_longer_load_is_refused_in_one_line(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    from hmas.decision.replay import ReplayModelError
+
+    engine = _store(tmp_path_factory, V1)
+    try:
+        case = _cases(V1)[0]
+        with Session(engine) as session:
+            analysis = session.get(Analysis, case["analysis"]["id"])
+            assert analysis is not None
+            config = json.loads(json.dumps(analysis.config))
+            config["mother"]["retired_rule"] = 1.0  # a setting this hmas no longer reads
+            analysis.config = config
+            session.add(analysis)
+            session.commit()
+        with pytest.raises(ReplayModelError) as caught:
+            replay(engine, case["signal"]["id"])
+        message = str(caught.value)
+        assert "\n" not in message
+        assert message.startswith(f"signal {case['signal']['id']} was decided by decision model 1 ")
+        assert f"this hmas (model {DECISION_MODEL}) no longer reads" in message
+    finally:
+        engine.dispose()
