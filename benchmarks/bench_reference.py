@@ -16,7 +16,6 @@ import io
 import statistics
 import tempfile
 import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -48,47 +47,17 @@ def _hmas(tmp: Path) -> tuple[Callable[[], object], Any]:
 
 
 def _backtesting_py(frame: Any, fee: float, cash: float) -> Callable[[], object] | None:
+    """backtesting.py's run of the strategy, as the test that compares the trades runs it."""
     try:
-        import backtesting
-        from backtesting.lib import FractionalBacktest
+        import backtesting  # noqa: F401
     except ImportError:
         return None
-    import talib
-
-    from hmas.backtest.strategy import REFERENCE_EXPOSURE
-
-    class Reference(backtesting.Strategy):  # type: ignore[misc]
-        def init(self) -> None:
-            close, high, low = self.data.Close, self.data.High, self.data.Low
-            self.rsi = self.I(talib.RSI, close, 14)
-            self.lower = self.I(lambda c: talib.BBANDS(c, 20, 2.0, 2.0)[2], close)
-            self.atr = self.I(talib.ATR, high, low, close, 14)
-
-        def next(self) -> None:
-            close, atr = self.data.Close[-1], self.atr[-1]
-            if not self.position:
-                if self.rsi[-1] < 30 and close < self.lower[-1] and atr > 0:
-                    size = int(REFERENCE_EXPOSURE * self.equity / close)
-                    self.buy(size=size, sl=close - 2 * atr, tp=close + 3 * atr)
-            elif self.rsi[-1] > 70:
-                self.position.close()
-
-    data = frame.rename(columns=str.capitalize)
-    data.index = data.index.tz_localize(None)
+    from tests.backtest.test_reference import backtesting_py_trades
 
     def run() -> object:
         # Its progress bar (tqdm, on stderr) is not part of the figure's output.
-        with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
-            warnings.simplefilter("ignore")
-            bt = FractionalBacktest(
-                data,
-                Reference,
-                cash=cash,
-                commission=fee,
-                fractional_unit=1e-8,
-                finalize_trades=False,
-            )
-            return bt.run()
+        with contextlib.redirect_stderr(io.StringIO()):
+            return backtesting_py_trades(frame, fee, cash)
 
     return run
 
