@@ -349,8 +349,11 @@ def print_section(title: str, items: Sequence[Item], style: str = "", console: A
 
 
 @contextmanager
-def fetch_progress(enabled: bool) -> Iterator[Any]:
-    """A Rich progress bar per symbol on a terminal (stderr); a no-op callback otherwise."""
+def _keyed_progress(enabled: bool, *, transient: bool) -> Iterator[Any]:
+    """One Rich progress bar per key on a terminal (stderr); ``None`` otherwise (pipes, --json).
+
+    Yields ``update(key, done, total)``: a new key adds a bar; an unknown total grows with done.
+    """
     console = err()
     if not enabled or not console.is_terminal:
         yield None
@@ -362,14 +365,21 @@ def fetch_progress(enabled: bool) -> Iterator[Any]:
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=console,
-        transient=False,
+        transient=transient,
     ) as progress:
 
-        def update(symbol: str, done: int, total: int | None) -> None:
-            if symbol not in tasks:
-                tasks[symbol] = progress.add_task(symbol, total=total)
-            progress.update(tasks[symbol], completed=done, total=max(total or 0, done))
+        def update(key: str, done: int, total: int | None) -> None:
+            if key not in tasks:
+                tasks[key] = progress.add_task(escape(key), total=total)
+            progress.update(tasks[key], completed=done, total=max(total or 0, done))
 
+        yield update
+
+
+@contextmanager
+def fetch_progress(enabled: bool) -> Iterator[Any]:
+    """A progress bar per symbol on a terminal, kept when the fetch ends; ``None`` otherwise."""
+    with _keyed_progress(enabled, transient=False) as update:
         yield update
 
 
@@ -407,29 +417,11 @@ def fetch_summary(results: list[FetchResult]) -> None:
 
 @contextmanager
 def stage_progress(enabled: bool) -> Iterator[Any]:
-    """A Rich progress bar per stage on a terminal (stderr); ``None`` otherwise (pipes, --json).
+    """A progress bar per stage on a terminal, cleared when done; ``None`` otherwise.
 
     Yields ``progress(stage, done, total)`` or ``None``.
     """
-    console = err()
-    if not enabled or not console.is_terminal:
-        yield None
-        return
-    tasks: dict[str, TaskID] = {}
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as progress:
-
-        def update(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = progress.add_task(escape(stage), total=total)
-            progress.update(tasks[stage], completed=done, total=max(total, done))
-
+    with _keyed_progress(enabled, transient=True) as update:
         yield update
 
 
