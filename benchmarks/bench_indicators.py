@@ -36,9 +36,9 @@ def main() -> None:
     year = synthetic_minutes(MINUTES_PER_YEAR)
     recent = year.iloc[-300:].copy()
     start = time.perf_counter()
-    compute_features(recent)  # the first call imports pandas-ta (and numba)
+    compute_features(recent)  # the first call imports TA-Lib
     first = (time.perf_counter() - start) * 1000
-    print(f"features, first call in a process (imports pandas-ta): {first:.0f} ms", flush=True)
+    print(f"features, first call in a process (imports TA-Lib): {first:.0f} ms", flush=True)
     med = median_ms(lambda: compute_features(recent), runs=50, warmup=3)
     print(f"features, 300 candles: {med:.2f} ms (median of 50)", flush=True)
     med = median_ms(lambda: compute_features(year), runs=7, warmup=1)

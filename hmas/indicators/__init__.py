@@ -1,7 +1,8 @@
-"""Indicators: pure ``DataFrame -> DataFrame`` feature functions (pandas-ta over TA-Lib).
+"""Indicators: pure ``DataFrame -> DataFrame`` feature functions (pandas-ta's TA-Lib mode).
 
-pandas-ta and TA-Lib are used only inside this package, so they can be swapped without touching
-the agents. See docs/indicators.md for every column.
+TA-Lib is used only inside this package, so it can be swapped without touching the agents;
+the tests hold every column to pandas-ta's ``talib=True`` results. See docs/indicators.md
+for every column.
 """
 
 from __future__ import annotations

@@ -103,7 +103,7 @@ def random_candles(seed: int, n: int = 600) -> pd.DataFrame:
 
 @cache
 def random_features(seed: int, n: int = 600) -> pd.DataFrame:
-    """``compute_features`` of ``random_candles(seed, n)`` (cached: pandas-ta is slow to load)."""
+    """``compute_features`` of ``random_candles(seed, n)`` (cached: shared by many tests)."""
     from hmas.indicators.features import compute_features
 
     return compute_features(random_candles(seed, n))

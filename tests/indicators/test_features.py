@@ -431,3 +431,60 @@ def test_only_some_features_are_the_same_columns_bit_for_bit(btc_300: pd.DataFra
         pd.testing.assert_frame_equal(part, full[list(part.columns)])
     with pytest.raises(ValueError, match="unknown feature"):
         compute_features(btc_300, only=["sma_20"])
+
+
+# --- the same numbers as pandas-ta's TA-Lib mode ------------------------------------------
+
+
+def pandas_ta_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """What pandas-ta 0.4 (``talib=True``) gives for the TA-Lib families, as the oracle."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import pandas_ta as ta
+
+    close, high, low = frame["close"], frame["high"], frame["low"]
+
+    def one(result: object, prefix: str = "") -> np.ndarray:
+        if result is None:  # pandas-ta's answer on too short a series
+            return np.full(len(frame), np.nan)
+        if isinstance(result, pd.DataFrame):
+            (name,) = [c for c in result.columns if str(c).startswith(prefix)]
+            result = result[name]
+        return np.asarray(result, dtype=np.float64)
+
+    bb = ta.bbands(close=close, length=20, lower_std=2.0, upper_std=2.0, mamode="sma", talib=True)
+    macd = ta.macd(close=close, fast=12, slow=26, signal=9, talib=True)
+    return {
+        "bb_lower": one(bb, "BBL_"),
+        "bb_mid": one(bb, "BBM_"),
+        "bb_upper": one(bb, "BBU_"),
+        "macd": one(macd, "MACD_"),
+        "macd_signal": one(macd, "MACDs_"),
+        "macd_hist": one(macd, "MACDh_"),
+        "sma_200": one(ta.sma(close=close, length=200, talib=True)),
+        "ema_20": one(ta.ema(close=close, length=20, talib=True)),
+        "ema_50": one(ta.ema(close=close, length=50, talib=True)),
+        "rsi_14": one(ta.rsi(close=close, length=14, talib=True)),
+        "atr_14": one(ta.atr(high=high, low=low, close=close, length=14, talib=True)),
+    }
+
+
+def check_pandas_ta(frame: pd.DataFrame) -> None:
+    out = compute_features(frame)
+    for name, oracle in pandas_ta_columns(frame).items():
+        got = out[name].to_numpy()
+        # hmas masks TA-Lib's stand-in zeros while the close is at rest (RSI's 0/0).
+        expected = np.where(np.isnan(got), np.nan, oracle) if name == "rsi_14" else oracle
+        np.testing.assert_array_equal(got, expected, err_msg=name)
+
+
+@pytest.mark.parametrize("n", [0, 5, 30, 199, 200, 300])
+def test_talib_columns_equal_pandas_ta_bit_for_bit(btc_300: pd.DataFrame, n: int) -> None:
+    check_pandas_ta(btc_300.iloc[:n])
+
+
+@pytest.mark.shared
+def test_talib_columns_equal_pandas_ta_on_real_btc(btc_hourly: pd.DataFrame) -> None:
+    check_pandas_ta(btc_hourly)
