@@ -51,6 +51,8 @@ _STATUS: dict[int, Status] = {WIN: "win", LOSS: "loss", EXPIRED: "expired", OPEN
 
 #: Setup × bar cells looked at per chunk by ``simulate`` (bounds its memory on long histories).
 _CHUNK_CELLS = 1 << 20
+#: Bars of the first window ``simulate`` searches for an exit (then 4x, 16x, ... more).
+_FIRST_WINDOW = 16
 
 
 class PositionOutcome(BaseModel):
@@ -187,7 +189,8 @@ def simulate(
     charged on each side; ``slippage_bps`` is a shorthand for slippage alone. ``entry`` is each
     setup's planned entry, the base of its R (default: the signal row's close, or the fill
     bar's open for a setup before the first row); ``gap_allowance`` is part of that R as in
-    the sizing. Vectorised over setups × bars, in chunks of ``_CHUNK_CELLS`` cells; ``usable``
+    the sizing. Vectorised over setups × bars, in windows of bars that grow fourfold and chunks
+    of ``_CHUNK_CELLS`` cells; ``usable``
     may pass ``ohlc``'s usable rows when the caller has them.
     """
     import numpy as np
@@ -212,41 +215,56 @@ def simulate(
     at = np.zeros(count_setups, dtype=np.int64)  # position in ``rows`` of the exit bar
     held = np.zeros(count_setups, dtype=np.int64)
     level = np.full(count_setups, np.nan)
-    steps = np.arange(horizon)
     filled = np.flatnonzero(count > 0)
-    per_chunk = max(1, _CHUNK_CELLS // horizon)
-    for start in range(0, len(filled), per_chunk):
-        j = filled[start : start + per_chunk]
-        n = count[j]
-        inside = steps < n[:, None]
-        pos = np.minimum(first[j, None] + steps, len(rows) - 1)
-        longs, s, t = buy[j, None], stop[j, None], target[j, None]
-        highs, lows = h[pos], lo[pos]
-        # NaN stop or target compare False: that exit simply never triggers.
-        with np.errstate(invalid="ignore"):
-            stop_hit = np.where(longs, lows <= s, highs >= s) & inside
-            target_hit = np.where(longs, highs >= t, lows <= t) & inside
-        hit = stop_hit | target_hit
-        closed = hit.any(axis=1)
-        k = np.where(closed, hit.argmax(axis=1), n - 1)  # the exit bar, or the last bar seen
-        exit_at = first[j] + k
-        opens = o[exit_at]
-        with np.errstate(invalid="ignore"):
-            opened_past_target = np.where(buy[j], opens >= target[j], opens <= target[j])
-            opened_past_stop = np.where(buy[j], opens <= stop[j], opens >= stop[j])
-        # A bar that opens beyond a level exits there at its open, whatever it does next; the
-        # stop counts first only when both are touched inside a bar that opened between them
-        # (or when the bar opened beyond both, on a setup whose levels are on one side).
-        loss = closed & stop_hit[np.arange(len(j)), k] & (opened_past_stop | ~opened_past_target)
-        win = closed & ~loss
-        expired = ~closed & (n == horizon)
-        # The level hit, or the open of a bar that opened beyond it: a long's stop and a
-        # short's target exit at the lower of the two, the others at the higher.
-        touched = np.where(loss, stop[j], target[j])
-        gap = np.where(buy[j] == loss, np.minimum(opens, touched), np.maximum(opens, touched))
-        level[j] = np.where(closed, gap, np.where(expired, c[exit_at], np.nan))
-        status[j] = np.where(loss, LOSS, np.where(win, WIN, np.where(expired, EXPIRED, OPEN)))
-        at[j], held[j] = exit_at, k + 1
+    # The first bar that touches a level: searched in windows that grow fourfold (most setups
+    # exit within a few bars; a 48-hour expiry is 2,880 one-minute bars), each window only
+    # over the setups still open, each chunk of it at most ``_CHUNK_CELLS`` cells.
+    hit_at = np.full(count_setups, -1, dtype=np.int64)
+    pending = filled
+    lo_step, width = 0, _FIRST_WINDOW
+    while len(pending) and lo_step < horizon:
+        hi_step = min(horizon, lo_step + width)
+        steps = np.arange(lo_step, hi_step)
+        per_chunk = max(1, _CHUNK_CELLS // len(steps))
+        for start in range(0, len(pending), per_chunk):
+            j = pending[start : start + per_chunk]
+            inside = steps < count[j, None]
+            pos = np.minimum(first[j, None] + steps, len(rows) - 1)
+            longs, s, t = buy[j, None], stop[j, None], target[j, None]
+            highs, lows = h[pos], lo[pos]
+            # NaN stop or target compare False: that exit simply never triggers.
+            with np.errstate(invalid="ignore"):
+                hit = (
+                    np.where(longs, lows <= s, highs >= s) | np.where(longs, highs >= t, lows <= t)
+                ) & inside
+            found = hit.any(axis=1)
+            hit_at[j[found]] = lo_step + hit[found].argmax(axis=1)
+        pending = pending[(hit_at[pending] < 0) & (count[pending] > hi_step)]
+        lo_step, width = hi_step, width * 4
+    j = filled
+    n = count[j]
+    closed = hit_at[j] >= 0
+    k = np.where(closed, hit_at[j], n - 1)  # the exit bar, or the last bar seen
+    exit_at = first[j] + k
+    opens = o[exit_at]
+    with np.errstate(invalid="ignore"):
+        opened_past_target = np.where(buy[j], opens >= target[j], opens <= target[j])
+        opened_past_stop = np.where(buy[j], opens <= stop[j], opens >= stop[j])
+        bar_high, bar_low = h[exit_at], lo[exit_at]
+        stop_touched = np.where(buy[j], bar_low <= stop[j], bar_high >= stop[j])
+    # A bar that opens beyond a level exits there at its open, whatever it does next; the
+    # stop counts first only when both are touched inside a bar that opened between them
+    # (or when the bar opened beyond both, on a setup whose levels are on one side).
+    loss = closed & stop_touched & (opened_past_stop | ~opened_past_target)
+    win = closed & ~loss
+    expired = ~closed & (n == horizon)
+    # The level hit, or the open of a bar that opened beyond it: a long's stop and a
+    # short's target exit at the lower of the two, the others at the higher.
+    touched = np.where(loss, stop[j], target[j])
+    gap = np.where(buy[j] == loss, np.minimum(opens, touched), np.maximum(opens, touched))
+    level[j] = np.where(closed, gap, np.where(expired, c[exit_at], np.nan))
+    status[j] = np.where(loss, LOSS, np.where(win, WIN, np.where(expired, EXPIRED, OPEN)))
+    at[j], held[j] = exit_at, k + 1
 
     fill_bar, exit_bar = np.full(count_setups, -1), np.full(count_setups, -1)
     opened = np.full(count_setups, np.nan)

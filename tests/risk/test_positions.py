@@ -298,7 +298,8 @@ def reference(
 def paths(draw: st.DrawFn) -> list[Bar]:
     rows: list[Bar] = []
     price = 100.0
-    for _ in range(draw(st.integers(0, 30))):
+    # Up to 100 bars: past the first two windows ``simulate`` searches (16 bars, then 64).
+    for _ in range(draw(st.integers(0, 100))):
         if draw(st.integers(0, 9)) == 0:
             rows.append(draw(st.sampled_from([(NAN,) * 4, (100.0, 90.0, 110.0, 100.0)])))
             continue
@@ -317,7 +318,7 @@ def paths(draw: st.DrawFn) -> list[Bar]:
     st.sampled_from(["BUY", "SELL"]),
     st.floats(0.01, 0.2),
     st.floats(0.5, 5),
-    st.integers(1, 25),
+    st.integers(1, 100),
 )
 def test_matches_a_bar_by_bar_walk(
     rows: list[Bar], side: str, risk: float, reward: float, expiry: int
