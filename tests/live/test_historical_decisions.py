@@ -46,8 +46,12 @@ def test_past_approvals_stay_out_of_the_live_book(
     assert hmas("fetch", "--source", "sample", "-s", "ETH-USD", "--limit", "1500").exit_code == 0
     settings = load_settings()
     engine = make_engine(url)
-    bars = setup_bars(load_inputs(engine, settings, "sample", "ETH-USD", "1h"), settings, 25)
+    inputs = load_inputs(engine, settings, "sample", "ETH-USD", "1h")
     engine.dispose()
+    # Past bars only: the sample market ends at the clock's last closed hour, and a setup on
+    # that latest bar would be a live decision (which rightly loads the live account).
+    latest = int(inputs.candles.index[-1].value // 1_000_000)
+    bars = [bar for bar in setup_bars(inputs, settings, 26) if bar < latest][:25]
     approved = []
     for bar in bars:
         result = hmas("decide", "ETH-USD", "--at", ms_to_datetime(bar).isoformat(), "--json")

@@ -43,12 +43,37 @@ PERMISSIVE: dict[str, Any] = {
 
 
 def libraries() -> dict[str, str]:
-    """The numeric libraries' versions: computed views are bit-identical only under the same."""
+    """The numeric libraries' versions and the CPU's numerics: computed views (and the sample
+    market's candles) are bit-identical only under the same."""
     import numpy
     import pandas
     import talib
 
-    return {"numpy": numpy.__version__, "pandas": pandas.__version__, "ta-lib": talib.__version__}
+    return {
+        "numpy": numpy.__version__,
+        "pandas": pandas.__version__,
+        "ta-lib": talib.__version__,
+        "numerics": numerics(),
+    }
+
+
+def numerics() -> str:
+    """A fingerprint of numpy's float64 ``exp``, ``log``, ``log1p``, ``expm1`` and ``power``.
+
+    numpy picks their implementation by the CPU's instruction set (AVX-512 has its own), and
+    the implementations differ in the last bit of some results: the sample market's prices, and
+    every log return and volatility computed from them, then differ in their last bits too.
+    """
+    import hashlib
+
+    import numpy as np
+
+    x = np.linspace(-30.0, 30.0, 20_001)
+    y = np.abs(x) + 1e-3
+    digest = hashlib.sha256()
+    for values in (np.exp(x), np.log(y), np.log1p(y), np.expm1(x), np.power(y, 0.37)):
+        digest.update(np.ascontiguousarray(values).tobytes())
+    return digest.hexdigest()[:16]
 
 
 def build_store(url: str) -> Any:
