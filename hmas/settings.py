@@ -51,8 +51,10 @@ _file_data: ContextVar[dict[str, Any] | None] = ContextVar("hmas_file_data", def
 #: and hash, so a signal of an earlier model is never taken for today's, and ``replay`` says
 #: which model decided a stored signal.
 #: 2: the win probability and EV from measured comparable setups. 3: the proposer (alpha) does
-#: not vote, macro reads the market beyond the symbol, technical the higher timeframes.
-DECISION_MODEL: Final[int] = 3
+#: not vote, macro reads the market beyond the symbol, technical the higher timeframes. 4: an
+#: "auto" segment on a long reach (over 2,400 bars: 1m, 5m, 15m at the defaults) is the reach
+#: less 2,000 bars, not a sixth of it (decisions there start from other anchors).
+DECISION_MODEL: Final[int] = 4
 
 
 class Section(BaseModel):
@@ -581,7 +583,8 @@ class DecisionParams(Section):
     segment: str = Field(
         "auto",
         description="Length of the segments, aligned to the epoch, from whose anchored start a "
-        "decision is computed: a duration such as 7d, or auto (a sixth of the window's reach).",
+        "decision is computed: a duration such as 7d, or auto (a sixth of the window's reach, "
+        "or the reach less 2,000 bars when that is longer).",
     )
 
     @field_validator("window")

@@ -45,10 +45,16 @@ if TYPE_CHECKING:
     from hmas.settings import Settings
     from hmas.store.candles import CandleStore
 
-#: With ``decision.segment = "auto"`` a segment is the window's reach divided by this: a pass
-#: over history then costs about 1 + 6 = 7 single passes, and a live decision reads at most
-#: 7/6 of a reach (at 1h by default 920 to 1,073 bars, within the 20 ms single-signal budget).
+#: With ``decision.segment = "auto"`` a segment is the larger of the window's reach divided by
+#: ``AUTO_SEGMENT_SHARE`` and the reach less ``AUTO_SEGMENT_SLACK`` bars (the two meet at a
+#: reach of 2,400 bars). A short reach keeps live decisions light: a pass over history costs
+#: about 1 + 6 = 7 single passes and a live decision reads at most 7/6 of a reach (at 1h by
+#: default 920 to 1,073 bars, within the 20 ms single-signal budget). A long reach (a 30-day
+#: base-rate lookback on 1m or 5m bars) makes every live decision costly anyway, and the pass
+#: over history is what counts: it costs about two single passes instead of seven (decision
+#: model 4; model 3 took a sixth of the reach on every timeframe).
 AUTO_SEGMENT_SHARE = 6
+AUTO_SEGMENT_SLACK = 2_000
 
 
 def warmup_bars(settings: Settings) -> int:
@@ -125,7 +131,8 @@ def windowing(settings: Settings, timeframe: str) -> Windowing:
     features = feature_warmup_bars() * step
     reach = max(warmup, lookback + features)
     if settings.decision.segment == "auto":
-        segment = max(1, math.ceil(reach / step / AUTO_SEGMENT_SHARE)) * step
+        bars = math.ceil(reach / step)
+        segment = max(1, math.ceil(bars / AUTO_SEGMENT_SHARE), bars - AUTO_SEGMENT_SLACK) * step
     else:
         segment = duration_ms(settings.decision.segment)
     return Windowing(step, warmup, lookback, features, segment)

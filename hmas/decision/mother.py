@@ -29,6 +29,7 @@ import numpy.typing as npt
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
+from hmas.agents.common import frame_of
 from hmas.agents.registry import PROPOSER, VOTERS
 from hmas.decision.sizing import risk_fraction, units
 from hmas.risk.costs import SideCosts, net_reward_risk
@@ -413,7 +414,9 @@ def run_rules(
         quality=np.round(quality, 2),
         conviction=np.round(consensus * confidence, 4),
     )
-    return pd.DataFrame(out, index=index)
+    # One column per array, text kept as objects (pandas' own constructor would copy every
+    # column into blocks and turn the text columns into its string dtype).
+    return frame_of(out, index)
 
 
 def side_costs(execution: AgentFrame | None, n: int) -> tuple[SideCosts, Array]:

@@ -74,8 +74,24 @@ def test_default_windows_per_timeframe(timeframe: str) -> None:
     assert win.lookback == 30 * DAY
     assert win.features == 199 * step
     assert win.reach == max(520 * step, 30 * DAY + 199 * step)
-    # auto: a sixth of the reach, in whole bars
-    assert win.segment == math.ceil(win.reach / step / AUTO_SEGMENT_SHARE) * step
+    # auto: a sixth of the reach, in whole bars, or the reach less 2,000 bars when longer
+    bars = win.reach // step
+    assert win.segment == max(math.ceil(bars / AUTO_SEGMENT_SHARE), bars - 2_000) * step
+    # A short reach: a live decision reads at most 7/6 of it; a long one: a pass over history
+    # costs at most about two single passes (1 + reach / segment).
+    if bars <= 2_400:
+        assert win.reach + win.segment <= math.ceil(bars * 7 / 6) * step
+    else:
+        limit = 2.1 if timeframe == "1m" else 2.3
+        assert 1 + win.reach / win.segment < limit
+
+
+@pytest.mark.parametrize(
+    ("timeframe", "segment"),
+    [("1m", 41_399), ("5m", 6_839), ("15m", 1_079), ("30m", 274), ("1h", 154), ("1d", 87)],
+)
+def test_auto_segments_in_bars(timeframe: str, segment: int) -> None:
+    assert windowing(load_settings(), timeframe).segment == segment * timeframe_ms(timeframe)
 
 
 def test_the_hourly_window_of_the_defaults() -> None:
