@@ -39,16 +39,17 @@ def resolve_routes(
 ) -> dict[str, Route]:
     """The route of each of ``agents``; ConfigError naming the setting to fix.
 
-    ``known`` are every agent name there is (default ``agents``): a routing entry for any other
-    name is a typo and refused.
+    ``known``, when given, is every agent name there is (the registry's and ``mother``): a
+    routing entry for any other name is a typo and refused.
     """
-    names = set(known if known is not None else agents) | set(agents)
-    unknown = sorted(set(params.routing) - names)
-    if unknown:
-        raise ConfigError(
-            f"llm.routing names unknown agent(s) {', '.join(unknown)}; agents: "
-            f"{', '.join(sorted(names))}"
-        )
+    if known is not None:
+        names = set(known) | set(agents)
+        unknown = sorted(set(params.routing) - names)
+        if unknown:
+            raise ConfigError(
+                f"llm.routing names unknown agent(s) {', '.join(unknown)}; agents: "
+                f"{', '.join(sorted(names))}"
+            )
     table = vendor_table(params)
     routes: dict[str, Route] = {}
     for agent in agents:

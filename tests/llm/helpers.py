@@ -28,8 +28,27 @@ class Pong(BaseModel):
     verdict: str
 
 
+_OPEN: list[LlmClient] = []
+
+
 def run[T](coro: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(coro)
+    """Run ``coro``, then close (in the same loop) every client ``make`` made for it."""
+
+    async def go() -> T:
+        try:
+            return await coro
+        finally:
+            while _OPEN:
+                await _OPEN.pop().aclose()
+
+    return asyncio.run(go())
+
+
+def make(params: LlmParams, keys: Keys | None = None, **kw: Any) -> LlmClient:
+    """An LlmClient that the next ``run`` closes."""
+    made = LlmClient(params, keys or Keys(), **kw)
+    _OPEN.append(made)
+    return made
 
 
 def route_to(
@@ -48,4 +67,4 @@ def route_to(
 
 
 def client(params: LlmParams, vendor: str, key: str = PLANTED, **kw: Any) -> LlmClient:
-    return LlmClient(params, Keys({vendor: SecretStr(key)}), **kw)
+    return make(params, Keys({vendor: SecretStr(key)}), **kw)
