@@ -71,6 +71,8 @@ class StubServer:
     def __init__(self, latency: float = 0.0, content: str = '{"verdict": "pong"}') -> None:
         self.default = Reply(content=content, delay=latency)
         self.script: deque[Reply] = deque()
+        #: Replies for one path only (``/v1/messages``), taken before the shared script.
+        self.by_path: dict[str, deque[Reply]] = {}
         self.seen: list[Seen] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -91,7 +93,11 @@ class StubServer:
                     stub.seen.append(
                         Seen(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                     )
-                    reply = stub.script.popleft() if stub.script else stub.default
+                    own = stub.by_path.get(self.path)
+                    if own:
+                        reply = own.popleft()
+                    else:
+                        reply = stub.script.popleft() if stub.script else stub.default
                     stub.in_flight += 1
                     stub.max_in_flight = max(stub.max_in_flight, stub.in_flight)
                 try:
