@@ -120,7 +120,9 @@ def _no_real_model_requests(monkeypatch: pytest.MonkeyPatch) -> None:
         if not _loopback(host):
             raise RuntimeError(f"real HTTP requests are forbidden in tests (tried {host})")
 
-    async def guarded_async(self: httpcore.AsyncConnectionPool, request: httpcore.Request) -> object:
+    async def guarded_async(
+        self: httpcore.AsyncConnectionPool, request: httpcore.Request
+    ) -> object:
         check(request)
         return await real_async(self, request)
 

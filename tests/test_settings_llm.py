@@ -67,11 +67,13 @@ def test_a_file_routing_one_agent_keeps_the_others(tmp_path: Path) -> None:
         ),
         (
             '[llm.vendors.x]\nbase_url = "ftp://x"\n',
-            "llm.vendors.x.base_url (HMAS_LLM__VENDORS__X__BASE_URL): expected an http:// or https:// URL",
+            "llm.vendors.x.base_url (HMAS_LLM__VENDORS__X__BASE_URL): expected an http:// or "
+            "https:// URL",
         ),
         (
             '[llm.vendors.x]\nkey_env = "MY KEY"\n',
-            "llm.vendors.x.key_env (HMAS_LLM__VENDORS__X__KEY_ENV): expected the name of an environment variable",
+            "llm.vendors.x.key_env (HMAS_LLM__VENDORS__X__KEY_ENV): expected the name of an "
+            "environment variable",
         ),
         (
             '[llm.vendors."My Vendor"]\nbase_url = "http://x"\n',

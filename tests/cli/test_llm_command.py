@@ -55,7 +55,8 @@ def test_check_lists_routes_keys_modes_and_prices(hmas: Run, monkeypatch) -> Non
     lines = result.stdout.splitlines()
     assert lines[0] == "LLM routing"
     assert any(
-        line.split()[:5] == ["alpha", "deepseek/deepseek-chat", "DEEPSEEK_API_KEY", "(env)", "json_mode"]
+        line.split()[:5]
+        == ["alpha", "deepseek/deepseek-chat", "DEEPSEEK_API_KEY", "(env)", "json_mode"]
         for line in lines
     ), result.stdout
     assert "mother     gemini/gemini-2.5-flash" in result.stdout
@@ -83,7 +84,9 @@ def test_ping_with_a_missing_key_makes_no_call(hmas: Run, stub: StubServer, tmp_
     assert stub.seen == []
 
 
-def test_ping_end_to_end_through_the_stub(hmas: Run, stub: StubServer, tmp_path, monkeypatch) -> None:
+def test_ping_end_to_end_through_the_stub(
+    hmas: Run, stub: StubServer, tmp_path, monkeypatch
+) -> None:
     monkeypatch.setenv("ANTHROPIC_API_KEY", PLANTED)
     cfg = stub_config(tmp_path / "llm.toml", stub)
     result = hmas("--config", str(cfg), "llm", "check", "--ping", "--json")
@@ -110,7 +113,10 @@ def test_ping_table_and_a_failed_ping(hmas: Run, stub: StubServer, tmp_path, mon
     monkeypatch.setenv("ANTHROPIC_API_KEY", PLANTED)
     cfg = stub_config(tmp_path / "llm.toml", stub)
     # The provider echoes the key it refuses, as OpenAI's 401 does (partly masked there).
-    echo = {"type": "error", "error": {"type": "authentication_error", "message": f"bad key {PLANTED}"}}
+    echo = {
+        "type": "error",
+        "error": {"type": "authentication_error", "message": f"bad key {PLANTED}"},
+    }
     stub.by_path["/v1/messages"] = deque(
         [Reply(401, body=echo, headers={"x-should-retry": "false"})]
     )
@@ -120,7 +126,16 @@ def test_ping_table_and_a_failed_ping(hmas: Run, stub: StubServer, tmp_path, mon
     assert result.exit_code == 1, output
     lines = result.stdout.splitlines()
     ping = lines[lines.index("LLM ping") + 1 :]
-    assert ping[0].split() == ["vendor/model", "result", "latency", "tokens", "in/out", "cost", "$", "error"]
+    assert ping[0].split() == [
+        "vendor/model",
+        "result",
+        "latency",
+        "tokens",
+        "in/out",
+        "cost",
+        "$",
+        "error",
+    ]
     rows = {line.split()[0]: line.split() for line in ping[1:]}
     assert rows["local/stub-small"][1:2] == ["ok"] and rows["local/stub-small"][3] == "100/20"
     assert rows["anthropic/claude-sonnet-4-5"][1] == "FAILED"

@@ -76,7 +76,9 @@ def test_server_errors_past_the_retry_budget(stub: StubServer) -> None:
     ("headers", "expected"),
     [({"retry-after": "3"}, 3.0), ({"retry-after-ms": "250"}, 0.25)],
 )
-def test_retry_after_is_honoured(stub: StubServer, headers: dict[str, str], expected: float) -> None:
+def test_retry_after_is_honoured(
+    stub: StubServer, headers: dict[str, str], expected: float
+) -> None:
     params, route = setup(stub, backoff_seconds=0.01, max_backoff_seconds=30.0)
     stub.script.append(Reply(429, headers=headers))
     sleeps = Sleeps()
@@ -88,7 +90,7 @@ def test_retry_after_is_honoured(stub: StubServer, headers: dict[str, str], expe
 def test_retry_after_beyond_the_longest_wait_gives_up(stub: StubServer) -> None:
     params, route = setup(stub, max_backoff_seconds=5.0)
     stub.script.append(Reply(429, headers={"retry-after": "120"}))
-    with pytest.raises(LlmRateLimitError, match="asks to wait 120s, beyond llm.max_backoff"):
+    with pytest.raises(LlmRateLimitError, match=r"asks to wait 120s, beyond llm\.max_backoff"):
         run(make(params, Keys(), sleep=Sleeps()).complete(route, HELLO))
     assert len(stub.seen) == 1
 
@@ -158,9 +160,7 @@ def test_a_call_at_the_deadline_is_cancelled_and_the_agent_abstains(stub: StubSe
     params, route = setup(stub, call_timeout_seconds=30.0)
     stub.script.append(Reply(delay=3.0))
     started = time.monotonic()
-    result = run(
-        make(params).structured(route, PROMPT, Pong, deadline=Deadline.after(0.4))
-    )
+    result = run(make(params).structured(route, PROMPT, Pong, deadline=Deadline.after(0.4)))
     elapsed = time.monotonic() - started
     assert result.status == "deadline" and result.abstained and result.value is None
     assert "cancelled at the deadline" in str(result.reason)
@@ -170,9 +170,7 @@ def test_a_call_at_the_deadline_is_cancelled_and_the_agent_abstains(stub: StubSe
 
 def test_a_call_after_the_deadline_is_not_made(stub: StubServer) -> None:
     params, route = setup(stub)
-    result = run(
-        make(params).structured(route, PROMPT, Pong, deadline=Deadline.after(-1))
-    )
+    result = run(make(params).structured(route, PROMPT, Pong, deadline=Deadline.after(-1)))
     assert result.status == "deadline" and "before the call was made" in str(result.reason)
     assert stub.seen == []
     assert [c.status for c in result.calls] == ["deadline"]
@@ -192,9 +190,7 @@ def test_a_retry_that_would_miss_the_deadline_is_not_made(stub: StubServer) -> N
 async def _four(client: LlmClient, params: LlmParams) -> float:
     routes = resolve_routes(params, ["alpha", "technical", "sentiment", "macro"])
     started = time.monotonic()
-    results = await asyncio.gather(
-        *(client.structured(r, PROMPT, Pong) for r in routes.values())
-    )
+    results = await asyncio.gather(*(client.structured(r, PROMPT, Pong) for r in routes.values()))
     assert all(r.status == "ok" for r in results), [r.reason for r in results]
     return time.monotonic() - started
 

@@ -46,7 +46,10 @@ def test_a_model_with_slashes_after_the_vendor() -> None:
 @pytest.mark.parametrize(
     ("routing", "message"),
     [
-        ({"alpha": "deepsek"}, "llm.routing.alpha names unknown vendor 'deepsek'; vendors: anthropic,"),
+        (
+            {"alpha": "deepsek"},
+            "llm.routing.alpha names unknown vendor 'deepsek'; vendors: anthropic,",
+        ),
         ({"alhpa": "local"}, "llm.routing names unknown agent(s) alhpa; agents: alpha,"),
     ],
 )

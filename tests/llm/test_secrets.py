@@ -19,7 +19,9 @@ def test_a_planted_key_is_used_but_never_shown(stub: StubServer, caplog) -> None
     params = stub_params(stub, retries=1)
     params.vendors["local"].key_env = "STUB_API_KEY"
     routes = resolve_routes(params, ["alpha"])
-    echo = {"error": {"message": f"Incorrect API key provided: {PLANTED}", "code": "invalid_api_key"}}
+    echo = {
+        "error": {"message": f"Incorrect API key provided: {PLANTED}", "code": "invalid_api_key"}
+    }
     stub.script.extend([Reply(401, body=echo), Reply(500, body=echo), Reply(500, body=echo)])
 
     async def go() -> list[object]:

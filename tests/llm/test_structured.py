@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from hmas.llm import Completion, Message, ToolCall, Usage
 from hmas.llm.structured import (
@@ -58,7 +58,7 @@ def test_an_answer_in_a_tool_call() -> None:
 )
 def test_bad_answers_say_why(text: str | None, reason: str) -> None:
     class Strict(City):
-        model_config = {"extra": "forbid"}
+        model_config = ConfigDict(extra="forbid")
 
     with pytest.raises(InvalidAnswerError) as info:
         parse_answer(Strict, done(text))

@@ -15,7 +15,9 @@ def test_the_builtin_vendors() -> None:
     assert table["deepseek"].key_env == "DEEPSEEK_API_KEY"
     assert table["deepseek"].base_url == "https://api.deepseek.com"
     assert table["xai"].key_env == "XAI_API_KEY"
-    assert table["anthropic"].wire == "anthropic" and table["anthropic"].key_env == "ANTHROPIC_API_KEY"
+    assert (
+        table["anthropic"].wire == "anthropic" and table["anthropic"].key_env == "ANTHROPIC_API_KEY"
+    )
     assert table["gemini"].key_env == "GOOGLE_API_KEY"
     assert table["gemini"].base_url.endswith("/v1beta/openai")
     assert table["local"].key_env is None and table["local"].base_url == "http://127.0.0.1:11434/v1"
@@ -69,9 +71,19 @@ def test_an_unlisted_model_has_unknown_prices_unless_given() -> None:
 @pytest.mark.parametrize(
     ("given", "message"),
     [
-        ({"mine": {"wire": "openai"}}, "llm.vendors.mine is a new vendor and needs base_url, default_model"),
         (
-            {"mine": {"wire": "openai", "base_url": "http://x", "default_model": "m", "input_per_mtok": 1}},
+            {"mine": {"wire": "openai"}},
+            "llm.vendors.mine is a new vendor and needs base_url, default_model",
+        ),
+        (
+            {
+                "mine": {
+                    "wire": "openai",
+                    "base_url": "http://x",
+                    "default_model": "m",
+                    "input_per_mtok": 1,
+                }
+            },
             "llm.vendors.mine gives some prices but not input_per_mtok and output_per_mtok",
         ),
     ],

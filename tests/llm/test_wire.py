@@ -56,7 +56,9 @@ def test_deepseek_request_in_json_mode_and_a_bare_local_one() -> None:
     assert req.url == "https://api.deepseek.com/chat/completions"  # DeepSeek: no /v1
     assert req.body["response_format"] == {"type": "json_object"}
     assert req.body["max_tokens"] == 50
-    local = wire_format("openai").build(BUILTIN_BY_NAME["local"], "qwen3:0.6b", HELLO, None, 5, None)
+    local = wire_format("openai").build(
+        BUILTIN_BY_NAME["local"], "qwen3:0.6b", HELLO, None, 5, None
+    )
     assert "authorization" not in local.headers and "response_format" not in local.body
 
 

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (the table of recordings is paths, one a line)
 """Rebuild the LLM provider cassettes from the real recordings in ../shared/data/llm.
 
     uv run python tests/llm/cassettes/build.py
