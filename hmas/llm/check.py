@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from hmas.errors import LlmError
 from hmas.llm.client import LlmClient, cost_of, open_client
-from hmas.llm.core import Message, Usage
+from hmas.llm.core import CallRecord, Message, Usage
 from hmas.llm.deadline import Deadline
 from hmas.llm.routing import KeySource, Route, key_sources, resolve_routes
 from hmas.llm.vendors import Prices
@@ -79,7 +79,7 @@ class PingResult:
 
 async def _ping_one(client: LlmClient, route: Route, agents: tuple[str, ...]) -> PingResult:
     deadline = Deadline.after(client.params.call_timeout_seconds * (client.params.retries + 1))
-    records: list = []  # type: ignore[type-arg]
+    records: list[CallRecord] = []
     try:
         completion = await client.complete(
             route,
