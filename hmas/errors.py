@@ -155,3 +155,67 @@ class CandleDataError(DataSourceError):
 class ConversionMissingError(UsageError):
     """Raised when a symbol is quoted in another currency than the account's and no stored
     price converts it at the bar (no QUOTE-ACCOUNT candles, or none recent enough)."""
+
+
+# --- LLM providers -----------------------------------------------------------------------
+
+
+class LlmKeyMissingError(ConfigError):
+    """Raised before any call when a routed vendor's API key is not set; names the variable(s)."""
+
+    def __init__(self, message: str, variables: list[str]) -> None:
+        super().__init__(message)
+        self.variables = variables
+
+
+class LlmError(HmasError):
+    """Base for a failed call to an LLM provider (after every retry); the message is one line.
+
+    ``vendor`` names the provider, ``status`` the HTTP status when there was one. Messages never
+    carry an API key: provider text is redacted before it is put in one.
+    """
+
+    def __init__(self, message: str, *, vendor: str = "", status: int | None = None) -> None:
+        super().__init__(message)
+        self.vendor = vendor
+        self.status = status
+
+
+class LlmAuthError(LlmError):
+    """Raised when the provider refuses the API key (401/403): the key is wrong or revoked."""
+
+    exit_code = EXIT_USAGE
+
+
+class LlmBadRequestError(LlmError):
+    """Raised when the provider refuses the request as malformed (400/422): never retried."""
+
+
+class LlmNotFoundError(LlmError):
+    """Raised when the provider knows no such model or endpoint (404): check the routing."""
+
+    exit_code = EXIT_USAGE
+
+
+class LlmRateLimitError(LlmError):
+    """Raised when the provider keeps answering 429 past the retry budget."""
+
+
+class LlmServerError(LlmError):
+    """Raised when the provider keeps failing (5xx, 529 overloaded) past the retry budget."""
+
+
+class LlmTimeoutError(LlmError):
+    """Raised when a call keeps exceeding the per-call timeout past the retry budget."""
+
+
+class LlmConnectionError(LlmError):
+    """Raised when the provider cannot be reached (DNS, refused, reset) past the retry budget."""
+
+
+class LlmDeadlineError(LlmError):
+    """Raised when the caller's deadline passed: the call was not made, or was cancelled."""
+
+
+class LlmResponseError(LlmError):
+    """Raised when a provider answers 200 with a body hmas cannot read (not JSON, no answer)."""

@@ -617,6 +617,167 @@ class ExchangeCredentials(Section):
     api_secret: SecretStr | None = None
 
 
+#: How a model is asked for a JSON answer: the provider's native JSON-schema structured output,
+#: its JSON mode (any JSON object, the schema in the prompt), or the schema in the prompt alone.
+StructuredMode = Literal["json_schema", "json_mode", "prompt"]
+WireFormatName = Literal["openai", "anthropic"]
+
+#: The reference deployment (docs/llm.md): the four analysts on DeepSeek, the execution auditor
+#: on xAI Grok, the rationale on Anthropic Claude, the mother on Gemini.
+REFERENCE_ROUTING: dict[str, str] = {
+    "alpha": "deepseek",
+    "technical": "deepseek",
+    "sentiment": "deepseek",
+    "macro": "deepseek",
+    "execution": "xai",
+    "rationale": "anthropic",
+    "mother": "gemini",
+}
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_-")
+
+
+def _env_var_name(value: str) -> bool:
+    return value == "" or (
+        value.isascii()
+        and (value[0].isalpha() or value[0] == "_")
+        and all(c.isalnum() or c == "_" for c in value)
+    )
+
+
+class LlmModelParams(Section):
+    """One model of a vendor: its prices (USD per million tokens) and structured-output mode."""
+
+    input_per_mtok: float | None = Field(None, ge=0, description="Input tokens, $ per million.")
+    output_per_mtok: float | None = Field(None, ge=0, description="Output tokens, $ per million.")
+    cached_input_per_mtok: float | None = Field(
+        None, ge=0, description="Input tokens read from the provider's cache, $ per million."
+    )
+    structured: StructuredMode | None = Field(
+        None, description="json_schema, json_mode or prompt (docs/llm.md, structured output)."
+    )
+
+
+class LlmVendorParams(LlmModelParams):
+    """A vendor added or overridden in the config: a built-in one needs only what changes.
+
+    The prices and mode given here apply to the vendor's models not listed under ``models``.
+    """
+
+    wire: WireFormatName | None = Field(
+        None, description="Wire format: openai (chat completions) or anthropic (messages)."
+    )
+    base_url: str | None = Field(None, description="API base URL, e.g. http://127.0.0.1:11434/v1.")
+    key_env: str | None = Field(
+        None, description='Environment variable holding the API key; "" for a server without one.'
+    )
+    api_key: SecretStr | None = Field(
+        None, description="The key itself (prefer the environment variable named by key_env)."
+    )
+    default_model: str | None = Field(
+        None, min_length=1, description="Model used when routed bare."
+    )
+    concurrency: int | None = Field(
+        None, ge=1, le=1000, description="Calls in flight at once to this vendor (llm.concurrency)."
+    )
+    max_tokens_field: Literal["max_tokens", "max_completion_tokens"] | None = Field(
+        None, description="Request field capping the answer's length (OpenAI wire only)."
+    )
+    models: dict[str, LlmModelParams] = Field(
+        default_factory=dict, description="Per-model prices and modes, by model name."
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip().lower().startswith(("http://", "https://")):
+            raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+        return value.strip().rstrip("/") if value is not None else None
+
+    @field_validator("key_env")
+    @classmethod
+    def _variable_name(cls, value: str | None) -> str | None:
+        if value is not None and not _env_var_name(value.strip()):
+            raise ValueError(
+                f"expected the name of an environment variable such as DEEPSEEK_API_KEY "
+                f'(or "" for none), got {value!r}'
+            )
+        return value.strip() if value is not None else None
+
+
+class LlmParams(Section):
+    """The LLM engine's providers: vendors, routing per agent, timeouts, retries (docs/llm.md)."""
+
+    routing: dict[str, str] = Field(
+        default_factory=lambda: dict(REFERENCE_ROUTING),
+        description='Agent -> "vendor" or "vendor/model" (e.g. "openrouter/x-ai/grok-4"); '
+        "routes given replace the shipped route of those agents only.",
+    )
+    vendors: dict[str, LlmVendorParams] = Field(
+        default_factory=dict,
+        description="Vendors added, or built-in ones overridden (base URL, key variable, "
+        "models, prices, mode).",
+    )
+    call_timeout_seconds: float = Field(
+        60.0, gt=0, le=3600, description="Longest one HTTP call may take, answer included."
+    )
+    connect_timeout_seconds: float = Field(
+        10.0, gt=0, le=600, description="Longest the connection to a provider may take."
+    )
+    signal_deadline_seconds: float = Field(
+        300.0, gt=0, le=86_400, description="Every LLM call of one signal ends by this deadline."
+    )
+    concurrency: int = Field(
+        4, ge=1, le=1000, description="Calls in flight at once per vendor (unless it sets its own)."
+    )
+    retries: int = Field(
+        3, ge=0, le=10, description="Retries on 429, 5xx, timeouts and connection errors."
+    )
+    backoff_seconds: float = Field(
+        1.0, ge=0, le=300, description="First retry delay (doubles, with jitter)."
+    )
+    max_backoff_seconds: float = Field(
+        30.0, ge=0, le=3600, description="Longest wait between retries, Retry-After included."
+    )
+    max_output_tokens: int = Field(
+        2048, ge=1, le=1_000_000, description="Most tokens an answer may have."
+    )
+
+    @field_validator("routing", mode="before")
+    @classmethod
+    def _over_reference(cls, value: Any) -> Any:
+        # A file routing one agent keeps the shipped routes of the others.
+        if isinstance(value, dict):
+            return {**REFERENCE_ROUTING, **value}
+        return value
+
+    @field_validator("routing")
+    @classmethod
+    def _route_shape(cls, value: dict[str, str]) -> dict[str, str]:
+        for agent, route in value.items():
+            vendor, _, model = route.strip().partition("/")
+            if not vendor or (route.strip().count("/") and not model.strip()):
+                raise ValueError(
+                    f'route of {agent} must be "vendor" or "vendor/model", got {route!r}'
+                )
+        return {k.strip().lower(): v.strip() for k, v in value.items()}
+
+    @field_validator("vendors")
+    @classmethod
+    def _vendor_names(cls, value: dict[str, LlmVendorParams]) -> dict[str, LlmVendorParams]:
+        for name in value:
+            if not name or not set(name) <= _NAME_CHARS:
+                raise ValueError(
+                    f"vendor name {name!r} must be lower-case letters, digits, _ or - "
+                    "(e.g. deepseek, my-vllm)"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _backoff_in_order(self) -> Self:
+        _ordered(self, "backoff_seconds", "max_backoff_seconds")
+        return self
+
+
 class Settings(BaseSettings):
     """Every setting hmas reads, with its source precedence."""
 
@@ -657,6 +818,7 @@ class Settings(BaseSettings):
     mother: MotherParams = Field(default_factory=MotherParams)
     risk: RiskParams = Field(default_factory=RiskParams)
     paper: PaperParams = Field(default_factory=PaperParams)
+    llm: LlmParams = Field(default_factory=LlmParams)
 
     @classmethod
     def settings_customise_sources(
@@ -961,21 +1123,36 @@ def _resolve(parts: list[str]) -> tuple[int, Any]:
     ``None`` for a plain value.
     """
     model: Any = Settings
-    for i, part in enumerate(parts):
+    i = 0
+    while i < len(parts):
+        part = parts[i]
         if not (isinstance(model, type) and issubclass(model, BaseModel)):
             return i, model
         field = model.model_fields.get(part)
         if field is None:
             return i, model
         ann = field.annotation
+        entry = getattr(ann, "__args__", (None, None))[-1]
         if isinstance(ann, type) and issubclass(ann, BaseModel):
             model = ann
+        elif (
+            getattr(ann, "__origin__", None) is dict
+            and isinstance(entry, type)
+            and issubclass(entry, BaseModel)
+        ):
+            # A mapping of sections (llm.vendors.<name>): any key, then the section's fields.
+            if i + 1 >= len(parts):
+                return len(parts), dict
+            model = entry
+            i += 2
+            continue
         elif getattr(ann, "__origin__", None) is dict:
             return len(parts), (dict if i == len(parts) - 1 else None)
         elif getattr(ann, "__origin__", None) is list:
             return (len(parts), list) if i == len(parts) - 1 else (i + 1, None)
         else:
             model = None
+        i += 1
     return len(parts), model
 
 
@@ -1014,7 +1191,7 @@ def _unknown_file_keys(data: dict[str, Any], where: str) -> list[str]:
             parts = [*prefix, key]
             known, kind = _resolve(parts)
             if known == len(parts):
-                if isinstance(value, dict) and isinstance(kind, type) and kind is not dict:
+                if isinstance(value, dict) and isinstance(kind, type):
                     walk(value, parts)
                 continue
             key_shown = ".".join(parts)

@@ -97,3 +97,38 @@ def engine_factory() -> Iterator[object]:
     yield make
     for engine in made:
         engine.dispose()
+
+
+def _loopback(host: str) -> bool:
+    return host.startswith("127.") or host in ("::1", "[::1]", "localhost")
+
+
+@pytest.fixture(autouse=True)
+def _no_real_model_requests(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any httpx request that would leave the machine fails the test (LLM providers included).
+
+    Guarded where httpx hands a request to its connection pool, below vcrpy's replay: a recorded
+    answer never gets here, a request missing from its cassette (or made without one) does.
+    """
+    import httpcore
+
+    real_async = httpcore.AsyncConnectionPool.handle_async_request
+    real_sync = httpcore.ConnectionPool.handle_request
+
+    def check(request: httpcore.Request) -> None:
+        host = request.url.host.decode("ascii", errors="replace")
+        if not _loopback(host):
+            raise RuntimeError(f"real HTTP requests are forbidden in tests (tried {host})")
+
+    async def guarded_async(
+        self: httpcore.AsyncConnectionPool, request: httpcore.Request
+    ) -> object:
+        check(request)
+        return await real_async(self, request)
+
+    def guarded_sync(self: httpcore.ConnectionPool, request: httpcore.Request) -> object:
+        check(request)
+        return real_sync(self, request)
+
+    monkeypatch.setattr(httpcore.AsyncConnectionPool, "handle_async_request", guarded_async)
+    monkeypatch.setattr(httpcore.ConnectionPool, "handle_request", guarded_sync)

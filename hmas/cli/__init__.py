@@ -161,6 +161,7 @@ def _mount() -> None:
         decide,
         fetch,
         kill_switch,
+        llm,
         replay,
         report,
         run,
@@ -172,6 +173,7 @@ def _mount() -> None:
     app.add_typer(signals.app, name="signals", help=signals.HELP)
     app.add_typer(config.app, name="config", help=config.HELP)
     app.add_typer(db.app, name="db", help=db.HELP)
+    app.add_typer(llm.app, name="llm", help=llm.HELP)
 
 
 _mount()

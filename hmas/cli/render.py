@@ -1019,3 +1019,100 @@ def run_line(res: Any, outcome: Any) -> dict[str, Any]:
         "ts": datetime.now(tz=UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         **outcome.as_dict(),
     }
+
+
+# --- llm ---------------------------------------------------------------------------------------
+
+
+def _per_million(value: float) -> str:
+    return f"{value:.4f}".rstrip("0").rstrip(".") if value else "0"
+
+
+def llm_route_json(row: Any) -> dict[str, Any]:
+    """One agent's route as JSON: key presence and where it was found, never the key."""
+    prices = row.prices
+    return {
+        "agent": row.agent,
+        "vendor": row.vendor,
+        "model": row.model,
+        "wire": row.wire,
+        "base_url": row.base_url,
+        "key_variable": row.key.variable,
+        "key_present": row.key.present,
+        "key_source": row.key.found_in,
+        "structured": row.structured,
+        "usd_per_million": None
+        if prices is None
+        else {"input": prices.input, "output": prices.output, "cached_input": prices.cached_input},
+    }
+
+
+def llm_routes_table(rows: Sequence[Any]) -> None:
+    """Agents, their vendor/model, key presence, structured mode and prices."""
+    cols = [
+        Col("agent"),
+        Col("vendor/model"),
+        Col("key"),
+        Col("mode"),
+        Col("$/M in/out/cached", detail=True),
+    ]
+    body = []
+    for r in rows:
+        if not r.key.needed:
+            key = "none needed"
+        elif r.key.present:
+            where = {"environment": "env", "config file": "config"}.get(str(r.key.found_in))
+            key = f"{r.key.variable} ({where or r.key.found_in})"
+        else:
+            key = f"{r.key.variable} MISSING"
+        prices = r.prices
+        shown = (
+            "unknown"
+            if prices is None
+            else "/".join(
+                _per_million(v) for v in (prices.input, prices.output, prices.cached_input)
+            )
+        )
+        body.append([r.agent, f"{r.vendor}/{r.model}", key, r.structured, shown])
+    print_table("LLM routing", cols, body)
+
+
+def llm_ping_json(result: Any) -> dict[str, Any]:
+    """One ping as JSON."""
+    return {
+        "vendor": result.vendor,
+        "model": result.model,
+        "agents": list(result.agents),
+        "ok": result.ok,
+        "latency_s": None if result.latency_s is None else round(result.latency_s, 3),
+        "input_tokens": result.usage.input_tokens,
+        "output_tokens": result.usage.output_tokens,
+        "cached_input_tokens": result.usage.cached_input_tokens,
+        "cost_usd": result.cost_usd,
+        "answer": result.answer,
+        "error": result.error,
+    }
+
+
+def llm_ping_table(results: Sequence[Any]) -> None:
+    """Each ping: latency, tokens and cost, or its error."""
+    cols = [
+        Col("vendor/model"),
+        Col("result"),
+        Col("latency", right=True),
+        Col("tokens in/out", right=True),
+        Col("cost $", right=True),
+        Col("error", text=True),
+    ]
+    body = [
+        [
+            f"{p.vendor}/{p.model}",
+            "ok" if p.ok else "FAILED",
+            NONE if p.latency_s is None else f"{p.latency_s:.2f}s",
+            f"{p.usage.input_tokens}/{p.usage.output_tokens}" if p.ok else NONE,
+            NONE if p.cost_usd is None else f"{p.cost_usd:.6f}",
+            p.error or "",
+        ]
+        for p in results
+    ]
+    print_table("LLM ping", cols, body)
