@@ -137,16 +137,40 @@ def frame_of(columns: dict[str, Any], index: pd.Index) -> pd.DataFrame:
     another dtype than the full one. Numeric arrays go in as they are; an array given for two
     columns, or a view of another array, is copied so no two columns share memory.
     """
-    data: dict[str, Any] = {}
+    names: list[str] = []
+    arrays: list[Array] = []
     seen: set[int] = set()
     for name, given in columns.items():
         values = given.copy() if id(given) in seen or given.base is not None else given
         seen.add(id(values))
-        if values.dtype.kind in "OU":
-            data[name] = pd.Series(values, index=index, dtype=_OBJECT, copy=False)
-        else:
-            data[name] = values
+        names.append(name)
+        arrays.append(values.astype(_OBJECT) if values.dtype.kind == "U" else values)
+    if (
+        _FROM_ARRAYS is not None
+        and len(index) <= _CONSOLIDATE_ROWS
+        and all(len(a) == len(index) for a in arrays)
+    ):
+        # pandas' own path from equal-length numpy arrays (what ``DataFrame(dict)`` calls after
+        # checking and converting every column): half the public constructor's cost on a
+        # one-signal window (0.28 against 0.55 ms for 34 columns of 1,000 rows). It copies the
+        # columns into one block per dtype, which on a long history costs more than it saves
+        # (17 against 1 ms for 65 columns of 85,000 rows): there the public path is taken.
+        frame: pd.DataFrame = _FROM_ARRAYS(
+            arrays, columns=names, index=index, verify_integrity=False
+        )
+        return frame
+    data = {
+        name: pd.Series(a, index=index, dtype=_OBJECT, copy=False) if a.dtype == _OBJECT else a
+        for name, a in zip(names, arrays, strict=True)
+    }
     return pd.DataFrame(data, index=index, copy=False)
+
+
+#: ``DataFrame._from_arrays`` where pandas has it (2.x and 3.x do); else the public constructor.
+_FROM_ARRAYS = getattr(pd.DataFrame, "_from_arrays", None)
+#: Longest frame built by ``_FROM_ARRAYS`` (a live decision's window is 520 to 1,073 bars on
+#: hourly and daily bars at the defaults).
+_CONSOLIDATE_ROWS = 5_000
 
 
 def rolling_count(valid: Bools, window: int, min_periods: int) -> Floats:
