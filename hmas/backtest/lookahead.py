@@ -132,7 +132,21 @@ def _rules_changes(plan: Any, row: int, settings: Settings) -> list[tuple[str, A
     assert out.decided is not None
     i = plan.offset + row
     part, at = plan.history.locate(i)
-    found = _diff(part.output.features.iloc[at], out.features.iloc[-1], "feature ")
+    try:
+        kept = part.output.features.iloc[part.position(at)]
+    except KeyError:
+        # The pass kept no features at this bar: those of its segment's window, recomputed
+        # (the window the pass computed them over, so the same numbers).
+        from hmas.indicators import compute_features
+
+        assert part.output.decided is not None
+        window = span(
+            inputs,
+            pd.Timestamp(part.window_start, unit="ms", tz="UTC"),
+            part.output.decided.index[-1],
+        )
+        kept = compute_features(window.candles).loc[pd.Timestamp(t, unit="ms", tz="UTC")]
+    found = _diff(kept, out.features.iloc[-1], "feature ")
     found += _diff(plan.decided.iloc[row], out.decided.iloc[-1], "decision ")
     return found
 

@@ -152,10 +152,16 @@ class RulesPlan:
         settings: Settings,
         progress: Callable[[int, int], None] | None = None,
     ) -> RulesPlan:
-        """Decide every bar of the series (the history pass), ready to be judged bar by bar."""
+        """Decide every bar of the series (the history pass), ready to be judged bar by bar.
+
+        The pass keeps the views of the approved bars only: the verdict is asked nowhere else
+        (a rejected row's verdict is a rejection whatever the book).
+        """
         from hmas.decision.history import compute_history
 
-        history = compute_history(series.inputs, settings, since=series.first, progress=progress)
+        history = compute_history(
+            series.inputs, settings, since=series.first, progress=progress, keep=_approved
+        )
         return cls(series, settings, history)
 
     def candidates(self) -> NDArray[np.int64]:
@@ -213,6 +219,14 @@ class RulesPlan:
         spread = _finite(decided.get("cost_spread_bps"))
         slip = _finite(decided.get("cost_slippage_bps"))
         return max(spread or 0.0, 0.0) / 2 + max(slip or 0.0, 0.0)
+
+
+def _approved(decided: pd.DataFrame) -> NDArray[np.bool_]:
+    """The bars the mother approved (``keep`` of the backtest's history pass)."""
+    import numpy as np
+
+    approved: NDArray[np.bool_] = decided["approved"].to_numpy(dtype=bool)
+    return approved if len(approved) else np.zeros(0, dtype=bool)
 
 
 @dataclass

@@ -39,6 +39,8 @@ from hmas.market import timeframe_ms
 from hmas.settings import duration_ms
 
 if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
     import pandas as pd
 
     from hmas.decision.pipeline import MarketInputs, PipelineOutput
@@ -215,10 +217,25 @@ class Part:
     anchor: int
     #: First open time the segment's window reads (``Windowing.start(anchor)``).
     window_start: int
-    #: ``compute`` over the window, cut to the segment's own rows.
+    #: ``compute`` over the window, cut to the segment's own rows (its features and agent
+    #: frames to the ``kept`` rows, when the pass kept only some).
     output: PipelineOutput
     #: Position of the segment's first row in the whole pass.
     offset: int
+    #: Rows of the segment (ascending positions) whose features and agent frames were kept;
+    #: None: every row. The mother's decided frame is always whole.
+    kept: npt.NDArray[np.int64] | None = None
+
+    def position(self, row: int) -> int:
+        """Where the segment's ``row`` is in ``output.features`` and ``output.frames``."""
+        import numpy as np
+
+        if self.kept is None:
+            return row
+        k = int(np.searchsorted(self.kept, row))
+        if k < len(self.kept) and int(self.kept[k]) == row:
+            return k
+        raise KeyError(f"row {self.offset + row} of the pass was not kept (keep= of the pass)")
 
 
 @dataclass
@@ -228,7 +245,17 @@ class History:
     parts: list[Part] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return sum(len(p.output.features) for p in self.parts)
+        return sum(len(self._rows(p)) for p in self.parts)
+
+    @staticmethod
+    def _rows(part: Part) -> pd.Index:
+        decided = part.output.decided
+        return part.output.features.index if decided is None else decided.index
+
+    @property
+    def compact(self) -> bool:
+        """Whether the pass kept features and agent frames at some rows only."""
+        return any(p.kept is not None for p in self.parts)
 
     def locate(self, i: int) -> tuple[Part, int]:
         """The segment holding row ``i`` (negative counts from the end) and the row within it."""
@@ -246,23 +273,35 @@ class History:
         from hmas.decision.pipeline import views_at
 
         part, row = self.locate(i)
-        return views_at(part.output, row)
+        return views_at(part.output, part.position(row))
 
     @cached_property
     def index(self) -> pd.DatetimeIndex:
         """The bars of the pass, oldest first."""
         import pandas as pd
 
-        return pd.DatetimeIndex(self.features.index)
+        if not self.parts:
+            return pd.DatetimeIndex([], tz="UTC")
+        first, *others = (self._rows(p) for p in self.parts)
+        return pd.DatetimeIndex(first.append(others) if others else first)
+
+    def _whole(self) -> None:
+        if self.compact:
+            raise ValueError(
+                "this history pass kept features and agent frames at some rows only (keep=): "
+                "read them with views_at, or compute the pass without keep"
+            )
 
     @cached_property
     def features(self) -> pd.DataFrame:
         """The feature rows of every bar."""
+        self._whole()
         return _concat([p.output.features for p in self.parts])
 
     @cached_property
     def frames(self) -> dict[str, pd.DataFrame]:
         """Each agent's rows of every bar."""
+        self._whole()
         if not self.parts:
             return {}
         names = self.parts[0].output.frames
@@ -295,6 +334,7 @@ def compute_history(
     decide: bool = True,
     since: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    keep: Callable[[pd.DataFrame], npt.NDArray[np.bool_]] | None = None,
 ) -> History:
     """Every bar of ``inputs.candles`` decided as live at that bar: one ``compute`` per segment.
 
@@ -306,6 +346,11 @@ def compute_history(
     back to ``Windowing.start(since)`` (the backtest of a range reads its warm-up that way), and
     the pass starts with the segment holding ``since``. ``progress(done, total)`` hears each
     segment as it is computed.
+
+    ``keep`` (with ``decide``) is given each segment's decided rows and says which rows' features
+    and agent frames to keep: a backtest keeps the approved ones, the only rows it reads views
+    of, and so holds a year of minutes in a fraction of the memory. The decided frame is kept
+    whole. None keeps every row.
     """
     import numpy as np
     import pandas as pd
@@ -333,27 +378,38 @@ def compute_history(
         start = win.start(anchor)
         window = span(inputs, pd.Timestamp(start, unit="ms", tz="UTC"), index[last])
         output = compute(window, settings, equity=equity, decide=decide)
-        keep = int(np.searchsorted(pd.DatetimeIndex(output.features.index), index[first]))
-        history.parts.append(Part(anchor, start, _tail(output, keep), offset))
+        at = int(np.searchsorted(pd.DatetimeIndex(output.features.index), index[first]))
+        if keep is None:
+            history.parts.append(Part(anchor, start, _tail(output, at), offset))
+        else:
+            assert output.decided is not None, "keep= needs decide=True"
+            decided = output.decided.iloc[at:]
+            rows = np.flatnonzero(np.asarray(keep(decided), dtype=bool)).astype(np.int64)
+            part = _tail(output, at, rows)
+            history.parts.append(Part(anchor, start, part, offset, kept=rows))
         offset += last - first + 1
     if progress is not None:
         progress(len(firsts), len(firsts))
     return history
 
 
-def _tail(output: PipelineOutput, keep: int) -> PipelineOutput:
-    """The output's rows from position ``keep`` on, copied (the window's warm-up is dropped)."""
+def _tail(
+    output: PipelineOutput, keep: int, rows: npt.NDArray[np.int64] | None = None
+) -> PipelineOutput:
+    """The output's rows from position ``keep`` on, copied (the window's warm-up is dropped);
+    with ``rows``, the features and agent frames only at those rows of the tail."""
     from hmas.decision.pipeline import PipelineOutput
 
-    def cut(frame: pd.DataFrame) -> pd.DataFrame:
-        out = frame.iloc[keep:].copy()
+    def cut(frame: pd.DataFrame, some: bool = True) -> pd.DataFrame:
+        out = frame.iloc[keep:] if rows is None or not some else frame.iloc[keep + rows]
+        out = out.copy()
         out.attrs = dict(frame.attrs)
         return out
 
     return PipelineOutput(
         features=cut(output.features),
         frames={name: cut(frame) for name, frame in output.frames.items()},
-        decided=None if output.decided is None else cut(output.decided),
+        decided=None if output.decided is None else cut(output.decided, some=False),
         context=output.context,
         timings_ms=output.timings_ms,
     )

@@ -44,7 +44,7 @@ def test_an_order_costs_the_taker_fee_and_half_the_auditors_round_trip(
     order = plan.decide(row, book)
     assert order is not None and not hasattr(order, "refused_by")
     part, at = plan.history.locate(plan.offset + row)
-    execution = part.output.frames["execution"].iloc[at]
+    execution = part.output.frames["execution"].iloc[part.position(at)]
     assert order.fee_bps == taker_bps(loose, "sample") == 10.0  # type: ignore[union-attr]
     expected = (execution["spread_bps"] + execution["slippage_bps"]) / 2
     assert order.slippage_bps == pytest.approx(expected)  # type: ignore[union-attr]

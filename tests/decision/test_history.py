@@ -571,3 +571,29 @@ def test_bars_without_time_order_abstain(index: str) -> None:
         reason = "data quality: bars are not in time order"
     out = rationale.run_rules(frame, context("30d").with_upstream(alpha=alpha))
     assert out["abstained"].all() and set(out["abstain_reason"]) == {reason}
+
+
+def test_a_pass_keeping_some_rows_gives_the_same_decisions_and_views(
+    inputs: MarketInputs, history: History
+) -> None:
+    settings = small()
+    kept = compute_history(inputs, settings, keep=lambda d: d["approved"].to_numpy(dtype=bool))
+    assert kept.compact and not history.compact
+    assert len(kept) == len(history) and list(kept.index) == list(history.index)
+    assert kept.decided is not None and history.decided is not None
+    pd.testing.assert_frame_equal(kept.decided, history.decided)
+    approved = np.flatnonzero(history.decided["approved"].to_numpy(dtype=bool))
+    assert len(approved) > 0
+    for i in approved.tolist():
+        assert kept.views_at(i) == history.views_at(i)
+    # Each part keeps features and agent frames at its approved rows only.
+    assert sum(len(p.output.features) for p in kept.parts) == len(approved)
+    assert all(
+        len(f) == len(p.output.features) for p in kept.parts for f in p.output.frames.values()
+    )
+    rejected = int(np.flatnonzero(~history.decided["approved"].to_numpy(dtype=bool))[0])
+    with pytest.raises(KeyError, match="was not kept"):
+        kept.views_at(rejected)
+    for whole in ("features", "frames"):
+        with pytest.raises(ValueError, match="kept features and agent frames at some rows"):
+            getattr(kept, whole)
