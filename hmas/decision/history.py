@@ -313,7 +313,14 @@ class History:
         frames = [p.output.decided for p in self.parts]
         if not frames or any(f is None for f in frames):
             return None
-        return _concat([f for f in frames if f is not None])
+        whole = _concat([f for f in frames if f is not None])
+        if len(frames) > 1:
+            # Each segment now reads its rows of the whole frame (views, not copies): a pass
+            # over a year of minutes holds its decided rows once.
+            for part, frame in zip(self.parts, frames, strict=True):
+                assert frame is not None
+                part.output.decided = whole.iloc[part.offset : part.offset + len(frame)]
+        return whole
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
