@@ -53,8 +53,10 @@ _file_data: ContextVar[dict[str, Any] | None] = ContextVar("hmas_file_data", def
 #: 2: the win probability and EV from measured comparable setups. 3: the proposer (alpha) does
 #: not vote, macro reads the market beyond the symbol, technical the higher timeframes. 4: an
 #: "auto" segment on a long reach (over 2,400 bars: 1m, 5m, 15m at the defaults) is the reach
-#: less 2,000 bars, not a sixth of it (decisions there start from other anchors).
-DECISION_MODEL: Final[int] = 4
+#: less 2,000 bars, not a sixth of it (decisions there start from other anchors). 5: the EV
+#: and the scenario payoffs in R of the trade's risk budget (a stop-out at the modelled costs
+#: and gap loses 1R, as the paper book and the backtest count), not of its stop distance.
+DECISION_MODEL: Final[int] = 5
 
 
 class Section(BaseModel):

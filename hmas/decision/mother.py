@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict
 from hmas.agents.common import frame_of
 from hmas.agents.registry import PROPOSER, VOTERS
 from hmas.decision.sizing import risk_fraction, units
-from hmas.risk.costs import SideCosts, net_reward_risk
+from hmas.risk.costs import SideCosts, net_reward_risk, risk_per_unit
 from hmas.settings import MotherParams, Settings
 
 Array = npt.NDArray[np.float64]
@@ -151,7 +151,12 @@ def _direction(values: npt.NDArray[Any], up: str, down: str) -> Array:
 
 
 def resolve_numbers(
-    rationale: AgentFrame | None, n: int, rr: Array, cost_r: Array, strength: float
+    rationale: AgentFrame | None,
+    n: int,
+    rr: Array,
+    cost_r: Array,
+    strength: float,
+    scale: Array | float = 1.0,
 ) -> dict[str, Array]:
     """Round 2's numbers from the rationale's counts and payoffs (docs/agents.md, mother).
 
@@ -169,6 +174,11 @@ def resolve_numbers(
     The scenarios split the same pseudo-sample by outcome, so their probabilities times their
     payoffs add up to ``ev_r``. Unknown inputs (no cost estimate, a count without its mean
     payoff) give NaN: null in the rounds, and every check on them fails.
+
+    The payoffs above are in R of the planned stop distance |entry − stop|; ``scale`` (per
+    bar: |entry − stop| over ``risk_per_unit``, the loss of a stop-out at the modelled costs
+    and gap allowance) turns every payoff and the EV into R of the trade's risk budget, the
+    unit the paper book and the backtest count in (a stop-out loses 1R, the configured risk).
     """
     trades = np.nan_to_num(_num(rationale, "base_rate_trades", n))
     counts = {
@@ -202,6 +212,9 @@ def resolve_numbers(
         raw_rate = np.where(trades > 0, counts["win"] / trades, np.nan)
         raw_payoff = np.where(trades > 0, total / trades, np.nan)
         shrink = np.where(weight > 0, trades / weight, np.nan)
+        ev, target_r, stop_r, expiry_r, raw_payoff = (
+            v * scale for v in (ev, target_r, stop_r, expiry_r, raw_payoff)
+        )
 
     def finite(values: Array) -> Array:
         return np.where(np.isfinite(values), values, np.nan)
@@ -332,7 +345,15 @@ def run_rules(
     with np.errstate(divide="ignore", invalid="ignore"):
         rr = np.abs(target - entry) / np.abs(entry - stop)
     rr = np.where(np.isfinite(rr), rr, np.nan)
-    resolve = resolve_numbers(rationale, n, rr, cost_r, m.prior_strength)
+    costs, quote_rate = side_costs(execution, n)
+    risk = settings.risk
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # R of the risk budget: what a stop-out loses per unit at the modelled costs and gap.
+        budget = risk_per_unit(
+            np.where(stop < entry, 1.0, -1.0), entry, stop, costs, risk.gap_allowance
+        )
+        scale = np.where(budget > 0, np.abs(entry - stop) / budget, np.nan)
+    resolve = resolve_numbers(rationale, n, rr, cost_r, m.prior_strength, scale)
     ev = resolve["ev_r"]
     p_win = resolve["p_win"]
     raev = ev - m.medium_flag_penalty_r * medium - m.low_flag_penalty_r * low
@@ -343,8 +364,6 @@ def run_rules(
         consensus_ok = super_share >= m.supermajority_share - 1e-12
     else:
         consensus_ok = consensus >= m.min_consensus - 1e-12
-    costs, quote_rate = side_costs(execution, n)
-    risk = settings.risk
     rr_net = net_reward_risk(direction, entry, stop, target, costs, risk.gap_allowance)
     fraction = risk_fraction(p_win, rr_net, kelly=m.kelly_fraction, cap=risk.risk_per_trade)
     size = units(

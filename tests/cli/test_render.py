@@ -34,8 +34,9 @@ def test_round_two_shows_the_history_the_prior_and_the_scenarios(
     assert "comparable setups mean_reversion BUY 3-4R" in text
     assert "20 resolved in 30d (12 won, 6 lost, 2 expired); raw win rate 0.60" in text
     assert "p(win) 0.42 (no-edge prior 0.25 worth 20 trades; history weight 0.50)" in text
-    assert "scenario expiry p=0.05 payoff 0.45R" in text
-    assert "EV 0.75R" in text
+    # In R of the risk budget: 0.8706 of a stop distance at the auditor's costs and the gap.
+    assert "scenario expiry p=0.05 payoff 0.39R" in text
+    assert "EV 0.65R" in text
 
 
 def test_round_two_of_a_stored_older_record(capsys: pytest.CaptureFixture[str]) -> None:

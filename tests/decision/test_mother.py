@@ -207,18 +207,25 @@ def test_the_probability_and_ev_shrink_measured_outcomes_toward_no_edge() -> Non
     # b = 15 / 5 = 3, c = 0.05R, k = 20 pseudo-trades that win +3R at 1/(1+3), else lose 1R.
     assert row["p_prior"] == pytest.approx(0.25)
     assert row["base_rate"] == pytest.approx(12 / 20)
-    assert row["payoff_raw_r"] == pytest.approx(31 / 20)
     assert row["p_win"] == pytest.approx((12 + 20 * 0.25) / 40)
     assert row["history_weight"] == pytest.approx(0.5)
-    # Net of this trade's cost, shrunk toward 0R: (31 - 20 * 0.05) / 40.
-    assert row["ev_r"] == pytest.approx(0.75)
-    assert row["risk_adjusted_ev_r"] == pytest.approx(0.75)  # no flag raised
+    # In R of the trade's risk budget: a stop-out at the stop less the 0.1 gap allowance
+    # (94.5), paying a side's share of the auditor's round trip (2.5 bps of price: half the
+    # 4 bps spread and of the 1 bp slippage; a 10 bps fee) loses u per unit, and the stop
+    # distance 5 is 5/u of that budget (about 0.87).
+    fill, out = 100.0 * (1 + 2.5e-4), 94.5 * (1 - 2.5e-4)
+    scale = 5.0 / ((fill - out) + 0.001 * (fill + out))
+    assert scale == pytest.approx(0.8706, abs=1e-4)
+    # Net of this trade's cost, shrunk toward 0R: (31 - 20 * 0.05) / 40 stop distances.
+    assert row["ev_r"] == pytest.approx(0.75 * scale)
+    assert row["risk_adjusted_ev_r"] == pytest.approx(0.75 * scale)  # no flag raised
+    assert row["payoff_raw_r"] == pytest.approx(31 / 20 * scale)
     resolve = mother.render(row, {"alpha": LONG, "rationale": HISTORY}, settings).rounds["resolve"]
     scenarios = resolve["scenarios"]
     assert sum(v["probability"] for v in scenarios.values()) == pytest.approx(1.0, abs=1e-3)
     ev = sum(v["probability"] * v["payoff_r"] for v in scenarios.values())
     assert ev == pytest.approx(resolve["expected_value_r"], abs=1e-3)
-    assert scenarios["expiry"] == {"probability": 0.05, "payoff_r": 0.45}
+    assert scenarios["expiry"] == {"probability": 0.05, "payoff_r": round(0.45 * scale, 4)}
     assert resolve["history"] == {
         "group": "mean_reversion BUY 3-4R",
         "lookback": "30d",
@@ -227,7 +234,7 @@ def test_the_probability_and_ev_shrink_measured_outcomes_toward_no_edge() -> Non
         "losses": 6,
         "expired": 2,
         "raw_win_rate": 0.6,
-        "raw_payoff_r": 1.55,
+        "raw_payoff_r": round(1.55 * scale, 4),
     }
     assert resolve["prior"]["win_rate"] == 0.25 and resolve["prior"]["payoff_r"] == 0.0
 
