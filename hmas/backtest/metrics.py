@@ -143,6 +143,7 @@ def compute(
     start_equity: float,
     *,
     proposals: dict[str, Any] | None = None,
+    agreement: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Every metric of a run as JSON-able data (numbers or None, reasons in ``unknown``)."""
     import numpy as np
@@ -247,6 +248,8 @@ def compute(
     v["calibration"] = {"trades": _calibration([t for t in closed], f, "calibration.trades")}
     if proposals is not None:
         v["calibration"]["proposals"] = proposals
+    if agreement is not None:
+        v["agreement"] = agreement
     v["unknown"] = f.unknown
     return v
 

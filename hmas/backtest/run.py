@@ -129,6 +129,19 @@ def proposal_calibration(plans: list[RulesPlan], settings: Settings) -> dict[str
     return {"proposals": count, "approved_by_mother": approved, **table}
 
 
+def voter_agreement(plans: list[RulesPlan]) -> dict[str, Any]:
+    """How often the mother's voters agreed over the simulated bars of every symbol, with each
+    other and with alpha's proposals (``hmas.decision.agreement``): a consensus of voters that
+    always agree is one opinion counted several times."""
+    import pandas as pd
+
+    from hmas.decision.agreement import measure_agreement
+
+    decided = [p.decided for p in plans]
+    frame = pd.concat(decided, ignore_index=True) if len(decided) > 1 else decided[0]
+    return measure_agreement(frame).as_dict()
+
+
 def run_backtest(
     engine: Engine,
     settings: Settings,
@@ -162,10 +175,12 @@ def run_backtest(
     sim = walk(plans, settings, engine_name=engine_name, progress=progress)
     start = settings.paper.starting_equity
     curve = metrics.equity_curve(plans, sim.trades, start)
-    proposals = None
+    proposals = agreement = None
     if request.strategy == "rules":
-        proposals = proposal_calibration([p for p in plans if isinstance(p, RulesPlan)], settings)
-    figures = metrics.compute(plans, sim, curve, start, proposals=proposals)
+        rules = [p for p in plans if isinstance(p, RulesPlan)]
+        proposals = proposal_calibration(rules, settings)
+        agreement = voter_agreement(rules)
+    figures = metrics.compute(plans, sim, curve, start, proposals=proposals, agreement=agreement)
     result = BacktestResult(
         strategy=request.strategy,
         engine=engine_name,

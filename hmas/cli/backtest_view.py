@@ -103,6 +103,8 @@ def run(data: dict[str, Any]) -> None:
     if data["strategy"] == "rules":
         for name, table in (m.get("calibration") or {}).items():
             _calibration(name, table)
+        if m.get("agreement"):
+            _agreement(m["agreement"])
     else:
         _line("Calibration: none (the reference strategy states no win probability)")
     _trades(data.get("trades") or [])
@@ -192,6 +194,40 @@ def _calibration(name: str, table: dict[str, Any]) -> None:
     if name == "proposals":
         line += f"; {table.get('proposals')} proposals, {table.get('approved_by_mother')} approved"
     _line(line)
+
+
+def _agreement(data: dict[str, Any]) -> None:
+    """The voters' agreement: pairs (with chance and kappa), then with alpha's proposals."""
+    pairs = [
+        [
+            f"{p['first']}/{p['second']}",
+            str(p["both"]),
+            fmt_num(p.get("rate")),
+            fmt_num(p.get("chance")),
+            fmt_num(p.get("kappa")),
+        ]
+        for p in data.get("pairs", [])
+    ]
+    cols = [
+        Col("voters"),
+        Col("both voted", right=True),
+        Col("agree", right=True),
+        Col("chance", right=True),
+        Col("kappa", right=True),
+    ]
+    print_table("Voter agreement (bars where both voted long or short)", cols, pairs)
+    rows = [
+        [q["voter"], str(q["proposals"]), fmt_num(q.get("rate")), fmt_num(q.get("support"))]
+        for q in data.get("proposals", [])
+        if q.get("setup") is None
+    ]
+    cols = [
+        Col("voter"),
+        Col("proposals", right=True),
+        Col("agree", right=True),
+        Col("support", right=True),
+    ]
+    print_table(f"Voters on {data.get('proposer', 'alpha')}'s proposals", cols, rows)
 
 
 def _line(text: str) -> None:

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from hmas.backtest.data import Range, load_series
-from hmas.backtest.run import proposal_calibration
+from hmas.backtest.run import proposal_calibration, voter_agreement
 from hmas.backtest.strategy import ReferencePlan, RulesPlan, reference_signals, taker_bps
 from hmas.risk.book import PaperBook
 from hmas.risk.positions import WIN, simulate
@@ -68,6 +68,24 @@ def test_the_proposals_calibration_follows_every_proposal(plan: RulesPlan, loose
     assert table["approved_by_mother"] == len(plan.candidates())
     assert table["count"] == int(resolved.sum())
     assert table["base_rate"] == pytest.approx((sim.status[resolved] == WIN).mean())
+
+
+def test_the_voters_agreement_over_the_simulated_bars(plan: RulesPlan) -> None:
+    data = voter_agreement([plan])
+    assert data["bars"] == len(plan.decided) and data["proposer"] == "alpha"
+    assert data["voters"] == ["technical", "sentiment", "macro"]
+    # The proposer is judged, never a voter; each voter's row on alpha's proposals counts them.
+    (row,) = [q for q in data["proposals"] if q["voter"] == "technical" and q["setup"] is None]
+    assert row["proposals"] == len(plan.proposals())
+    pair = data["pairs"][0]
+    votes = plan.decided[["vote_technical", "vote_sentiment"]].to_numpy()
+    both = (votes[:, 0] != 0) & (votes[:, 1] != 0)
+    assert (pair["first"], pair["second"], pair["both"]) == (
+        "technical",
+        "sentiment",
+        int(both.sum()),
+    )
+    assert pair["agree"] == int((votes[both, 0] == votes[both, 1]).sum())
 
 
 def test_the_reference_signals() -> None:
