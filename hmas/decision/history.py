@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -417,6 +417,9 @@ def _tail(
         features=cut(output.features),
         frames={name: cut(frame) for name, frame in output.frames.items()},
         decided=None if output.decided is None else cut(output.decided, some=False),
-        context=output.context,
+        # The window's universe, benchmark and upstream frames are no part's rows: dropped.
+        context=replace(
+            output.context, universe=None, benchmark=None, upstream={}, quote_rate=None
+        ),
         timings_ms=output.timings_ms,
     )
