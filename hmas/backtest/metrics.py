@@ -164,7 +164,7 @@ def compute(
     final = float(curve.equity[-1])
     v["starting_equity"] = start_equity
     f.put("final_equity", final, "the equity curve is not finite", 2)
-    f.put("realised_equity", sim.book.account.equity, "the book's equity is not finite", 2)
+    f.put("realised_equity", sim.realised_equity, "the book's equity is not finite", 2)
     total = final / start_equity - 1
     f.put("total_return", total, "the equity curve is not finite", 6)
     span_ms = int(curve.ts[-1] + curve.bar_ms - curve.ts[0])

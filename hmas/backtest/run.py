@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from hmas import __version__
 from hmas.backtest.data import Range, Series, data_hash, iso, load_series
-from hmas.backtest.engine import Progress, Simulation, walk
+from hmas.backtest.engine import Progress, Simulation, walk, walk_reference
 from hmas.backtest.strategy import Strategy, build_plans
 from hmas.errors import ConfigError
 
@@ -139,7 +139,7 @@ def run_backtest(
 ) -> BacktestResult:
     """Run a backtest on the stored candles and (``store``) keep it as a backtest run."""
     from hmas.backtest import metrics
-    from hmas.backtest.strategy import RulesPlan
+    from hmas.backtest.strategy import ReferencePlan, RulesPlan
 
     if request.strategy == "rules" and settings.sentiment.use_fear_greed_index:
         # Live decisions would read the index fetched over the network; a backtest reads the
@@ -159,7 +159,11 @@ def run_backtest(
     )
     plans = build_plans(request.strategy, series, settings, progress)
     engine_name = settings.decision.engine if request.strategy == "rules" else request.strategy
-    sim = walk(plans, settings, engine_name=engine_name, progress=progress)
+    if request.strategy == "reference":
+        references = [p for p in plans if isinstance(p, ReferencePlan)]
+        sim = walk_reference(references, settings, progress=progress)
+    else:
+        sim = walk(plans, settings, engine_name=engine_name, progress=progress)
     start = settings.paper.starting_equity
     curve = metrics.equity_curve(plans, sim.trades, start)
     proposals = None

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from hmas.backtest.data import Series
     from hmas.decision.history import History
     from hmas.risk.book import PaperBook
+    from hmas.risk.positions import Bars, Followed
     from hmas.settings import Settings
 
 STRATEGIES = ("rules", "reference")
@@ -268,6 +269,89 @@ class ReferencePlan:
             expiry_bars=held + 1,
             exit_at=exit_at,
         )
+
+    def path(self) -> ReferencePath:
+        """Every position the strategy takes on this symbol (what ``decide`` would open, bar by
+        bar on a book, without asking at each bar): from each position's exit bar, the next
+        entry signal at or after it. Sizes need the equity, so they are left to the walk."""
+        import numpy as np
+
+        from hmas.risk.positions import HELD, NO_FILL, Bars, locate, outcomes, side_costs
+
+        bars = Bars.of(self.ohlc)
+        n, entries = len(bars), self.entries
+        fill = np.searchsorted(bars.rows, entries, side="right")
+        # The exit signal's open (the bar after the first exit signal from the fill bar on).
+        k = np.searchsorted(self.exits, entries + 1, side="left")
+        signalled = k < len(self.exits)
+        exit_at = np.where(signalled, self.exits[np.minimum(k, len(self.exits) - 1)] + 1, -1)
+        cut = np.where(signalled, np.searchsorted(bars.rows, exit_at, side="left"), n)
+        close = self.ohlc[entries, 3]
+        atr = self.atr[entries]
+        stop, target = close - STOP_ATR * atr, close + TARGET_ATR * atr
+        taken: list[int] = []
+        lasts: list[int] = []
+        hows: list[int] = []
+        unfilled: list[int] = []
+        i, count = 0, len(entries)
+        fills, cuts, stops, targets = (a.tolist() for a in (fill, cut, stop, target))
+        while i < count:
+            # No expiry: n + 1 bars is longer than any position can be held.
+            last, how = locate(bars, fills[i], n + 1, True, stops[i], targets[i], cuts[i])
+            if how == NO_FILL:
+                unfilled.append(i)
+                i += 1
+                continue
+            taken.append(i)
+            lasts.append(last)
+            hows.append(how)
+            if how == HELD:
+                break  # open at the last bar: every later signal finds it open
+            # One position at a time: the next entry is at or after the exit bar.
+            i = max(i + 1, int(np.searchsorted(entries, bars.rows[last], side="left")))
+        at = np.array(taken, dtype=np.int64)
+        fee = taker_bps(self.settings, self.series.exchange)
+        followed = outcomes(
+            bars,
+            fill[at],
+            np.array(lasts, dtype=np.int64),
+            np.array(hows, dtype=np.int64),
+            np.ones(len(at), dtype=bool),
+            stop[at],
+            target[at],
+            close[at],
+            side_costs(None, fee, 0.0, len(at)),
+        )
+        return ReferencePath(
+            bars=bars,
+            rows=entries[at],
+            unfilled=entries[np.array(unfilled, dtype=np.int64)],
+            fill=fill[at],
+            last=np.array(lasts, dtype=np.int64),
+            stop=stop[at],
+            target=target[at],
+            exit_at=exit_at[at],
+            fee_bps=fee,
+            followed=followed,
+        )
+
+
+@dataclass(frozen=True)
+class ReferencePath:
+    """The positions of ``ReferencePlan.path``: each one's signal row, fill and last bar (in
+    ``bars``), levels, exit signal's row (−1: none) and outcome per unit; and the signal rows
+    whose order found no bar to fill on."""
+
+    bars: Bars
+    rows: NDArray[np.int64]
+    unfilled: NDArray[np.int64]
+    fill: NDArray[np.int64]
+    last: NDArray[np.int64]
+    stop: NDArray[np.float64]
+    target: NDArray[np.float64]
+    exit_at: NDArray[np.int64]
+    fee_bps: float
+    followed: Followed
 
 
 def reference_signals(features: pd.DataFrame) -> pd.DataFrame:

@@ -101,7 +101,7 @@ def _usable(ohlc: NDArray[np.float64]) -> NDArray[np.bool_]:
     return mask
 
 
-def _side_costs(
+def side_costs(
     costs: SideCosts | None, fee_bps: float | None, slippage_bps: float | None, n: int = 1
 ) -> SideCosts:
     """The costs of a call, one per setup: ``costs`` or the shorthand fee and slippage per side.
@@ -325,7 +325,7 @@ def outcomes(
     """The outcome of each filled position ``locate`` ended (``how`` is never ``NO_FILL``).
 
     ``entry`` is each planned entry (the base of its R, else the fill bar's open); ``costs``
-    are one side's costs per position (``_side_costs``).
+    are one side's costs per position (``side_costs``).
     """
     import numpy as np
 
@@ -434,7 +434,7 @@ def simulate(
     first = np.searchsorted(rows, signal, side="right")
     count = np.minimum(len(rows) - first, horizon)
     sign = np.where(buy, 1.0, -1.0)
-    side = _side_costs(costs, None, slippage_bps, count_setups)
+    side = side_costs(costs, None, slippage_bps, count_setups)
 
     status = np.full(count_setups, UNFILLED, dtype=np.int8)
     at = np.zeros(count_setups, dtype=np.int64)  # position in ``rows`` of the exit bar
@@ -623,7 +623,7 @@ def follow_arrays(
         np.array([stop], dtype=np.float64),
         np.array([target], dtype=np.float64),
         np.array([signal_entry], dtype=np.float64),
-        _side_costs(costs, fee_bps, slippage_bps),
+        side_costs(costs, fee_bps, slippage_bps),
         gap_allowance,
     )
     return position_outcome(followed, 0, int(ts[bars.rows[0]]), int(ts[bars.rows[last]]), size)
