@@ -353,7 +353,7 @@ def outcomes(
     exit_price = np.asarray(model.exit_price(sign, level, costs), dtype=np.float64)
     net = np.asarray(model.net_per_unit(sign, fill_price, exit_price, costs), dtype=np.float64)
     # R from the planned entry, or from the fill bar's open when that gives none.
-    risk = np.full(len(first), np.nan)
+    risk: NDArray[np.float64] = np.full(len(first), np.nan)
     for base in (opened, entry):
         unit = np.asarray(model.risk_per_unit(sign, base, stop, costs, gap_allowance))
         with np.errstate(invalid="ignore"):
