@@ -8,6 +8,7 @@ names the option, the series and what is stored, never a silently narrowed range
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,16 @@ if TYPE_CHECKING:
 def iso(ms: int) -> str:
     """Epoch ms as ``2024-03-01T12:00Z`` (seconds shown only when there are any)."""
     return ms_to_datetime(ms).strftime("%Y-%m-%dT%H:%M:%SZ" if ms % 60_000 else "%Y-%m-%dT%H:%MZ")
+
+
+def iso_many(ms: Sequence[int]) -> list[str]:
+    """``iso`` of many epoch-ms times at once (the same text, without a datetime each)."""
+    import numpy as np
+
+    stamps = np.asarray(ms, dtype=np.int64)
+    text = np.datetime_as_string(stamps.astype("datetime64[ms]"), unit="s").tolist()
+    whole = (stamps % 60_000 == 0).tolist()
+    return [f"{t[:16]}Z" if w else f"{t}Z" for t, w in zip(text, whole, strict=True)]
 
 
 @dataclass(frozen=True)

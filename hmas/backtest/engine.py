@@ -84,18 +84,31 @@ class Trade:
         return 1.0 if self.side == "BUY" else -1.0
 
     def as_dict(self) -> dict[str, Any]:
-        from hmas.backtest.data import iso
+        return trade_dicts([self])[0]
 
-        data: dict[str, Any] = {}
-        for name in self.__dataclass_fields__:
-            value = getattr(self, name)
-            if isinstance(value, float) and not math.isfinite(value):
-                value = None
-            data[name] = value
-        for name in ("signal_ts", "fill_ts", "exit_ts"):
-            ts = data[name]
-            data[name.replace("_ts", "_time")] = None if ts is None else iso(ts)
-        return data
+
+_TIMES = ("signal_ts", "fill_ts", "exit_ts")
+
+
+def trade_dicts(trades: Sequence[Trade]) -> list[dict[str, Any]]:
+    """Each trade as JSON-able data: its fields (a non-finite number as None), then its times
+    as ISO text (``signal_time``, ``fill_time``, ``exit_time``). Built column by column."""
+    from hmas.backtest.data import iso_many
+
+    names = list(Trade.__dataclass_fields__)
+    columns: list[list[Any]] = []
+    for name in names:
+        values = [getattr(t, name) for t in trades]
+        if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+            values = [None if isinstance(v, float) and not math.isfinite(v) else v for v in values]
+        columns.append(values)
+    for name in _TIMES:
+        stamps = columns[names.index(name)]
+        known = [ts for ts in stamps if ts is not None]
+        text = iter(iso_many(known))
+        columns.append([None if ts is None else next(text) for ts in stamps])
+    keys = [*names, *(name.replace("_ts", "_time") for name in _TIMES)]
+    return [dict(zip(keys, row, strict=True)) for row in zip(*columns, strict=True)]
 
 
 @dataclass

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from hmas import __version__
 from hmas.backtest.data import Range, Series, data_hash, iso, load_series
-from hmas.backtest.engine import Progress, Simulation, walk, walk_reference
+from hmas.backtest.engine import Progress, Simulation, trade_dicts, walk, walk_reference
 from hmas.backtest.strategy import Strategy, build_plans
 from hmas.errors import ConfigError
 
@@ -179,7 +179,7 @@ def run_backtest(
         config=settings.decision_config(),
         data_hash=data_hash(series),
         metrics=figures,
-        trades=[t.as_dict() for t in sim.trades],
+        trades=trade_dicts(sim.trades),
         curve=curve,
         plans=list(plans),
         simulation=sim,
