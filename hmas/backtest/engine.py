@@ -88,19 +88,28 @@ class Trade:
 
 
 _TIMES = ("signal_ts", "fill_ts", "exit_ts")
+#: The fields of a ``Trade`` that hold a float (or None).
+_NUMBERS = frozenset(
+    name for name, kind in Trade.__annotations__.items() if kind in ("float", "float | None")
+)
 
 
 def trade_dicts(trades: Sequence[Trade]) -> list[dict[str, Any]]:
     """Each trade as JSON-able data: its fields (a non-finite number as None), then its times
     as ISO text (``signal_time``, ``fill_time``, ``exit_time``). Built column by column."""
+    import numpy as np
+
     from hmas.backtest.data import iso_many
 
     names = list(Trade.__dataclass_fields__)
     columns: list[list[Any]] = []
     for name in names:
         values = [getattr(t, name) for t in trades]
-        if any(isinstance(v, float) and not math.isfinite(v) for v in values):
-            values = [None if isinstance(v, float) and not math.isfinite(v) else v for v in values]
+        if name in _NUMBERS:
+            # One check of the column (None counts as finite); a value kept as it was.
+            numbers = np.array([0.0 if v is None else v for v in values], dtype=np.float64)
+            if not np.isfinite(numbers).all():
+                values = [None if v is not None and not math.isfinite(v) else v for v in values]
         columns.append(values)
     for name in _TIMES:
         stamps = columns[names.index(name)]

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from hmas.backtest.data import iso
+from hmas.backtest.data import iso, iso_many
 from hmas.stats import calibration, mean_cis
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ def equity_curve(plans: Sequence[Plan], trades: Sequence[Trade], start: float) -
     n = len(ts)
     realised = np.zeros(n)
     unrealised = np.zeros(n)
-    held = np.zeros(n, dtype=np.int64)
+    held: NDArray[np.int64] = np.zeros(n, dtype=np.int64)
     closes: dict[str, NDArray[np.float64]] = {}
     for plan in plans:
         at = np.searchsorted(ts, plan.ts)
@@ -254,8 +254,8 @@ def compute(
     v["per_symbol"] = [_per_symbol(plan, trades, sim, start_equity) for plan in plans]
     v["monthly_returns"] = _monthly(curve, start_equity)
     v["equity_daily"] = [
-        {"date": iso(int(d))[:10], "equity": round(float(e), 2)}
-        for d, e in zip(days.tolist(), daily_equity.tolist(), strict=True)
+        {"date": d[:10], "equity": round(e, 2)}
+        for d, e in zip(iso_many(days.tolist()), daily_equity.tolist(), strict=True)
     ]
     v["calibration"] = {"trades": _calibration([t for t in closed], f, "calibration.trades")}
     if proposals is not None:

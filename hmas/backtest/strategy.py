@@ -40,6 +40,8 @@ Strategy = Literal["rules", "reference"]
 #: The reference strategy's numbers (docs/backtest.md).
 RSI_ENTRY, RSI_EXIT = 30.0, 70.0
 STOP_ATR, TARGET_ATR = 2.0, 3.0
+#: The features the reference strategy reads (the only ones its plan computes).
+REFERENCE_FEATURES = ("rsi_14", "bb_lower", "atr_14")
 #: Share of the equity a reference position takes at the signal's close: the rest leaves room
 #: for the fees and a gap up to the next open (backtesting.py cancels an order it cannot pay).
 REFERENCE_EXPOSURE = 0.95
@@ -103,11 +105,10 @@ def taker_bps(settings: Settings, exchange: str) -> float:
 def _rows(series: Series) -> tuple[NDArray[np.int64], NDArray[np.float64], int]:
     """The simulated bars' open times and OHLC, and how many bars were read before them."""
     import numpy as np
-
-    from hmas.market import index_to_ms
+    import pandas as pd
 
     candles = series.inputs.candles
-    ms = np.asarray(index_to_ms(candles.index), dtype=np.int64)
+    ms = pd.DatetimeIndex(candles.index).as_unit("ms").asi8.astype(np.int64, copy=False)
     skip = int(np.searchsorted(ms, series.first, side="left"))
     ohlc = candles[["open", "high", "low", "close"]].to_numpy(dtype=np.float64, na_value=np.nan)
     return ms[skip:], ohlc[skip:], skip
@@ -227,7 +228,7 @@ class ReferencePlan:
     entries: NDArray[np.int64] = field(init=False)
     exits: NDArray[np.int64] = field(init=False)
     atr: NDArray[np.float64] = field(init=False)
-    #: The features of every bar read (warm-up included), computed once over the series.
+    #: Its features (``REFERENCE_FEATURES``) of every bar read (warm-up included).
     features: pd.DataFrame = field(init=False)
 
     def __post_init__(self) -> None:
@@ -236,7 +237,7 @@ class ReferencePlan:
         from hmas.indicators import compute_features
 
         self.ts, self.ohlc, skip = _rows(self.series)
-        self.features = compute_features(self.series.inputs.candles)
+        self.features = compute_features(self.series.inputs.candles, only=REFERENCE_FEATURES)
         features = self.features.iloc[skip:]
         signals = reference_signals(features)
         self.entries = np.flatnonzero(signals["entry"].to_numpy(dtype=bool)).astype(np.int64)
@@ -274,6 +275,8 @@ class ReferencePlan:
         """Every position the strategy takes on this symbol (what ``decide`` would open, bar by
         bar on a book, without asking at each bar): from each position's exit bar, the next
         entry signal at or after it. Sizes need the equity, so they are left to the walk."""
+        import bisect
+
         import numpy as np
 
         from hmas.risk.positions import HELD, NO_FILL, Bars, locate, outcomes, side_costs
@@ -295,6 +298,7 @@ class ReferencePlan:
         unfilled: list[int] = []
         i, count = 0, len(entries)
         fills, cuts, stops, targets = (a.tolist() for a in (fill, cut, stop, target))
+        signals, rows = entries.tolist(), bars.rows.tolist()
         while i < count:
             # No expiry: n + 1 bars is longer than any position can be held.
             last, how = locate(bars, fills[i], n + 1, True, stops[i], targets[i], cuts[i])
@@ -308,7 +312,7 @@ class ReferencePlan:
             if how == HELD:
                 break  # open at the last bar: every later signal finds it open
             # One position at a time: the next entry is at or after the exit bar.
-            i = max(i + 1, int(np.searchsorted(entries, bars.rows[last], side="left")))
+            i = max(i + 1, bisect.bisect_left(signals, rows[last]))
         at = np.array(taken, dtype=np.int64)
         fee = taker_bps(self.settings, self.series.exchange)
         followed = outcomes(
