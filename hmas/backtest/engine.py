@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import operator
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -102,9 +103,12 @@ def trade_dicts(trades: Sequence[Trade]) -> list[dict[str, Any]]:
     from hmas.backtest.data import iso_many
 
     names = list(Trade.__dataclass_fields__)
+    if not trades:
+        return []
+    rows = list(map(operator.attrgetter(*names), trades))
     columns: list[list[Any]] = []
-    for name in names:
-        values = [getattr(t, name) for t in trades]
+    for name, column in zip(names, zip(*rows, strict=True), strict=True):
+        values = list(column)
         if name in _NUMBERS:
             # One check of the column (None counts as finite); a value kept as it was.
             numbers = np.array([0.0 if v is None else v for v in values], dtype=np.float64)

@@ -11,6 +11,7 @@ its reason is in ``unknown``: the JSON never holds NaN or infinity.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -69,21 +70,25 @@ def equity_curve(plans: Sequence[Plan], trades: Sequence[Trade], start: float) -
         # other would.
         names = list(closes)
         marks_of = np.stack([closes[name] for name in names])
-        owner_symbol = np.array([names.index(t.symbol) for t in filled], dtype=np.int64)
-        closed = np.array([t.closed for t in filled], dtype=bool)
-        begin = np.searchsorted(ts, np.array([t.fill_ts for t in filled], dtype=np.int64))
-        exits = np.array([t.exit_ts if t.closed else 0 for t in filled], dtype=np.int64)
-        end = np.where(closed, np.searchsorted(ts, exits), n)
+        fields = ("symbol", "status", "fill_ts", "exit_ts", "pnl_money", "fill_price", "size")
+        symbol, status, fill_ts, exit_ts, pnl_money, fill_price, units = zip(
+            *map(operator.attrgetter(*fields), filled), strict=True
+        )
+        owner_symbol = np.array([names.index(name) for name in symbol], dtype=np.int64)
+        closed = np.array(status, dtype=object) != "open"
+        begin = np.searchsorted(ts, np.array(fill_ts, dtype=np.int64))
+        exits = np.array([x if x is not None else 0 for x in exit_ts], dtype=np.int64)
+        end = np.where(closed, np.searchsorted(ts, np.where(closed, exits, 0)), n)
         delta = np.zeros(n + 1, dtype=np.int64)
         np.add.at(delta, begin, 1)
         np.add.at(delta, np.maximum(begin, np.minimum(end + 1, n)), -1)
         held = np.cumsum(delta[:n])
-        pnl = np.array([t.pnl_money if t.pnl_money is not None else np.nan for t in filled])
-        booked = closed & np.array([t.pnl_money is not None for t in filled], dtype=bool)
+        pnl = np.array([np.nan if x is None else x for x in pnl_money], dtype=np.float64)
+        booked = closed & np.array([x is not None for x in pnl_money], dtype=bool)
         np.add.at(realised, end[booked], pnl[booked])
-        fill = np.array([t.fill_price for t in filled], dtype=np.float64)
-        size = np.array([t.size for t in filled], dtype=np.float64)
-        exposure = np.array([t.sign * t.size for t in filled], dtype=np.float64)
+        fill = np.array(fill_price, dtype=np.float64)
+        size = np.array(units, dtype=np.float64)
+        exposure = np.array([t.sign for t in filled], dtype=np.float64) * size
         fee = np.array([max(t.fee_bps, 0.0) for t in filled], dtype=np.float64)
         entry_fee = fee / 10_000 * fill * size
         # Each trade's bars from its fill to its exit (exclusive), one after the other.
