@@ -20,8 +20,14 @@ The rules, shared with the backtest (DESIGN §7):
 A bar with a missing, non-finite or non-positive price, or an inconsistent range (high < low,
 open or close outside it), is ignored: it neither fills, exits nor counts toward expiry.
 
-``simulate`` applies these rules to many setups at once (the rationale's base rate, the
-backtest); ``follow_arrays`` is its one-setup case, so the rules are written once.
+The rule of the bar where a level is touched (which level counts, at what price) is written
+once, ``_exit_rule``. ``simulate`` applies the rules to many setups at once, vectorised over
+setups x bars (the rationale's base rate, the backtest's calibration). Following one position
+at a time is the kernel ``locate`` (over ``Bars``, the usable rows compacted once: the first
+touch is searched in growing windows, so a position costs the bars it is held for) and
+``outcomes`` (prices, R, excursions, for many positions at once): ``follow_arrays`` is its
+one-position case, and the backtest's reference strategy follows its positions with it
+directly. Tests check ``simulate`` and ``follow_arrays`` against each other setup by setup.
 
 numpy and pandas are imported inside the functions, so importing ``hmas.risk`` stays light.
 """
