@@ -279,7 +279,16 @@ class ReferencePlan:
 
         import numpy as np
 
-        from hmas.risk.positions import HELD, NO_FILL, Bars, locate, outcomes, side_costs
+        from hmas.risk.positions import (
+            HELD,
+            NO_FILL,
+            WINDOW,
+            Bars,
+            first_touches,
+            locate,
+            outcomes,
+            side_costs,
+        )
 
         bars = Bars.of(self.ohlc)
         n, entries = len(bars), self.entries
@@ -299,9 +308,22 @@ class ReferencePlan:
         i, count = 0, len(entries)
         fills, cuts, stops, targets = (a.tolist() for a in (fill, cut, stop, target))
         signals, rows = entries.tolist(), bars.rows.tolist()
+        # Every entry's first window searched at once; the positions taken search on.
+        ones = np.ones(len(entries), dtype=bool)
+        touched = first_touches(bars, fill, cut, ones, stop, target).tolist()
         while i < count:
             # No expiry: n + 1 bars is longer than any position can be held.
-            last, how = locate(bars, fills[i], n + 1, True, stops[i], targets[i], cuts[i])
+            last, how = locate(
+                bars,
+                fills[i],
+                n + 1,
+                True,
+                stops[i],
+                targets[i],
+                cuts[i],
+                touched=touched[i],
+                searched=WINDOW,
+            )
             if how == NO_FILL:
                 unfilled.append(i)
                 i += 1

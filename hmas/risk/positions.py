@@ -198,8 +198,8 @@ def _exit_rule(
 #: bar's open, still open at the last bar, or never filled.
 HIT, EXPIRY, MARKET, HELD, NO_FILL = 0, 1, 2, 3, 4
 
-#: The first window ``first_touch`` searches, in bars (each next one is 4x longer).
-_WINDOW = 16
+#: The first window ``first_touch`` and ``first_touches`` search, in bars (then 4x longer each).
+WINDOW = 16
 
 
 @dataclass(frozen=True)
@@ -234,14 +234,11 @@ def first_touch(bars: Bars, start: int, end: int, buy: bool, stop: float, target
     Searched over windows growing 4x, so it costs about the bars up to the touch. A NaN level
     never triggers.
     """
-    size = _WINDOW
+    size = WINDOW
     low, high = bars.low, bars.high
     while start < end:
         until = min(end, start + size)
-        if buy:
-            hit = (low[start:until] <= stop) | (high[start:until] >= target)
-        else:
-            hit = (high[start:until] >= stop) | (low[start:until] <= target)
+        hit = _touches(low[start:until], high[start:until], buy, stop, target)
         k = int(hit.argmax())
         if hit[k]:
             return start + k
@@ -249,8 +246,57 @@ def first_touch(bars: Bars, start: int, end: int, buy: bool, stop: float, target
     return -1
 
 
+def first_touches(
+    bars: Bars,
+    start: NDArray[np.int64],
+    end: NDArray[np.int64],
+    buy: NDArray[np.bool_],
+    stop: NDArray[np.float64],
+    target: NDArray[np.float64],
+) -> NDArray[np.int64]:
+    """``first_touch`` of many positions at once over the first window of each, ``WINDOW``
+    bars from ``start`` (before ``end``): the bar touched, or −1 when none is in the window
+    (``locate(..., searched=WINDOW)`` searches on from there)."""
+    import numpy as np
+
+    if not len(bars) or not len(start):
+        return np.full(len(start), -1, dtype=np.int64)
+    at = start[:, None] + np.arange(WINDOW)
+    inside = at < end[:, None]
+    at = np.minimum(at, len(bars) - 1)
+    hit = (
+        _touches(bars.low[at], bars.high[at], buy[:, None], stop[:, None], target[:, None]) & inside
+    )
+    k = hit.argmax(axis=1)
+    found = hit[np.arange(len(start)), k]
+    touched: NDArray[np.int64] = np.where(found, start + k, -1).astype(np.int64)
+    return touched
+
+
+def _touches(low: Any, high: Any, buy: Any, stop: Any, target: Any) -> NDArray[np.bool_]:
+    """Bars whose range reaches the stop or the target (a NaN level never does): a long's
+    low at or below its stop or its high at or above its target; mirrored for a short."""
+    import numpy as np
+
+    if isinstance(buy, bool):
+        return (low <= stop) | (high >= target) if buy else (high >= stop) | (low <= target)  # type: ignore[no-any-return]
+    touched: NDArray[np.bool_] = np.where(
+        buy, (low <= stop) | (high >= target), (high >= stop) | (low <= target)
+    )
+    return touched
+
+
 def locate(
-    bars: Bars, first: int, horizon: int, buy: bool, stop: float, target: float, cut: int
+    bars: Bars,
+    first: int,
+    horizon: int,
+    buy: bool,
+    stop: float,
+    target: float,
+    cut: int,
+    *,
+    touched: int = -1,
+    searched: int = 0,
 ) -> tuple[int, int]:
     """Where a position filled at bar ``first`` ends, by the rules above: (its last bar, how).
 
@@ -258,12 +304,16 @@ def locate(
     whose open a market order closes it (``len(bars)``: none). How is ``HIT`` (a level touched
     in the last bar), ``EXPIRY`` (the close of the ``horizon``-th bar), ``MARKET`` (the open of
     the ``cut`` bar), ``HELD`` (still open at the last bar) or ``NO_FILL`` (no bar to fill on
-    before the cut; the last bar is then −1).
+    before the cut; the last bar is then −1). ``touched`` and ``searched`` are what
+    ``first_touches`` found for it: the bar touched, else −1 with the first ``searched`` bars
+    from ``first`` known not to touch.
     """
     end = min(first + horizon, cut)
     if end <= first:
         return -1, NO_FILL
-    k = first_touch(bars, first, end, buy, stop, target)
+    k = touched
+    if k < 0 and first + searched < end:
+        k = first_touch(bars, first + searched, end, buy, stop, target)
     if k >= 0:
         return k, HIT
     if first + horizon <= cut:
