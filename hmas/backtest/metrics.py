@@ -50,14 +50,16 @@ def equity_curve(plans: Sequence[Plan], trades: Sequence[Trade], start: float) -
     from hmas.market import timeframe_ms
 
     bar_ms = timeframe_ms(plans[0].series.timeframe)
-    ts = np.unique(np.concatenate([p.ts for p in plans]))
+    ts = plans[0].ts
+    if len(plans) > 1 or not bool((np.diff(ts) > 0).all()):
+        ts = np.unique(np.concatenate([p.ts for p in plans]))
     n = len(ts)
     realised = np.zeros(n)
     unrealised = np.zeros(n)
     held: NDArray[np.int64] = np.zeros(n, dtype=np.int64)
     closes: dict[str, NDArray[np.float64]] = {}
     for plan in plans:
-        at = np.searchsorted(ts, plan.ts)
+        at = np.arange(n) if plan.ts is ts else np.searchsorted(ts, plan.ts)
         close = np.full(n, np.nan)
         close[at] = plan.ohlc[:, 3]
         # Forward-fill a symbol's last close over the bars it lacks.

@@ -307,7 +307,7 @@ class ReferencePlan:
         unfilled: list[int] = []
         i, count = 0, len(entries)
         fills, cuts, stops, targets = (a.tolist() for a in (fill, cut, stop, target))
-        signals, rows = entries.tolist(), bars.rows.tolist()
+        signals, rows = entries.tolist(), bars.rows
         # Every entry's first window searched at once; the positions taken search on.
         ones = np.ones(len(entries), dtype=bool)
         touched = first_touches(bars, fill, cut, ones, stop, target).tolist()
@@ -334,7 +334,7 @@ class ReferencePlan:
             if how == HELD:
                 break  # open at the last bar: every later signal finds it open
             # One position at a time: the next entry is at or after the exit bar.
-            i = max(i + 1, bisect.bisect_left(signals, rows[last]))
+            i = max(i + 1, bisect.bisect_left(signals, int(rows[last])))
         at = np.array(taken, dtype=np.int64)
         fee = taker_bps(self.settings, self.series.exchange)
         followed = outcomes(

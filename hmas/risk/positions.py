@@ -220,7 +220,11 @@ class Bars:
     def of(cls, ohlc: NDArray[np.float64], usable: NDArray[np.bool_] | None = None) -> Bars:
         import numpy as np
 
-        rows = np.flatnonzero(_usable(ohlc) if usable is None else usable)
+        mask = _usable(ohlc) if usable is None else usable
+        if mask.all():  # the usual case: every row, copied by column
+            o, h, lo, c = (np.array(ohlc[:, j], dtype=np.float64) for j in range(4))
+            return cls(np.arange(len(ohlc), dtype=np.int64), o, h, lo, c)
+        rows = np.flatnonzero(mask)
         o, h, lo, c = (np.ascontiguousarray(ohlc[rows, j]) for j in range(4))
         return cls(rows.astype(np.int64), o, h, lo, c)
 
