@@ -10,13 +10,16 @@ nox.options.sessions = ["tests", "lint", "typecheck"]
 PYTHONS = ["3.12", "3.13"]
 
 
-def _install(session: nox.Session) -> None:
+def _install(session: nox.Session, *groups: str) -> None:
+    """``uv sync`` of the lock into the session: the dev group and ``groups``."""
+    extra = [arg for group in groups for arg in ("--group", group)]
     session.run_install(
         "uv",
         "sync",
         "--frozen",
         "--group",
         "dev",
+        *extra,
         f"--python={session.virtualenv.location}",
         env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
     )
@@ -47,8 +50,8 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session(python=PYTHONS[0])
 def bench(session: nox.Session) -> None:
-    """The benchmarks: prints every measured figure next to its target."""
-    _install(session)
+    """The benchmarks: prints every measured figure next to its target (vectorbt included)."""
+    _install(session, "bench")
     session.run("python", "benchmarks/run.py", *session.posargs)
 
 

@@ -2,7 +2,9 @@
 
 On 525,600 one-minute sample bars of one symbol (target, DESIGN §9: <= 1.0 s and <= 600 MiB
 for the rules pipeline and the simulation), with the reference strategy on the same bars, and
-on the real BTC hourly file of ``../shared/data`` when it is there.
+both strategies on the real BTC hourly file of ``../shared/data`` when it is there. The
+in-process comparison of the reference strategy with vectorbt and backtesting.py is
+``bench_reference``.
 """
 
 from __future__ import annotations
@@ -69,6 +71,9 @@ def main() -> None:
         real = ["backtest", "-s", "BTC-USD", "-t", "1h", "-e", "coinbase", "--json"]
         wall, rss = _run(real, env)
         report("hmas backtest, real BTC hourly file (20,111 bars)", f"{wall:.2f} s")
+        report("  its peak memory (RSS)", f"{rss:.0f} MiB")
+        wall, rss = _run([*real, "--strategy", "reference"], env)
+        report("hmas backtest --strategy reference, the same file", f"{wall:.2f} s")
         report("  its peak memory (RSS)", f"{rss:.0f} MiB")
 
 

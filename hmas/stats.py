@@ -68,28 +68,49 @@ def mean_ci(
     No value: everything ``None``. One value: its mean, no interval (a single draw says
     nothing of its spread).
     """
+    return mean_cis([values], level=level, resamples=resamples, seed=seed)[0]
+
+
+def mean_cis(
+    samples: Sequence[Sequence[float] | npt.ArrayLike],
+    *,
+    level: float = 0.95,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+) -> list[MeanCI]:
+    """``mean_ci`` of each sample, each exactly as its own call gives it.
+
+    Samples with as many finite values share the bootstrap's draws (the same seed draws the
+    same resample indices for the same length), so they cost one draw, not one each.
+    """
     import numpy as np
 
     if not 0 < level < 1:
         raise ValueError(f"level must be between 0 and 1, got {level}")
-    x = _finite(values)
-    n = len(x)
-    if n == 0:
-        return MeanCI(0, None, None, None, level)
-    mean = float(x.mean())
-    if n == 1:
-        return MeanCI(1, mean, None, None, level)
-    rng = np.random.default_rng(seed)
-    means = np.empty(resamples)
-    # In chunks, so a long series never needs n x resamples indices at once.
-    chunk = max(1, 2_000_000 // n)
-    for start in range(0, resamples, chunk):
-        stop = min(resamples, start + chunk)
-        picks = rng.integers(0, n, size=(stop - start, n))
-        means[start:stop] = x[picks].mean(axis=1)
-    tail = (1 - level) / 2
-    low, high = np.quantile(means, [tail, 1 - tail])
-    return MeanCI(n, mean, float(low), float(high), level)
+    xs = [_finite(values) for values in samples]
+    out: list[MeanCI | None] = [None] * len(xs)
+    for n in sorted({len(x) for x in xs}):
+        same = [i for i, x in enumerate(xs) if len(x) == n]
+        if n <= 1:
+            for i in same:
+                mean = float(xs[i].mean()) if n else None
+                out[i] = MeanCI(n, mean, None, None, level)
+            continue
+        group = [xs[i] for i in same]
+        rng = np.random.default_rng(seed)
+        means = np.empty((len(group), resamples))
+        # In chunks, so a long series never needs n x resamples indices at once.
+        chunk = max(1, 2_000_000 // n)
+        for start in range(0, resamples, chunk):
+            stop = min(resamples, start + chunk)
+            picks = rng.integers(0, n, size=(stop - start, n))
+            for k, x in enumerate(group):
+                means[k, start:stop] = x[picks].mean(axis=1)
+        tail = (1 - level) / 2
+        for k, i in enumerate(same):
+            low, high = np.quantile(means[k], [tail, 1 - tail])
+            out[i] = MeanCI(n, float(group[k].mean()), float(low), float(high), level)
+    return [ci for ci in out if ci is not None]
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from hmas.stats import brier, calibration, mean_ci
+from hmas.stats import SEED, brier, calibration, mean_ci, mean_cis
 
 
 def test_mean_ci_covers_the_mean_and_is_reproducible() -> None:
@@ -22,6 +22,25 @@ def test_mean_ci_covers_the_mean_and_is_reproducible() -> None:
     se = float(x.std(ddof=1)) / math.sqrt(400)
     assert ci.high - ci.low == pytest.approx(2 * 1.96 * se, rel=0.1)
     assert mean_ci(x) == ci
+
+
+def bootstrap(x: np.ndarray, resamples: int) -> tuple[float, float]:
+    """The percentile bootstrap by its definition: one draw of every resample at once."""
+    picks = np.random.default_rng(SEED).integers(0, len(x), size=(resamples, len(x)))
+    tail = (1 - 0.95) / 2
+    low, high = np.quantile(x[picks].mean(axis=1), [tail, 1 - tail])
+    return float(low), float(high)
+
+
+def test_samples_of_one_length_share_the_draws_and_each_interval_is_its_own() -> None:
+    rng = np.random.default_rng(2)
+    a, b, c = rng.normal(0, 1, 300), rng.exponential(1, 300), rng.normal(1, 2, 7)
+    cis = mean_cis([a, [*b, math.nan], c, [4.0], []], resamples=2_000)
+    assert [ci.count for ci in cis] == [300, 300, 7, 1, 0]
+    for ci, x in zip(cis, (a, b, c), strict=False):
+        assert (ci.low, ci.high) == bootstrap(x, 2_000)
+        assert ci == mean_ci(x, resamples=2_000)
+    assert (cis[3].mean, cis[3].low, cis[4].mean) == (4.0, None, None)
 
 
 def test_mean_ci_of_nothing_and_of_one_value() -> None:

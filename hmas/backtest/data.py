@@ -8,6 +8,7 @@ names the option, the series and what is stored, never a silently narrowed range
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -19,12 +20,22 @@ if TYPE_CHECKING:
 
     from hmas.decision.pipeline import MarketInputs
     from hmas.settings import Settings
-    from hmas.store.candles import CandleStore, SeriesInfo
+    from hmas.store.candles import SeriesInfo
 
 
 def iso(ms: int) -> str:
     """Epoch ms as ``2024-03-01T12:00Z`` (seconds shown only when there are any)."""
     return ms_to_datetime(ms).strftime("%Y-%m-%dT%H:%M:%SZ" if ms % 60_000 else "%Y-%m-%dT%H:%MZ")
+
+
+def iso_many(ms: Sequence[int]) -> list[str]:
+    """``iso`` of many epoch-ms times at once (the same text, without a datetime each)."""
+    import numpy as np
+
+    stamps = np.asarray(ms, dtype=np.int64)
+    text = np.datetime_as_string(stamps.astype("datetime64[ms]"), unit="s").tolist()
+    whole = (stamps % 60_000 == 0).tolist()
+    return [f"{t[:16]}Z" if w else f"{t}Z" for t, w in zip(text, whole, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -69,13 +80,6 @@ class Series:
             "bars": self.bars,
             "warmup_bars": self.warmup_bars,
         }
-
-
-def _info(store: CandleStore, exchange: str, symbol: str, timeframe: str) -> SeriesInfo:
-    (info,) = [
-        s for s in store.series(symbol) if s.exchange == exchange and s.timeframe == timeframe
-    ]
-    return info
 
 
 def check_range(info: SeriesInfo, wanted: Range) -> tuple[int, int]:
@@ -133,6 +137,9 @@ def load_series(
     ``warmup``: read from ``Windowing.start(first bar)`` (the window a live decision at the
     first bar reads) rather than from the first bar.
     """
+    import numpy as np
+    import pandas as pd
+
     from hmas.decision.history import read_inputs, windowing
     from hmas.decision.service import resolve_series
     from hmas.store.candles import CandleStore
@@ -142,20 +149,24 @@ def load_series(
     out: list[Series] = []
     for symbol in symbols:
         ex = resolve_series(engine, settings, symbol, timeframe, exchange)
-        info = _info(store, ex, symbol, timeframe)
+        info = store.series_info(ex, symbol, timeframe)
+        assert info is not None, "resolve_series found it stored"
         start, end = check_range(info, wanted)
-        bars = store.timestamps(ex, symbol, timeframe, start, end - 1)
-        if not bars:
+        span = store.span(ex, symbol, timeframe, start, end - 1)
+        if span is None:
             raise UsageError(
                 f"no {symbol} {timeframe} candles are stored on {ex} from {iso(start)} to "
                 f"{iso(end)} (a gap in the stored series); {symbol} {timeframe} is stored from "
                 f"{iso(info.first_ts)} to {iso(info.last_ts)}; see hmas candles {symbol} "
                 f"--timeframe {timeframe} --gaps"
             )
-        first, last = bars[0], bars[-1]
+        first, last = span
         since = win.start(first) if warmup else first
         inputs = read_inputs(store, settings, ex, symbol, timeframe, since, last)
         read = len(inputs.candles)
+        # The simulated bars: those read from the first one on (the rest is the warm-up).
+        ms = pd.DatetimeIndex(inputs.candles.index).as_unit("ms").asi8
+        bars = read - int(np.searchsorted(ms, first, side="left"))
         out.append(
             Series(
                 symbol=symbol,
@@ -165,8 +176,8 @@ def load_series(
                 inputs=inputs,
                 first=first,
                 last=last,
-                bars=len(bars),
-                warmup_bars=read - len(bars),
+                bars=bars,
+                warmup_bars=read - bars,
             )
         )
     return out

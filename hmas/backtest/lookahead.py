@@ -154,12 +154,12 @@ def _rules_changes(plan: Any, row: int, settings: Settings) -> list[tuple[str, A
 def _reference_changes(plan: Any, row: int) -> list[tuple[str, Any, Any]]:
     import pandas as pd
 
-    from hmas.backtest.strategy import reference_signals
+    from hmas.backtest.strategy import REFERENCE_FEATURES, reference_signals
     from hmas.indicators import compute_features
 
     t = pd.Timestamp(int(plan.ts[row]), unit="ms", tz="UTC")
     full = plan.features
-    cut = compute_features(plan.series.inputs.candles.loc[:t])
+    cut = compute_features(plan.series.inputs.candles.loc[:t], only=REFERENCE_FEATURES)
     found = _diff(full.loc[t], cut.iloc[-1], "feature ")
     found += _diff(
         reference_signals(full.loc[[t]]).iloc[-1], reference_signals(cut.iloc[[-1]]).iloc[-1], ""

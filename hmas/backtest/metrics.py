@@ -11,12 +11,13 @@ its reason is in ``unknown``: the JSON never holds NaN or infinity.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from hmas.backtest.data import iso
-from hmas.stats import calibration, mean_ci
+from hmas.backtest.data import iso, iso_many
+from hmas.stats import calibration, mean_cis
 
 if TYPE_CHECKING:
     import numpy as np
@@ -49,35 +50,58 @@ def equity_curve(plans: Sequence[Plan], trades: Sequence[Trade], start: float) -
     from hmas.market import timeframe_ms
 
     bar_ms = timeframe_ms(plans[0].series.timeframe)
-    ts = np.unique(np.concatenate([p.ts for p in plans]))
+    ts = plans[0].ts
+    if len(plans) > 1 or not bool((np.diff(ts) > 0).all()):
+        ts = np.unique(np.concatenate([p.ts for p in plans]))
     n = len(ts)
     realised = np.zeros(n)
     unrealised = np.zeros(n)
-    held = np.zeros(n, dtype=np.int64)
+    held: NDArray[np.int64] = np.zeros(n, dtype=np.int64)
     closes: dict[str, NDArray[np.float64]] = {}
     for plan in plans:
-        at = np.searchsorted(ts, plan.ts)
+        at = np.arange(n) if plan.ts is ts else np.searchsorted(ts, plan.ts)
         close = np.full(n, np.nan)
         close[at] = plan.ohlc[:, 3]
         # Forward-fill a symbol's last close over the bars it lacks.
         seen = np.where(np.isfinite(close), np.arange(n), 0)
         np.maximum.accumulate(seen, out=seen)
         closes[plan.series.symbol] = close[seen]
-    for trade in trades:
-        if trade.fill_ts is None or trade.fill_price is None:
-            continue
-        begin = int(np.searchsorted(ts, trade.fill_ts))
-        end = n
-        if trade.closed:
-            assert trade.exit_ts is not None
-            end = int(np.searchsorted(ts, trade.exit_ts))
-        held[begin : min(end + 1, n)] += 1
-        if trade.closed and trade.pnl_money is not None:
-            realised[end] += trade.pnl_money
-        entry_fee = max(trade.fee_bps, 0.0) / 10_000 * trade.fill_price * trade.size
-        marks = closes[trade.symbol][begin:end]
-        value = trade.sign * trade.size * (marks - trade.fill_price) - entry_fee
-        unrealised[begin:end] += np.where(np.isfinite(value), value, 0.0)
+    filled = [t for t in trades if t.fill_ts is not None and t.fill_price is not None]
+    if filled:
+        # Every trade at once; ``np.add.at`` adds in trade order, as one trade after the
+        # other would.
+        names = list(closes)
+        marks_of = np.stack([closes[name] for name in names])
+        fields = ("symbol", "status", "fill_ts", "exit_ts", "pnl_money", "fill_price", "size")
+        symbol, status, fill_ts, exit_ts, pnl_money, fill_price, units = zip(
+            *map(operator.attrgetter(*fields), filled), strict=True
+        )
+        owner_symbol = np.array([names.index(name) for name in symbol], dtype=np.int64)
+        closed = np.array(status, dtype=object) != "open"
+        begin = np.searchsorted(ts, np.array(fill_ts, dtype=np.int64))
+        exits = np.array([x if x is not None else 0 for x in exit_ts], dtype=np.int64)
+        end = np.where(closed, np.searchsorted(ts, np.where(closed, exits, 0)), n)
+        delta = np.zeros(n + 1, dtype=np.int64)
+        np.add.at(delta, begin, 1)
+        np.add.at(delta, np.maximum(begin, np.minimum(end + 1, n)), -1)
+        held = np.cumsum(delta[:n])
+        pnl = np.array([np.nan if x is None else x for x in pnl_money], dtype=np.float64)
+        booked = closed & np.array([x is not None for x in pnl_money], dtype=bool)
+        np.add.at(realised, end[booked], pnl[booked])
+        fill = np.array(fill_price, dtype=np.float64)
+        size = np.array(units, dtype=np.float64)
+        exposure = np.array([t.sign for t in filled], dtype=np.float64) * size
+        fee = np.array([max(t.fee_bps, 0.0) for t in filled], dtype=np.float64)
+        entry_fee = fee / 10_000 * fill * size
+        # Each trade's bars from its fill to its exit (exclusive), one after the other.
+        lengths = end - begin
+        owner = np.repeat(np.arange(len(filled)), lengths)
+        offsets = np.repeat(begin - (np.cumsum(lengths) - lengths), lengths)
+        bar = np.arange(len(owner)) + offsets
+        marks = marks_of[owner_symbol[owner], bar]
+        with np.errstate(invalid="ignore", over="ignore"):
+            value = exposure[owner] * (marks - fill[owner]) - entry_fee[owner]
+        np.add.at(unrealised, bar, np.where(np.isfinite(value), value, 0.0))
     equity = start + np.cumsum(realised) + unrealised
     peak = np.maximum.accumulate(np.maximum(equity, start))
     drawdown = np.where(peak > 0, 1 - equity / peak, 0.0)
@@ -121,19 +145,14 @@ def _drawdown_duration(curve: EquityCurve, start: float) -> tuple[int, int | Non
 
     equity = curve.equity
     peak = np.maximum.accumulate(np.maximum(equity, start))
-    under = equity < peak
-    longest, best_from, best_to = 0, None, None
-    run_from = None
-    for i, flag in enumerate(under.tolist()):
-        if flag and run_from is None:
-            run_from = i
-        if not flag and run_from is not None:
-            if i - run_from > longest:
-                longest, best_from, best_to = i - run_from, run_from, i
-            run_from = None
-    if run_from is not None and len(under) - run_from > longest:
-        longest, best_from, best_to = len(under) - run_from, run_from, None
-    return longest, best_from, best_to
+    under = np.concatenate([[False], equity < peak, [False]])
+    change = np.diff(under.astype(np.int8))
+    starts, ends = np.flatnonzero(change == 1), np.flatnonzero(change == -1)
+    if not len(starts):
+        return 0, None, None
+    best = int(np.argmax(ends - starts))  # the first of the longest runs
+    recovered = int(ends[best]) if ends[best] < len(equity) else None
+    return int(ends[best] - starts[best]), int(starts[best]), recovered
 
 
 def compute(
@@ -165,7 +184,7 @@ def compute(
     final = float(curve.equity[-1])
     v["starting_equity"] = start_equity
     f.put("final_equity", final, "the equity curve is not finite", 2)
-    f.put("realised_equity", sim.book.account.equity, "the book's equity is not finite", 2)
+    f.put("realised_equity", sim.realised_equity, "the book's equity is not finite", 2)
     total = final / start_equity - 1
     f.put("total_return", total, "the equity curve is not finite", 6)
     span_ms = int(curve.ts[-1] + curve.bar_ms - curve.ts[0])
@@ -226,9 +245,10 @@ def compute(
         4,
     )
     r = [t.r_multiple for t in closed if t.r_multiple is not None]
-    expectancy = mean_ci(r)
+    # One bootstrap draw for both when they count as many trades (each as its own mean_ci).
+    expectancy, average_pnl = mean_cis([r, pnl])
     v["expectancy_r"] = _ci(expectancy.as_dict(), f, "expectancy_r")
-    v["average_pnl"] = _ci(mean_ci(pnl).as_dict(), f, "average_pnl")
+    v["average_pnl"] = _ci(average_pnl.as_dict(), f, "average_pnl")
     f.put("average_win_r", _mean([t.r_multiple for t in wins]), "no winning trade", 4)
     f.put("average_loss_r", _mean([t.r_multiple for t in losses]), "no losing trade", 4)
     f.put("average_bars_held", _mean([float(t.bars_held) for t in closed]), none_closed, 2)
@@ -242,8 +262,8 @@ def compute(
     v["per_symbol"] = [_per_symbol(plan, trades, sim, start_equity) for plan in plans]
     v["monthly_returns"] = _monthly(curve, start_equity)
     v["equity_daily"] = [
-        {"date": iso(int(d))[:10], "equity": round(float(e), 2)}
-        for d, e in zip(days.tolist(), daily_equity.tolist(), strict=True)
+        {"date": d[:10], "equity": round(e, 2)}
+        for d, e in zip(iso_many(days.tolist()), daily_equity.tolist(), strict=True)
     ]
     v["calibration"] = {"trades": _calibration([t for t in closed], f, "calibration.trades")}
     if proposals is not None:
@@ -304,19 +324,19 @@ def _per_symbol(
 def _monthly(curve: EquityCurve, start: float) -> list[dict[str, Any]]:
     """The return of each calendar month (UTC) from the equity at the months' last bars."""
     import numpy as np
-    import pandas as pd
 
-    close = pd.to_datetime(curve.ts + curve.bar_ms - 1, unit="ms", utc=True)
-    months = close.strftime("%Y-%m").to_numpy()
+    close = (curve.ts + curve.bar_ms - 1).astype("datetime64[ms]")
+    months = close.astype("datetime64[M]")
     last = np.append(np.flatnonzero(months[1:] != months[:-1]), len(months) - 1)
+    names = np.datetime_as_string(months[last], unit="M").tolist()
     out = []
     before = start
-    for i in last.tolist():
+    for i, month in zip(last.tolist(), names, strict=True):
         value = float(curve.equity[i])
         change = value / before - 1 if before > 0 else None
         out.append(
             {
-                "month": str(months[i]),
+                "month": month,
                 "return": None if change is None else round(change, 6),
                 "equity": round(value, 2),
             }

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from hmas import __version__
 from hmas.backtest.data import Range, Series, data_hash, iso, load_series
-from hmas.backtest.engine import Progress, Simulation, walk
+from hmas.backtest.engine import Progress, Simulation, trade_dicts, walk, walk_reference
 from hmas.backtest.strategy import Strategy, build_plans
 from hmas.errors import ConfigError
 
@@ -142,6 +142,48 @@ def voter_agreement(plans: list[RulesPlan]) -> dict[str, Any]:
     return measure_agreement(frame).as_dict()
 
 
+def backtest_series(
+    series: list[Series],
+    settings: Settings,
+    request: BacktestRequest,
+    *,
+    progress: Progress | None = None,
+) -> BacktestResult:
+    """The backtest of candles already read (``load_series``): plans, walk, metrics, trades."""
+    from hmas.backtest import metrics
+    from hmas.backtest.strategy import ReferencePlan, RulesPlan
+
+    plans = build_plans(request.strategy, series, settings, progress)
+    engine_name = settings.decision.engine if request.strategy == "rules" else request.strategy
+    if request.strategy == "reference":
+        references = [p for p in plans if isinstance(p, ReferencePlan)]
+        sim = walk_reference(references, settings, progress=progress)
+    else:
+        sim = walk(plans, settings, engine_name=engine_name, progress=progress)
+    start = settings.paper.starting_equity
+    curve = metrics.equity_curve(plans, sim.trades, start)
+    proposals = agreement = None
+    if request.strategy == "rules":
+        rules = [p for p in plans if isinstance(p, RulesPlan)]
+        proposals = proposal_calibration(rules, settings)
+        agreement = voter_agreement(rules)
+    figures = metrics.compute(plans, sim, curve, start, proposals=proposals, agreement=agreement)
+    return BacktestResult(
+        strategy=request.strategy,
+        engine=engine_name,
+        timeframe=request.timeframe,
+        series=series,
+        config_hash=settings.config_hash(),
+        config=settings.decision_config(),
+        data_hash=data_hash(series),
+        metrics=figures,
+        trades=trade_dicts(sim.trades),
+        curve=curve,
+        plans=list(plans),
+        simulation=sim,
+    )
+
+
 def run_backtest(
     engine: Engine,
     settings: Settings,
@@ -151,9 +193,6 @@ def run_backtest(
     store: bool = True,
 ) -> BacktestResult:
     """Run a backtest on the stored candles and (``store``) keep it as a backtest run."""
-    from hmas.backtest import metrics
-    from hmas.backtest.strategy import RulesPlan
-
     if request.strategy == "rules" and settings.sentiment.use_fear_greed_index:
         # Live decisions would read the index fetched over the network; a backtest reads the
         # store only, so its decisions would not be the live ones.
@@ -170,31 +209,7 @@ def run_backtest(
         request.range,
         exchange=request.exchange,
     )
-    plans = build_plans(request.strategy, series, settings, progress)
-    engine_name = settings.decision.engine if request.strategy == "rules" else request.strategy
-    sim = walk(plans, settings, engine_name=engine_name, progress=progress)
-    start = settings.paper.starting_equity
-    curve = metrics.equity_curve(plans, sim.trades, start)
-    proposals = agreement = None
-    if request.strategy == "rules":
-        rules = [p for p in plans if isinstance(p, RulesPlan)]
-        proposals = proposal_calibration(rules, settings)
-        agreement = voter_agreement(rules)
-    figures = metrics.compute(plans, sim, curve, start, proposals=proposals, agreement=agreement)
-    result = BacktestResult(
-        strategy=request.strategy,
-        engine=engine_name,
-        timeframe=request.timeframe,
-        series=series,
-        config_hash=settings.config_hash(),
-        config=settings.decision_config(),
-        data_hash=data_hash(series),
-        metrics=figures,
-        trades=[t.as_dict() for t in sim.trades],
-        curve=curve,
-        plans=list(plans),
-        simulation=sim,
-    )
+    result = backtest_series(series, settings, request, progress=progress)
     if store:
         from hmas.backtest.runs import save_run
 

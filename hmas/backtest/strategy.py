@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from hmas.backtest.data import Series
     from hmas.decision.history import History
     from hmas.risk.book import PaperBook
+    from hmas.risk.positions import Bars, Followed
     from hmas.settings import Settings
 
 STRATEGIES = ("rules", "reference")
@@ -39,6 +40,8 @@ Strategy = Literal["rules", "reference"]
 #: The reference strategy's numbers (docs/backtest.md).
 RSI_ENTRY, RSI_EXIT = 30.0, 70.0
 STOP_ATR, TARGET_ATR = 2.0, 3.0
+#: The features the reference strategy reads (the only ones its plan computes).
+REFERENCE_FEATURES = ("rsi_14", "bb_lower", "atr_14")
 #: Share of the equity a reference position takes at the signal's close: the rest leaves room
 #: for the fees and a gap up to the next open (backtesting.py cancels an order it cannot pay).
 REFERENCE_EXPOSURE = 0.95
@@ -102,11 +105,10 @@ def taker_bps(settings: Settings, exchange: str) -> float:
 def _rows(series: Series) -> tuple[NDArray[np.int64], NDArray[np.float64], int]:
     """The simulated bars' open times and OHLC, and how many bars were read before them."""
     import numpy as np
-
-    from hmas.market import index_to_ms
+    import pandas as pd
 
     candles = series.inputs.candles
-    ms = np.asarray(index_to_ms(candles.index), dtype=np.int64)
+    ms = pd.DatetimeIndex(candles.index).as_unit("ms").asi8.astype(np.int64, copy=False)
     skip = int(np.searchsorted(ms, series.first, side="left"))
     ohlc = candles[["open", "high", "low", "close"]].to_numpy(dtype=np.float64, na_value=np.nan)
     return ms[skip:], ohlc[skip:], skip
@@ -240,7 +242,7 @@ class ReferencePlan:
     entries: NDArray[np.int64] = field(init=False)
     exits: NDArray[np.int64] = field(init=False)
     atr: NDArray[np.float64] = field(init=False)
-    #: The features of every bar read (warm-up included), computed once over the series.
+    #: Its features (``REFERENCE_FEATURES``) of every bar read (warm-up included).
     features: pd.DataFrame = field(init=False)
 
     def __post_init__(self) -> None:
@@ -249,7 +251,7 @@ class ReferencePlan:
         from hmas.indicators import compute_features
 
         self.ts, self.ohlc, skip = _rows(self.series)
-        self.features = compute_features(self.series.inputs.candles)
+        self.features = compute_features(self.series.inputs.candles, only=REFERENCE_FEATURES)
         features = self.features.iloc[skip:]
         signals = reference_signals(features)
         self.entries = np.flatnonzero(signals["entry"].to_numpy(dtype=bool)).astype(np.int64)
@@ -282,6 +284,114 @@ class ReferencePlan:
             expiry_bars=held + 1,
             exit_at=exit_at,
         )
+
+    def path(self) -> ReferencePath:
+        """Every position the strategy takes on this symbol (what ``decide`` would open, bar by
+        bar on a book, without asking at each bar): from each position's exit bar, the next
+        entry signal at or after it. Sizes need the equity, so they are left to the walk."""
+        import bisect
+
+        import numpy as np
+
+        from hmas.risk.positions import (
+            HELD,
+            NO_FILL,
+            WINDOW,
+            Bars,
+            first_touches,
+            locate,
+            outcomes,
+            side_costs,
+        )
+
+        bars = Bars.of(self.ohlc)
+        n, entries = len(bars), self.entries
+        fill = np.searchsorted(bars.rows, entries, side="right")
+        # The exit signal's open (the bar after the first exit signal from the fill bar on).
+        k = np.searchsorted(self.exits, entries + 1, side="left")
+        signalled = k < len(self.exits)
+        exit_at = np.where(signalled, self.exits[np.minimum(k, len(self.exits) - 1)] + 1, -1)
+        cut = np.where(signalled, np.searchsorted(bars.rows, exit_at, side="left"), n)
+        close = self.ohlc[entries, 3]
+        atr = self.atr[entries]
+        stop, target = close - STOP_ATR * atr, close + TARGET_ATR * atr
+        taken: list[int] = []
+        lasts: list[int] = []
+        hows: list[int] = []
+        unfilled: list[int] = []
+        i, count = 0, len(entries)
+        fills, cuts, stops, targets = (a.tolist() for a in (fill, cut, stop, target))
+        signals, rows = entries.tolist(), bars.rows
+        # Every entry's first window searched at once; the positions taken search on.
+        ones = np.ones(len(entries), dtype=bool)
+        touched = first_touches(bars, fill, cut, ones, stop, target).tolist()
+        while i < count:
+            # No expiry: n + 1 bars is longer than any position can be held.
+            last, how = locate(
+                bars,
+                fills[i],
+                n + 1,
+                True,
+                stops[i],
+                targets[i],
+                cuts[i],
+                touched=touched[i],
+                searched=WINDOW,
+            )
+            if how == NO_FILL:
+                unfilled.append(i)
+                i += 1
+                continue
+            taken.append(i)
+            lasts.append(last)
+            hows.append(how)
+            if how == HELD:
+                break  # open at the last bar: every later signal finds it open
+            # One position at a time: the next entry is at or after the exit bar.
+            i = max(i + 1, bisect.bisect_left(signals, int(rows[last])))
+        at = np.array(taken, dtype=np.int64)
+        fee = taker_bps(self.settings, self.series.exchange)
+        followed = outcomes(
+            bars,
+            fill[at],
+            np.array(lasts, dtype=np.int64),
+            np.array(hows, dtype=np.int64),
+            np.ones(len(at), dtype=bool),
+            stop[at],
+            target[at],
+            close[at],
+            side_costs(None, fee, 0.0, len(at)),
+        )
+        return ReferencePath(
+            bars=bars,
+            rows=entries[at],
+            unfilled=entries[np.array(unfilled, dtype=np.int64)],
+            fill=fill[at],
+            last=np.array(lasts, dtype=np.int64),
+            stop=stop[at],
+            target=target[at],
+            exit_at=exit_at[at],
+            fee_bps=fee,
+            followed=followed,
+        )
+
+
+@dataclass(frozen=True)
+class ReferencePath:
+    """The positions of ``ReferencePlan.path``: each one's signal row, fill and last bar (in
+    ``bars``), levels, exit signal's row (−1: none) and outcome per unit; and the signal rows
+    whose order found no bar to fill on."""
+
+    bars: Bars
+    rows: NDArray[np.int64]
+    unfilled: NDArray[np.int64]
+    fill: NDArray[np.int64]
+    last: NDArray[np.int64]
+    stop: NDArray[np.float64]
+    target: NDArray[np.float64]
+    exit_at: NDArray[np.int64]
+    fee_bps: float
+    followed: Followed
 
 
 def reference_signals(features: pd.DataFrame) -> pd.DataFrame:

@@ -20,8 +20,14 @@ The rules, shared with the backtest (DESIGN §7):
 A bar with a missing, non-finite or non-positive price, or an inconsistent range (high < low,
 open or close outside it), is ignored: it neither fills, exits nor counts toward expiry.
 
-``simulate`` applies these rules to many setups at once (the rationale's base rate, the
-backtest); ``follow_arrays`` is its one-setup case, so the rules are written once.
+The rule of the bar where a level is touched (which level counts, at what price) is written
+once, ``_exit_rule``. ``simulate`` applies the rules to many setups at once, vectorised over
+setups x bars (the rationale's base rate, the backtest's calibration). Following one position
+at a time is the kernel ``locate`` (over ``Bars``, the usable rows compacted once: the first
+touch is searched in growing windows, so a position costs the bars it is held for) and
+``outcomes`` (prices, R, excursions, for many positions at once): ``follow_arrays`` is its
+one-position case, and the backtest's reference strategy follows its positions with it
+directly. Tests check ``simulate`` and ``follow_arrays`` against each other setup by setup.
 
 numpy and pandas are imported inside the functions, so importing ``hmas.risk`` stays light.
 """
@@ -51,8 +57,6 @@ _STATUS: dict[int, Status] = {WIN: "win", LOSS: "loss", EXPIRED: "expired", OPEN
 
 #: Setup × bar cells looked at per chunk by ``simulate`` (bounds its memory on long histories).
 _CHUNK_CELLS = 1 << 20
-#: Bars of the first window ``simulate`` searches for an exit (then 4x, 16x, ... more).
-_FIRST_WINDOW = 16
 
 
 class PositionOutcome(BaseModel):
@@ -103,7 +107,7 @@ def _usable(ohlc: NDArray[np.float64]) -> NDArray[np.bool_]:
     return mask
 
 
-def _side_costs(
+def side_costs(
     costs: SideCosts | None, fee_bps: float | None, slippage_bps: float | None, n: int = 1
 ) -> SideCosts:
     """The costs of a call, one per setup: ``costs`` or the shorthand fee and slippage per side.
@@ -168,6 +172,289 @@ class Simulated:
         return closed_codes(self.status)
 
 
+def _exit_rule(
+    buy: Any, stop: Any, target: Any, opens: Any, stop_hit: Any
+) -> tuple[NDArray[np.bool_], NDArray[np.float64]]:
+    """The fill rule of the bar where a stop or a target was touched: (stopped, exit level).
+
+    A bar that opens beyond a level exits there at its open, whatever it does next; the stop
+    counts first only when both are touched inside a bar that opened between them (or when
+    the bar opened beyond both, on a setup whose levels are on one side). The level is the one
+    hit, or the open of a bar that opened beyond it: a long's stop and a short's target exit at
+    the lower of the two, the others at the higher. Arrays (one value per setup) or scalars.
+    """
+    import numpy as np
+
+    with np.errstate(invalid="ignore"):
+        opened_past_target = np.where(buy, opens >= target, opens <= target)
+        opened_past_stop = np.where(buy, opens <= stop, opens >= stop)
+    stopped = stop_hit & (opened_past_stop | ~opened_past_target)
+    touched = np.where(stopped, stop, target)
+    level = np.where(buy == stopped, np.minimum(opens, touched), np.maximum(opens, touched))
+    return stopped, level
+
+
+#: How a followed position ended (``locate``): a level touched, the expiry, a market exit at a
+#: bar's open, still open at the last bar, or never filled.
+HIT, EXPIRY, MARKET, HELD, NO_FILL = 0, 1, 2, 3, 4
+
+#: The first window ``simulate``, ``first_touch`` and ``first_touches`` search, in bars (then
+#: 4x longer each).
+WINDOW = 16
+
+
+@dataclass(frozen=True)
+class Bars:
+    """The usable bars of OHLC rows (``_usable``), compacted once: ``rows`` are their rows.
+
+    Following a position over these costs only the bars it is held for (``first_touch``),
+    whatever the length of the history.
+    """
+
+    rows: NDArray[np.int64]
+    open: NDArray[np.float64]
+    high: NDArray[np.float64]
+    low: NDArray[np.float64]
+    close: NDArray[np.float64]
+
+    @classmethod
+    def of(cls, ohlc: NDArray[np.float64], usable: NDArray[np.bool_] | None = None) -> Bars:
+        import numpy as np
+
+        mask = _usable(ohlc) if usable is None else usable
+        if mask.all():  # the usual case: every row, copied by column
+            o, h, lo, c = (np.array(ohlc[:, j], dtype=np.float64) for j in range(4))
+            return cls(np.arange(len(ohlc), dtype=np.int64), o, h, lo, c)
+        rows = np.flatnonzero(mask)
+        o, h, lo, c = (np.ascontiguousarray(ohlc[rows, j]) for j in range(4))
+        return cls(rows.astype(np.int64), o, h, lo, c)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def first_touch(bars: Bars, start: int, end: int, buy: bool, stop: float, target: float) -> int:
+    """The first bar in ``[start, end)`` whose range reaches the stop or the target, or −1.
+
+    Searched over windows growing 4x, so it costs about the bars up to the touch. A NaN level
+    never triggers.
+    """
+    size = WINDOW
+    low, high = bars.low, bars.high
+    while start < end:
+        until = min(end, start + size)
+        hit = _touches(low[start:until], high[start:until], buy, stop, target)
+        k = int(hit.argmax())
+        if hit[k]:
+            return start + k
+        start, size = until, size * 4
+    return -1
+
+
+def first_touches(
+    bars: Bars,
+    start: NDArray[np.int64],
+    end: NDArray[np.int64],
+    buy: NDArray[np.bool_],
+    stop: NDArray[np.float64],
+    target: NDArray[np.float64],
+) -> NDArray[np.int64]:
+    """``first_touch`` of many positions at once over the first window of each, ``WINDOW``
+    bars from ``start`` (before ``end``): the bar touched, or −1 when none is in the window
+    (``locate(..., searched=WINDOW)`` searches on from there)."""
+    import numpy as np
+
+    if not len(bars) or not len(start):
+        return np.full(len(start), -1, dtype=np.int64)
+    at = start[:, None] + np.arange(WINDOW)
+    inside = at < end[:, None]
+    at = np.minimum(at, len(bars) - 1)
+    hit = (
+        _touches(bars.low[at], bars.high[at], buy[:, None], stop[:, None], target[:, None]) & inside
+    )
+    k = hit.argmax(axis=1)
+    found = hit[np.arange(len(start)), k]
+    touched: NDArray[np.int64] = np.where(found, start + k, -1).astype(np.int64)
+    return touched
+
+
+def _touches(low: Any, high: Any, buy: Any, stop: Any, target: Any) -> NDArray[np.bool_]:
+    """Bars whose range reaches the stop or the target (a NaN level never does): a long's
+    low at or below its stop or its high at or above its target; mirrored for a short."""
+    import numpy as np
+
+    if isinstance(buy, bool):
+        return (low <= stop) | (high >= target) if buy else (high >= stop) | (low <= target)  # type: ignore[no-any-return]
+    touched: NDArray[np.bool_] = np.where(
+        buy, (low <= stop) | (high >= target), (high >= stop) | (low <= target)
+    )
+    return touched
+
+
+def locate(
+    bars: Bars,
+    first: int,
+    horizon: int,
+    buy: bool,
+    stop: float,
+    target: float,
+    cut: int,
+    *,
+    touched: int = -1,
+    searched: int = 0,
+) -> tuple[int, int]:
+    """Where a position filled at bar ``first`` ends, by the rules above: (its last bar, how).
+
+    ``horizon`` is the bars it may be held (the fill bar is the first); ``cut`` is the bar at
+    whose open a market order closes it (``len(bars)``: none). How is ``HIT`` (a level touched
+    in the last bar), ``EXPIRY`` (the close of the ``horizon``-th bar), ``MARKET`` (the open of
+    the ``cut`` bar), ``HELD`` (still open at the last bar) or ``NO_FILL`` (no bar to fill on
+    before the cut; the last bar is then −1). ``touched`` and ``searched`` are what
+    ``first_touches`` found for it: the bar touched, else −1 with the first ``searched`` bars
+    from ``first`` known not to touch.
+    """
+    end = min(first + horizon, cut)
+    if end <= first:
+        return -1, NO_FILL
+    k = touched
+    if k < 0 and first + searched < end:
+        k = first_touch(bars, first + searched, end, buy, stop, target)
+    if k >= 0:
+        return k, HIT
+    if first + horizon <= cut:
+        return first + horizon - 1, EXPIRY
+    if cut < len(bars):
+        return cut, MARKET
+    return len(bars) - 1, HELD
+
+
+@dataclass(frozen=True)
+class Followed:
+    """Positions followed over ``Bars`` by ``outcomes`` (one value per position).
+
+    ``status`` holds ``simulate``'s codes (WIN, LOSS, EXPIRED, OPEN); prices include the price
+    cost of each side; ``net`` is the P&L per unit after costs, ``risk`` one R per unit (NaN
+    when the planned entry and the fill give none), ``r`` their ratio (NaN while open);
+    ``mae`` / ``mfe`` the excursions in R (0 without an R).
+    """
+
+    status: NDArray[np.int8]
+    held: NDArray[np.int64]
+    fill_price: NDArray[np.float64]
+    level: NDArray[np.float64]
+    exit_price: NDArray[np.float64]
+    net: NDArray[np.float64]
+    risk: NDArray[np.float64]
+    r: NDArray[np.float64]
+    mae: NDArray[np.float64]
+    mfe: NDArray[np.float64]
+
+
+def _extremes(
+    values: NDArray[np.float64],
+    first: NDArray[np.int64],
+    last: NDArray[np.int64],
+    op: Any,
+    empty: float,
+) -> NDArray[np.float64]:
+    """``op`` (np.maximum or np.minimum) over each ``values[first:last]`` (``empty`` if none)."""
+    import numpy as np
+
+    if len(first) == 1:
+        span = values[int(first[0]) : int(last[0])]
+        return np.array([op.reduce(span) if len(span) else empty])
+    if not len(first):
+        return np.zeros(0)
+    bounds = np.empty(2 * len(first), dtype=np.int64)
+    bounds[0::2], bounds[1::2] = first, last
+    spans = op.reduceat(values, np.minimum(bounds, len(values) - 1))[0::2]
+    return np.where(last > first, spans, empty)
+
+
+def outcomes(
+    bars: Bars,
+    first: NDArray[np.int64],
+    last: NDArray[np.int64],
+    how: NDArray[np.int64],
+    buy: NDArray[np.bool_],
+    stop: NDArray[np.float64],
+    target: NDArray[np.float64],
+    entry: NDArray[np.float64],
+    costs: SideCosts,
+    gap_allowance: float = 0.0,
+) -> Followed:
+    """The outcome of each filled position ``locate`` ended (``how`` is never ``NO_FILL``).
+
+    ``entry`` is each planned entry (the base of its R, else the fill bar's open); ``costs``
+    are one side's costs per position (``side_costs``).
+    """
+    import numpy as np
+
+    from hmas.risk import costs as model
+
+    sign = np.where(buy, 1.0, -1.0)
+    o, h, lo = bars.open[last], bars.high[last], bars.low[last]
+    hit = how == HIT
+    with np.errstate(invalid="ignore"):
+        stop_hit = np.where(buy, lo <= stop, h >= stop)
+    stopped, touched = _exit_rule(buy, stop, target, o, stop_hit)
+    loss = hit & stopped
+    status = np.where(
+        hit,
+        np.where(loss, LOSS, WIN),
+        np.where((how == EXPIRY) | (how == MARKET), EXPIRED, OPEN),
+    ).astype(np.int8)
+    level = np.where(
+        hit,
+        touched,
+        np.where(how == EXPIRY, bars.close[last], np.where(how == MARKET, o, np.nan)),
+    )
+    opened = bars.open[first]
+    fill_price = np.asarray(model.fill_price(sign, opened, costs), dtype=np.float64)
+    exit_price = np.asarray(model.exit_price(sign, level, costs), dtype=np.float64)
+    net = np.asarray(model.net_per_unit(sign, fill_price, exit_price, costs), dtype=np.float64)
+    # R from the planned entry, or from the fill bar's open when that gives none.
+    risk: NDArray[np.float64] = np.full(len(first), np.nan)
+    for base in (opened, entry):
+        unit = np.asarray(model.risk_per_unit(sign, base, stop, costs, gap_allowance))
+        with np.errstate(invalid="ignore"):
+            ok = np.isfinite(base) & (sign * (base - stop) > 0) & np.isfinite(unit) & (unit > 0)
+        risk = np.where(ok, unit, risk)
+    closed = status != OPEN
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.where(closed, net / risk, np.nan)
+
+    # The excursions: every bar before the last in full, the last one as far as it was held
+    # (only its open after a gap or a market exit; a stop-out's adverse side reaches the stop
+    # and its favourable side only the open; a target's favourable side reaches the target).
+    whole = ~hit & (how != MARKET)
+    top, bottom = np.where(whole, h, o), np.where(whole, lo, o)
+    stopped_inside = loss & (level != o)
+    won_inside = hit & ~loss & (level != o)
+    top = np.where(stopped_inside & ~buy, level, top)
+    bottom = np.where(stopped_inside & buy, level, bottom)
+    top = np.where(won_inside, np.where(buy, level, h), top)
+    bottom = np.where(won_inside, np.where(buy, lo, level), bottom)
+    high = np.maximum(_extremes(bars.high, first, last, np.maximum, -np.inf), top)
+    low = np.minimum(_extremes(bars.low, first, last, np.minimum, np.inf), bottom)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        favourable = np.where(buy, high - fill_price, fill_price - low) / risk
+        adverse = np.where(buy, fill_price - low, high - fill_price) / risk
+    known = np.isfinite(risk)
+    return Followed(
+        status=status,
+        held=(last - first + 1).astype(np.int64),
+        fill_price=fill_price,
+        level=level,
+        exit_price=exit_price,
+        net=net,
+        risk=risk,
+        r=np.where(np.isfinite(r), r, np.nan),
+        mae=np.where(known & (adverse > 0), adverse, 0.0),
+        mfe=np.where(known & (favourable > 0), favourable, 0.0),
+    )
+
+
 def simulate(
     ohlc: NDArray[np.float64],
     signal: NDArray[np.int64],
@@ -209,7 +496,7 @@ def simulate(
     first = np.searchsorted(rows, signal, side="right")
     count = np.minimum(len(rows) - first, horizon)
     sign = np.where(buy, 1.0, -1.0)
-    side = _side_costs(costs, None, slippage_bps, count_setups)
+    side = side_costs(costs, None, slippage_bps, count_setups)
 
     status = np.full(count_setups, UNFILLED, dtype=np.int8)
     at = np.zeros(count_setups, dtype=np.int64)  # position in ``rows`` of the exit bar
@@ -221,7 +508,7 @@ def simulate(
     # over the setups still open, each chunk of it at most ``_CHUNK_CELLS`` cells.
     hit_at = np.full(count_setups, -1, dtype=np.int64)
     pending = filled
-    lo_step, width = 0, _FIRST_WINDOW
+    lo_step, width = 0, WINDOW
     while len(pending) and lo_step < horizon:
         hi_step = min(horizon, lo_step + width)
         steps = np.arange(lo_step, hi_step)
@@ -246,22 +533,12 @@ def simulate(
     closed = hit_at[j] >= 0
     k = np.where(closed, hit_at[j], n - 1)  # the exit bar, or the last bar seen
     exit_at = first[j] + k
-    opens = o[exit_at]
     with np.errstate(invalid="ignore"):
-        opened_past_target = np.where(buy[j], opens >= target[j], opens <= target[j])
-        opened_past_stop = np.where(buy[j], opens <= stop[j], opens >= stop[j])
-        bar_high, bar_low = h[exit_at], lo[exit_at]
-        stop_touched = np.where(buy[j], bar_low <= stop[j], bar_high >= stop[j])
-    # A bar that opens beyond a level exits there at its open, whatever it does next; the
-    # stop counts first only when both are touched inside a bar that opened between them
-    # (or when the bar opened beyond both, on a setup whose levels are on one side).
-    loss = closed & stop_touched & (opened_past_stop | ~opened_past_target)
+        stop_touched = np.where(buy[j], lo[exit_at] <= stop[j], h[exit_at] >= stop[j])
+    stopped, gap = _exit_rule(buy[j], stop[j], target[j], o[exit_at], stop_touched)
+    loss = closed & stopped
     win = closed & ~loss
     expired = ~closed & (n == horizon)
-    # The level hit, or the open of a bar that opened beyond it: a long's stop and a
-    # short's target exit at the lower of the two, the others at the higher.
-    touched = np.where(loss, stop[j], target[j])
-    gap = np.where(buy[j] == loss, np.minimum(opens, touched), np.maximum(opens, touched))
     level[j] = np.where(closed, gap, np.where(expired, c[exit_at], np.nan))
     status[j] = np.where(loss, LOSS, np.where(win, WIN, np.where(expired, EXPIRED, OPEN)))
     at[j], held[j] = exit_at, k + 1
@@ -385,13 +662,12 @@ def follow_arrays(
     """
     import numpy as np
 
-    from hmas.risk import costs as model
-
     if side not in ("BUY", "SELL"):
         raise ValueError(f"side must be BUY or SELL, not {side!r}")
     horizon = max(1, int(expiry_bars))
+    cut = len(ohlc) if exit_at is None else max(0, int(exit_at))
     # The stop, target and expiry are followed on the rows before the exit signal's open.
-    rows = ohlc if exit_at is None else ohlc[: max(0, int(exit_at))]
+    rows = ohlc[:cut]
     # Look at just enough rows to find ``horizon`` usable bars (bad rows are skipped).
     limit = horizon
     while True:
@@ -399,59 +675,58 @@ def follow_arrays(
         if int(usable.sum()) >= horizon or limit >= len(rows):
             break
         limit *= 2
+    span = rows[:limit]
+    if exit_at is not None and int(usable.sum()) < horizon:
+        at = _first_usable(ohlc, cut)
+        if at is not None:
+            # The market exit can come first: the bars before it and its own.
+            usable = np.concatenate([usable, np.zeros(at + 1 - len(usable), dtype=bool)])
+            usable[at] = True
+            span = ohlc[: at + 1]
+    bars = Bars.of(span, usable)
+    cut_bar = len(bars) if exit_at is None else int(np.searchsorted(bars.rows, cut))
     buy = side == "BUY"
-    charged = _side_costs(costs, fee_bps, slippage_bps)
-    sim = simulate(
-        rows[:limit],
-        np.array([-1]),
+    last, how = locate(bars, 0, horizon, buy, stop, target, cut_bar)
+    if how == NO_FILL:
+        return PositionOutcome(status="open")
+    followed = outcomes(
+        bars,
+        np.zeros(1, dtype=np.int64),
+        np.array([last], dtype=np.int64),
+        np.array([how], dtype=np.int64),
         np.array([buy]),
         np.array([stop], dtype=np.float64),
         np.array([target], dtype=np.float64),
-        expiry_bars=horizon,
-        costs=charged,
-        usable=usable,
+        np.array([signal_entry], dtype=np.float64),
+        side_costs(costs, fee_bps, slippage_bps),
+        gap_allowance,
     )
-    if sim.status[0] == UNFILLED:
-        return PositionOutcome(status="open")
-    status = _STATUS[int(sim.status[0])]
-    o, h, lo = rows[:limit][usable][:horizon, :3].T
-    sign = 1.0 if buy else -1.0
-    fill, raw, k = float(sim.fill_price[0]), float(sim.exit_level[0]), int(sim.held[0]) - 1
-    fill_ts = int(ts[sim.fill[0]])
-    exit_row, exit_price = int(sim.exit[0]), float(sim.exit_price[0])
-    if status == "open" and exit_at is not None:
-        at = _first_usable(ohlc, max(0, int(exit_at)))
-        if at is not None:
-            # The market exit: only the exit bar's open was held.
-            status, raw, exit_row = "expired", float(ohlc[at, 0]), at
-            o, h, lo = (np.append(a[: k + 1], raw) for a in (o, h, lo))
-            k += 1
-            exit_price = float(np.asarray(model.exit_price(sign, raw, charged)).reshape(-1)[0])
+    return position_outcome(followed, 0, int(ts[bars.rows[0]]), int(ts[bars.rows[last]]), size)
 
-    risk_unit = _risk_unit(sign, signal_entry, float(o[0]), stop, charged, gap_allowance)
-    mae, mfe = _excursions(sign, fill, o, h, lo, k, status, raw, risk_unit)
+
+def position_outcome(
+    followed: Followed, i: int, fill_ts: int, exit_ts: int, size: float
+) -> PositionOutcome:
+    """Position ``i`` of ``outcomes`` as a ``PositionOutcome`` of ``size`` units."""
+    status = _STATUS[int(followed.status[i])]
+    fill = float(followed.fill_price[i])
+    held = int(followed.held[i])
+    mae, mfe = float(followed.mae[i]), float(followed.mfe[i])
     if status == "open":
         return PositionOutcome(
-            status="open",
-            fill_ts=fill_ts,
-            fill_price=fill,
-            bars_held=k + 1,
-            mae_r=mae,
-            mfe_r=mfe,
+            status="open", fill_ts=fill_ts, fill_price=fill, bars_held=held, mae_r=mae, mfe_r=mfe
         )
-
-    net_unit = float(model.net_per_unit(sign, fill, exit_price, charged)[0])
-    r_multiple = net_unit / risk_unit if risk_unit is not None else math.nan
+    net = float(followed.net[i])
     return PositionOutcome(
         status=status,
         fill_ts=fill_ts,
         fill_price=fill,
-        exit_ts=int(ts[exit_row]),
-        exit_price=exit_price,
-        bars_held=k + 1,
-        r_multiple=_finite_or_none(r_multiple),
-        pnl_money=_finite_or_none(size * net_unit),
-        pnl_pct=_finite_or_none(100 * net_unit / fill),
+        exit_ts=exit_ts,
+        exit_price=float(followed.exit_price[i]),
+        bars_held=held,
+        r_multiple=_finite_or_none(float(followed.r[i])),
+        pnl_money=_finite_or_none(size * net),
+        pnl_pct=_finite_or_none(100 * net / fill),
         mae_r=mae,
         mfe_r=mfe,
     )
@@ -466,54 +741,3 @@ def _first_usable(ohlc: NDArray[np.float64], start: int) -> int | None:
             return start + int(found.argmax())
         start, size = start + size, size * 2
     return None
-
-
-def _risk_unit(
-    sign: float,
-    signal_entry: float,
-    fill_open: float,
-    stop: float,
-    costs: SideCosts,
-    gap_allowance: float,
-) -> float | None:
-    """One R per unit: the budgeted loss of a stop-out from the planned entry (after costs and
-    the gap allowance), or from the fill bar's open when the planned entry gives none."""
-    from hmas.risk.costs import risk_per_unit
-
-    for entry in (signal_entry, fill_open):
-        if not (math.isfinite(entry) and sign * (entry - stop) > 0):
-            continue
-        unit = float(risk_per_unit(sign, entry, stop, costs, gap_allowance)[0])
-        if math.isfinite(unit) and unit > 0:
-            return unit
-    return None
-
-
-def _excursions(
-    sign: float,
-    fill: float,
-    o: NDArray[np.float64],
-    h: NDArray[np.float64],
-    lo: NDArray[np.float64],
-    k: int,
-    status: Status,
-    raw: float,
-    risk_unit: float | None,
-) -> tuple[float, float]:
-    """(MAE, MFE) in R over bars 0..k, the exit bar counted only up to the exit."""
-    if risk_unit is None:
-        return 0.0, 0.0
-    hi, low = h[: k + 1].copy(), lo[: k + 1].copy()
-    # "up" is the favourable direction for a BUY; mirrored for a SELL.
-    up, down = (hi, low) if sign > 0 else (low, hi)
-    if status in ("win", "loss") and raw == o[k]:
-        # Gap exit at the open: nothing after the open was held.
-        hi[k] = low[k] = o[k]
-    elif status == "loss":
-        # Stop first: the adverse move ends at the stop, the favourable one is only the open.
-        down[k], up[k] = raw, o[k]
-    elif status == "win":
-        up[k] = raw
-    favourable = sign * (float(up.max() if sign > 0 else up.min()) - fill)
-    adverse = sign * (fill - float(down.min() if sign > 0 else down.max()))
-    return max(0.0, adverse / risk_unit), max(0.0, favourable / risk_unit)
