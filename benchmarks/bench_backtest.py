@@ -9,12 +9,12 @@ in-process comparison of the reference strategy with vectorbt and backtesting.py
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from benchmarks.common import report
@@ -29,19 +29,35 @@ def _command() -> list[str]:
     return [exe] if exe else [sys.executable, "-m", "hmas"]
 
 
+#: Starts the command from a small process and reports its wall time and peak RSS. Linux
+#: carries a process's peak RSS into the children it forks, so timing ``hmas`` straight from
+#: this process (grown by the in-process benchmarks run before it) would report this
+#: process's peak instead of hmas's own.
+_LAUNCHER = """
+import json, os, subprocess, sys, time
+start = time.perf_counter()
+child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+_, status, usage = os.wait4(child.pid, 0)
+elapsed = time.perf_counter() - start
+code = os.waitstatus_to_exitcode(status)
+err = child.stderr.read().decode() if code else ""
+print(json.dumps({"code": code, "wall": elapsed, "rss_kib": usage.ru_maxrss, "stderr": err}))
+"""
+
+
 def _run(args: list[str], env: dict[str, str]) -> tuple[float, float]:
     """Run ``hmas args`` in a fresh process: (wall seconds, peak RSS in MiB)."""
-    start = time.perf_counter()
-    child = subprocess.Popen(
-        [*_command(), *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    done = subprocess.run(
+        [sys.executable, "-c", _LAUNCHER, *_command(), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
-    _, status, usage = os.wait4(child.pid, 0)
-    elapsed = time.perf_counter() - start
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode != 0:
-        stderr = child.stderr.read().decode() if child.stderr else ""
-        raise RuntimeError(f"hmas {' '.join(args)} failed: {stderr}")
-    return elapsed, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
+    result = json.loads(done.stdout)
+    if result["code"] != 0:
+        raise RuntimeError(f"hmas {' '.join(args)} failed: {result['stderr']}")
+    return float(result["wall"]), result["rss_kib"] / 1024  # ru_maxrss is in KiB on Linux
 
 
 def main() -> None:
