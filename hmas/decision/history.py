@@ -41,7 +41,7 @@ from hmas.settings import duration_ms
 if TYPE_CHECKING:
     import pandas as pd
 
-    from hmas.decision.pipeline import MarketInputs, PipelineOutput
+    from hmas.decision.pipeline import LayerAnswers, MarketInputs, PipelineOutput
     from hmas.settings import Settings
     from hmas.store.candles import CandleStore
 
@@ -295,6 +295,7 @@ def compute_history(
     decide: bool = True,
     since: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    ask: LayerAnswers | None = None,
 ) -> History:
     """Every bar of ``inputs.candles`` decided as live at that bar: one ``compute`` per segment.
 
@@ -305,7 +306,7 @@ def compute_history(
     ``since`` (ms) skips the segments that end before it: ``inputs`` then only need to reach
     back to ``Windowing.start(since)`` (the backtest of a range reads its warm-up that way), and
     the pass starts with the segment holding ``since``. ``progress(done, total)`` hears each
-    segment as it is computed.
+    segment as it is computed. ``ask`` is ``compute``'s (the LLM engine's answers).
     """
     import numpy as np
     import pandas as pd
@@ -332,7 +333,7 @@ def compute_history(
         anchor = int(anchors[first])
         start = win.start(anchor)
         window = span(inputs, pd.Timestamp(start, unit="ms", tz="UTC"), index[last])
-        output = compute(window, settings, equity=equity, decide=decide)
+        output = compute(window, settings, equity=equity, decide=decide, ask=ask)
         keep = int(np.searchsorted(pd.DatetimeIndex(output.features.index), index[first]))
         history.parts.append(Part(anchor, start, _tail(output, keep), offset))
         offset += last - first + 1
