@@ -174,14 +174,11 @@ def _round(value: Any) -> Any:
 def candles_at(features: pd.DataFrame, i: int, bars: int = SNAPSHOT_BARS) -> list[list[Any]]:
     """The snapshot: ``[open time, open, high, low, close, volume]`` of the bars up to ``i``."""
     start = max(0, i - bars + 1)
-    rows = features.iloc[start : i + 1]
-    return [
-        [
-            ts.strftime("%Y-%m-%dT%H:%MZ"),
-            *(_round(r[c]) for c in ("open", "high", "low", "close", "volume")),
-        ]
-        for ts, r in zip(rows.index, rows.to_dict("records"), strict=True)
-    ]
+    values = features[["open", "high", "low", "close", "volume"]].to_numpy()[start : i + 1]
+    import pandas as pd
+
+    times = pd.DatetimeIndex(features.index[start : i + 1]).strftime("%Y-%m-%dT%H:%MZ")
+    return [[t, *(_round(float(v)) for v in row)] for t, row in zip(times, values, strict=True)]
 
 
 def snapshot(features: pd.DataFrame, i: int, bars: int = SNAPSHOT_BARS) -> Snapshot:

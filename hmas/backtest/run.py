@@ -236,7 +236,11 @@ def run_backtest(
             answerers.append(made)
             return made
 
-    plans = build_plans(request.strategy, series, settings, progress, ask_for)
+    try:
+        plans = build_plans(request.strategy, series, settings, progress, ask_for)
+    finally:
+        for made in answerers:
+            made.close()
     engine_name = settings.decision.engine if request.strategy == "rules" else request.strategy
     sim = walk(plans, settings, engine_name=engine_name, progress=progress)
     start = settings.paper.starting_equity

@@ -259,6 +259,28 @@ class LlmAnswerer:
     views: dict[Any, dict[str, dict[str, Any]]] = field(default_factory=dict)
     calls: dict[Any, dict[str, AgentCall]] = field(default_factory=dict)
     _deadline: Deadline | None = None
+    #: One event loop and one client for every layer, so connections are reused (``close``).
+    _runner: asyncio.Runner | None = None
+    _open: AbstractAsyncContextManager[AnswerModel] | None = None
+    _model: AnswerModel | None = None
+
+    def close(self) -> None:
+        """Close the client and the event loop (a no-op if no call was made)."""
+        runner, opened = self._runner, self._open
+        self._runner = self._open = self._model = None
+        if runner is None:
+            return
+        try:
+            if opened is not None:
+                runner.run(opened.__aexit__(None, None, None))
+        finally:
+            runner.close()
+
+    def __enter__(self) -> LlmAnswerer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def __call__(
         self,
@@ -295,7 +317,9 @@ class LlmAnswerer:
                 if question is not None:
                     questions.append((ts, question))
         if questions:
-            results = asyncio.run(self._ask_all(questions))
+            if self._runner is None:
+                self._runner = asyncio.Runner()
+            results = self._runner.run(self._ask_all(questions))
             for (ts, question), result in zip(questions, results, strict=True):
                 view = self._settle(ts, question, result)
                 answers[question.agent][ts] = view

@@ -198,7 +198,11 @@ def replay(
     )
     inputs = reload_inputs(engine, analysis)
     answerer = _answerer(engine, analysis, used, no_cache, current)
-    rebuilt = build_analysis(inputs, used, ask=answerer)
+    try:
+        rebuilt = build_analysis(inputs, used, ask=answerer)
+    finally:
+        if answerer is not None:
+            answerer.close()
     rebuilt.id = analysis.id
     diffs: list[dict[str, Any]] = []
     _compare("features", analysis.features, rebuilt.features, diffs)

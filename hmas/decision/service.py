@@ -159,7 +159,11 @@ def analyze(
     )
     if existing is not None:
         return AnalysisRecord(existing, created=False)
-    analysis = build_analysis(inputs, settings, ask=answerer)
+    try:
+        analysis = build_analysis(inputs, settings, ask=answerer)
+    finally:
+        if answerer is not None:
+            answerer.close()
     try:
         with Session(engine, expire_on_commit=False) as session:
             session.add(analysis)

@@ -10,8 +10,10 @@ kept. Every HTTP call becomes a :class:`~hmas.llm.core.CallRecord` (the call log
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -57,6 +59,16 @@ logger = logging.getLogger(__name__)
 ResultStatus = Literal["ok", "invalid", "deadline", "error"]
 #: Longest provider error text kept in a message.
 MAX_ERROR_CHARS = 300
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext | bool:
+    """httpx's default verification, built once per process: loading the CA bundle costs
+    ~0.1 s, and a signal opens a client per layer (True: httpx builds its own each time)."""
+    import httpx
+
+    make = getattr(httpx, "create_ssl_context", None)
+    return make() if make is not None else True
 
 
 def cost_of(route: Route, usage: Usage, reported: float | None = None) -> float | None:
@@ -157,7 +169,9 @@ class LlmClient:
             timeout = httpx.Timeout(
                 self.params.call_timeout_seconds, connect=self.params.connect_timeout_seconds
             )
-            self._http = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+            self._http = httpx.AsyncClient(
+                timeout=timeout, follow_redirects=False, verify=_tls_context()
+            )
         return self._http
 
     def _slot(self, route: Route) -> asyncio.Semaphore:
