@@ -71,10 +71,10 @@ def main() -> None:
             }
             seen = []
             for _ in range(REPEATS + 1):
-                ask = LlmAnswerer(
+                with LlmAnswerer(
                     settings, only, client_factory(settings, keys, None), "bench", None, 60.0
-                )
-                out = compute(inputs, settings, decide=False, ask=ask)
+                ) as ask:
+                    out = compute(inputs, settings, decide=False, ask=ask)
                 calls = ask.record(out.features.index[-1])
                 assert all(c["status"] == "ok" for c in calls.values()), calls
                 seen.append(out.timings_ms["layer_2a"] / 1000)

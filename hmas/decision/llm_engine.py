@@ -144,9 +144,17 @@ class StoreLedger:
 
 
 def budget_of(settings: Settings, cap: float | None = None) -> llm_calls.Budget:
-    """The budgets a call is checked against (``cap`` replaces the per-signal cap)."""
+    """The budgets a call is checked against (``cap``: a backtest's --max-cost instead of the
+    per-signal cap)."""
     params = settings.llm
-    return llm_calls.Budget(params.daily_budget_usd, params.signal_cap_usd if cap is None else cap)
+    if cap is None:
+        return llm_calls.Budget(params.daily_budget_usd, params.signal_cap_usd)
+    return llm_calls.Budget(
+        params.daily_budget_usd,
+        cap,
+        batch_name="the backtest's --max-cost",
+        batch_fix="raise --max-cost, or run a shorter range",
+    )
 
 
 def llm_agents(settings: Settings) -> list[str]:

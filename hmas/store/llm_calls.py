@@ -69,6 +69,9 @@ class Budget:
 
     daily_usd: float
     signal_usd: float
+    #: What the batch limit is called in a refusal, and how to raise it.
+    batch_name: str = "the per-signal LLM cap"
+    batch_fix: str = "raise llm.signal_cap_usd or route agents to cheaper models"
 
 
 def reserve(
@@ -99,10 +102,10 @@ def reserve(
             this = _spent(session, col(LlmCall.batch) == batch)
             if this + estimate > budget.signal_usd + 1e-12:
                 raise BudgetExceededError(
-                    f"the per-signal LLM cap is reached: ${this:.4f} of "
-                    f"${budget.signal_usd:.2f} spent on this signal and the next call "
-                    f"({fields.get('agent')}) may cost up to ${estimate:.4f}; the call was not "
-                    "made. Raise llm.signal_cap_usd or route agents to cheaper models"
+                    f"{budget.batch_name} is reached: ${this:.4f} of "
+                    f"${budget.signal_usd:.2f} spent and the next call ({fields.get('agent')}) "
+                    f"may cost up to ${estimate:.4f}; the call was not made. "
+                    f"{budget.batch_fix[:1].upper()}{budget.batch_fix[1:]}"
                 )
         row = LlmCall(day=day, status="pending", **fields)
         session.add(row)

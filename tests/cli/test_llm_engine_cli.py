@@ -237,3 +237,38 @@ output_per_mtok = 2.0
         for text in outputs:
             assert key not in text
         assert key not in caplog.text
+
+
+def test_backtest_on_the_llm_engine(
+    hmas: Callable[..., Result], tmp_path: Path, stub: StubServer
+) -> None:
+    cfg = config(tmp_path, stub.url)
+    base = ("--config", str(cfg), "backtest", "--symbols", "BTC-USD", "--source", "sample")
+    span = ("--timerange", "20251231-20260101")
+    refused = hmas(*base, *span, "--engine", "llm")
+    assert refused.exit_code == 2
+    assert "give --max-cost USD" in refused.stderr
+    assert stub.seen == []
+    first = hmas(*base, *span, "--engine", "llm", "--max-cost", "1", "--json")
+    assert first.exit_code == 0, first.stderr
+    assert "LLM backtest: 24 bars x 6 agents = 144 calls; estimated cost at most $" in " ".join(
+        first.stderr.split()
+    )
+    run = json.loads(first.stdout)
+    assert run["engine"] == "llm"
+    llm = run["metrics"]["llm"]
+    made = len(stub.seen)
+    assert llm["calls"] == made and llm["cached"] == 0
+    assert llm["answers"].get("ok", 0) + llm["answers"].get("not_asked", 0) == 144
+    assert llm["spend_usd"] == pytest.approx(made * (100 * 1.0 + 20 * 2.0) / 1e6)
+    # the same range again: every answer from the call log, $0, the same trades
+    again = hmas(*base, *span, "--engine", "llm", "--max-cost", "1", "--json")
+    second = json.loads(again.stdout)
+    assert len(stub.seen) == made
+    assert second["metrics"]["llm"]["spend_usd"] == 0 and second["metrics"]["llm"]["calls"] == 0
+    assert second["trades"] == run["trades"]
+    # a cap below one bar's calls stops the run: nothing past it is sent
+    capped = hmas(*base, *span, "--engine", "llm", "--max-cost", "0.01", "--no-cache")
+    assert capped.exit_code == 3, capped.stderr
+    assert "the backtest's --max-cost is reached" in capped.stderr
+    assert len(stub.seen) - made <= 2

@@ -42,8 +42,8 @@ def permissive_llm(**extra: Any) -> Any:
 
 
 def run(inputs: MarketInputs, settings: Any, respond: Any, **kw: Any) -> tuple[Any, Any]:
-    ask = fake_answerer(settings, respond, **kw)
-    out = compute(inputs, settings, ask=ask)
+    with fake_answerer(settings, respond, **kw) as ask:  # closes its event loop and client
+        out = compute(inputs, settings, ask=ask)
     return out, ask
 
 
