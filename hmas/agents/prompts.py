@@ -173,24 +173,26 @@ def _round(value: Any) -> Any:
 
 def candles_at(features: pd.DataFrame, i: int, bars: int = SNAPSHOT_BARS) -> list[list[Any]]:
     """The snapshot: ``[open time, open, high, low, close, volume]`` of the bars up to ``i``."""
-    start = max(0, i - bars + 1)
-    values = features[["open", "high", "low", "close", "volume"]].to_numpy()[start : i + 1]
     import pandas as pd
 
-    times = pd.DatetimeIndex(features.index[start : i + 1]).strftime("%Y-%m-%dT%H:%MZ")
-    return [[t, *(_round(float(v)) for v in row)] for t, row in zip(times, values, strict=True)]
+    start = max(0, i - bars + 1)
+    rows = features.iloc[start : i + 1]
+    values = rows[["open", "high", "low", "close", "volume"]].to_numpy(dtype=float)
+    times = pd.DatetimeIndex(rows.index).strftime("%Y-%m-%dT%H:%MZ")
+    return [[t, *(_round(v) for v in row.tolist())] for t, row in zip(times, values, strict=True)]
 
 
 def snapshot(features: pd.DataFrame, i: int, bars: int = SNAPSHOT_BARS) -> Snapshot:
     """What the code checks prices against: the bar's close and ATR, the window's extremes."""
     start = max(0, i - bars + 1)
-    rows = features.iloc[start : i + 1]
-    atr = float(features["atr_14"].iloc[i]) if "atr_14" in features else float("nan")
+    low = features["low"].to_numpy(dtype=float)[start : i + 1]
+    high = features["high"].to_numpy(dtype=float)[start : i + 1]
+    atr = float(features["atr_14"].to_numpy()[i]) if "atr_14" in features else float("nan")
     return Snapshot(
-        close=float(features["close"].iloc[i]),
+        close=float(features["close"].to_numpy()[i]),
         atr=atr if math.isfinite(atr) else 0.0,
-        low=float(rows["low"].min()),
-        high=float(rows["high"].max()),
+        low=float(low.min()),
+        high=float(high.max()),
     )
 
 
@@ -198,11 +200,10 @@ def feature_values(features: pd.DataFrame, i: int) -> dict[str, Any]:
     """The bar's indicator values (the ones that are known)."""
     from hmas.indicators.features import FEATURE_COLUMNS
 
-    row = features.iloc[i]
     out = {}
     for name in FEATURE_COLUMNS:
-        if name in row.index and not name.endswith("_ts"):
-            value = _round(row[name])
+        if name in features.columns and not name.endswith("_ts"):
+            value = _round(features[name].iat[i])
             if value is not None:
                 out[name] = value
     return out
@@ -230,24 +231,20 @@ def ask(
     rules_view: AgentView,
     views: Mapping[str, Any],
     news: list[str] | None = None,
+    market: tuple[dict[str, Any], Snapshot] | None = None,
 ) -> Question:
-    """The question to ``agent`` about bar ``i``: instructions, then the bar's data quoted."""
+    """The question to ``agent`` about bar ``i``: instructions, then the bar's data quoted.
+
+    ``market``: ``bar_data(features, i, …)`` when the caller asks several agents about one bar.
+    """
     model = answer_model(view_model, agent)
     measured = {
         k: v
         for k, v in rules_view.model_dump(mode="json").items()
         if k in OWNED.get(agent, frozenset())
     }
-    data: dict[str, Any] = {
-        "asset": symbol,
-        "timeframe": timeframe,
-        "bar": features.index[i].strftime("%Y-%m-%dT%H:%MZ"),
-        "candles": {
-            "columns": ["open_time_utc", "open", "high", "low", "close", "volume"],
-            "rows": candles_at(features, i),
-        },
-        "indicators": feature_values(features, i),
-    }
+    base, snap = market or bar_data(features, i, symbol, timeframe)
+    data: dict[str, Any] = dict(base)
     if measured:
         data["measured_by_code"] = _round(measured)
     if views:
@@ -259,7 +256,25 @@ def ask(
         f"Your view of {symbol} {timeframe} at the bar {data['bar']} (UTC). The data:\n"
         f"<data>\n{json.dumps(data, separators=(',', ':'), sort_keys=True)}\n</data>"
     )
-    return Question(agent, Prompt(system, user), model, rules_view, snapshot(features, i))
+    return Question(agent, Prompt(system, user), model, rules_view, snap)
+
+
+def bar_data(
+    features: pd.DataFrame, i: int, symbol: str, timeframe: str
+) -> tuple[dict[str, Any], Snapshot]:
+    """What every agent is shown of bar ``i`` (asset, bar, candles, indicators), and the
+    snapshot its prices are checked against."""
+    data: dict[str, Any] = {
+        "asset": symbol,
+        "timeframe": timeframe,
+        "bar": features.index[i].strftime("%Y-%m-%dT%H:%MZ"),
+        "candles": {
+            "columns": ["open_time_utc", "open", "high", "low", "close", "volume"],
+            "rows": candles_at(features, i),
+        },
+        "indicators": feature_values(features, i),
+    }
+    return data, snapshot(features, i)
 
 
 def view_of(

@@ -313,15 +313,20 @@ class LlmAnswerer:
             positions = [i for i, ts in enumerate(index) if ts in self.wanted]
         questions: list[tuple[Any, Question]] = []
         answers: dict[str, dict[Any, AgentView]] = {s.name: {} for s in mine}
+        from hmas.agents.prompts import bar_data
+
         for i in positions:
             ts = index[i]
             done = self.views.setdefault(ts, {})
             before = self._views_before(ts, i, frames, engines)
+            market: Any = None
             for spec in mine:
                 if spec.name in done:  # asked already (an earlier segment of a history)
                     answers[spec.name][ts] = spec.view_model.model_validate(done[spec.name])
                     continue
-                question = self._question(spec, engines, frames, features, i, ctx, before)
+                if market is None:
+                    market = bar_data(features, i, ctx.symbol, ctx.timeframe)
+                question = self._question(spec, engines, frames, features, i, ctx, before, market)
                 if question is not None:
                     questions.append((ts, question))
         if questions:
@@ -376,6 +381,7 @@ class LlmAnswerer:
         i: int,
         ctx: AgentContext,
         before: dict[str, dict[str, Any]],
+        market: Any = None,
     ) -> Question | None:
         """The question to ``spec`` about bar ``i``; None when the rules view stands."""
         from hmas.agents.prompts import ask
@@ -407,6 +413,7 @@ class LlmAnswerer:
             timeframe=ctx.timeframe,
             rules_view=view,
             views=others,
+            market=market,
         )
 
     async def _ask_all(self, questions: list[tuple[Any, Question]]) -> list[Any]:
