@@ -18,6 +18,7 @@ MODULES = [
     "bench_signal",
     "bench_backtest",
     "bench_reference",
+    "bench_llm",
 ]
 
 

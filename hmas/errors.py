@@ -219,3 +219,10 @@ class LlmDeadlineError(LlmError):
 
 class LlmResponseError(LlmError):
     """Raised when a provider answers 200 with a body hmas cannot read (not JSON, no answer)."""
+
+
+class BudgetExceededError(HmasError):
+    """Raised before an LLM call that would take the spend past the daily budget or the
+    per-signal cap (``llm.daily_budget_usd``, ``llm.signal_cap_usd``): the call is not made."""
+
+    exit_code = EXIT_REFUSED

@@ -575,12 +575,14 @@ class DecisionParams(Section):
     max_recent_missing: int = Field(
         0, ge=0, description="Missing candles allowed in those bars before a trade is refused."
     )
-    engine: Literal["rules"] = Field(
-        "rules", description="Default engine of every agent: rules (LLM engine: not built yet)."
+    engine: Literal["rules", "llm"] = Field(
+        "rules",
+        description="Default engine of every agent: rules (offline, free) or llm (each agent on "
+        "its llm.routing route; the mother deliberates on one too). docs/llm.md",
     )
-    engines: dict[str, Literal["rules"]] = Field(
+    engines: dict[str, Literal["rules", "llm"]] = Field(
         default_factory=dict,
-        description='Engine per agent, overriding the default (e.g. {"alpha": "rules"}).',
+        description='Engine per agent, overriding the default (e.g. {"alpha": "llm"}).',
     )
     segment: str = Field(
         "auto",
@@ -743,6 +745,24 @@ class LlmParams(Section):
     max_output_tokens: int = Field(
         2048, ge=1, le=1_000_000, description="Most tokens an answer may have."
     )
+    daily_budget_usd: float = Field(
+        20.0,
+        ge=0,
+        le=1_000_000,
+        description="LLM spend allowed per UTC day, across processes (a call that would pass "
+        "it is not made; the run exits 3).",
+    )
+    signal_cap_usd: float = Field(
+        2.0,
+        ge=0,
+        le=1_000_000,
+        description="LLM spend allowed for one signal (its agents and the mother's deliberation).",
+    )
+    cache: bool = Field(
+        True,
+        description="Answer a call from the call log when the same vendor, model, prompt and "
+        "schema were answered before ($0); false forces fresh calls.",
+    )
 
     @field_validator("routing", mode="before")
     @classmethod
@@ -874,9 +894,16 @@ class Settings(BaseSettings):
         # No per-agent engine: the record of every earlier signal (and its hash) stays as it was.
         if not data["decision"].get("engines"):
             data["decision"].pop("engines", None)
+        # An LLM decision is also the models that gave it: their routes are part of its identity.
+        if self.uses_llm():
+            data["llm"] = {"routing": dict(sorted(self.llm.routing.items()))}
         if DECISION_MODEL > 1:
             data["model"] = DECISION_MODEL
         return data
+
+    def uses_llm(self) -> bool:
+        """True when some agent (or the mother) runs on the LLM engine."""
+        return self.decision.engine == "llm" or "llm" in self.decision.engines.values()
 
     def config_hash(self) -> str:
         """Short stable hash of ``decision_config``."""

@@ -259,7 +259,7 @@ def test_limit_of_one_in_the_file_is_refused_even_with_a_preset(tmp_path: Path) 
         ("HMAS_KILL_SWITCH=2", "Input should be a valid boolean"),
         ("HMAS_SENTIMENT__USE_FEAR_GREED_INDEX=sometimes", "Input should be a valid boolean"),
         ("HMAS_LOG_LEVEL=debug", "Input should be 'DEBUG', 'INFO', 'WARNING' or 'ERROR'"),
-        ("HMAS_DECISION__ENGINE=llm", "Input should be 'rules'"),
+        ("HMAS_DECISION__ENGINE=gpt", "Input should be 'rules' or 'llm'"),
         ("HMAS_MOTHER__CONSENSUS_POLICY=majority", "Input should be 'weighted' or"),
     ],
 )

@@ -54,7 +54,9 @@ class AgentSpec:
     #: The benchmark's features the agent reads (with "benchmark" in ``needs``): only these are
     #: computed for the benchmark (the contract test checks the agent reads no other).
     benchmark_features: tuple[str, ...] = ()
-    #: The LLM engine (prompt in, the same view model out): not built yet.
+    #: The LLM engine: the rules frame for every bar (the base rates read it), and for the
+    #: decided bars the LLM's view (``hmas.agents.prompts``), put in through the pipeline's
+    #: answers seam (``hmas.decision.llm_engine``).
     llm: AgentEngine | None = None
     #: The agent that proposes the trade the mother judges (it does not vote on its own).
     proposes: bool = False
@@ -79,11 +81,29 @@ def _rules(module: Any) -> AgentEngine:
     return AgentEngine("rules", module.run_rules, module.view_at)
 
 
+def _llm(module: Any) -> AgentEngine:
+    return AgentEngine("llm", module.run_rules, module.view_at)
+
+
 SPECS: tuple[AgentSpec, ...] = (
-    AgentSpec("alpha", "2A", alpha.AlphaView, ("features",), _rules(alpha), proposes=True),
-    AgentSpec("technical", "2A", technical.TechnicalView, ("features",), _rules(technical)),
     AgentSpec(
-        "sentiment", "2A", sentiment.SentimentView, ("features", "fear_greed"), _rules(sentiment)
+        "alpha", "2A", alpha.AlphaView, ("features",), _rules(alpha), llm=_llm(alpha), proposes=True
+    ),
+    AgentSpec(
+        "technical",
+        "2A",
+        technical.TechnicalView,
+        ("features",),
+        _rules(technical),
+        llm=_llm(technical),
+    ),
+    AgentSpec(
+        "sentiment",
+        "2A",
+        sentiment.SentimentView,
+        ("features", "fear_greed"),
+        _rules(sentiment),
+        llm=_llm(sentiment),
     ),
     AgentSpec(
         "macro",
@@ -92,14 +112,23 @@ SPECS: tuple[AgentSpec, ...] = (
         ("features", "benchmark", "universe"),
         _rules(macro),
         benchmark_features=macro.BENCHMARK_FEATURES,
+        llm=_llm(macro),
     ),
-    AgentSpec("execution", "2B", execution.ExecutionView, ("features", "alpha"), _rules(execution)),
+    AgentSpec(
+        "execution",
+        "2B",
+        execution.ExecutionView,
+        ("features", "alpha"),
+        _rules(execution),
+        llm=_llm(execution),
+    ),
     AgentSpec(
         "rationale",
         "2C",
         rationale.RationaleView,
         ("features", "alpha", "views"),
         _rules(rationale),
+        llm=_llm(rationale),
     ),
 )
 BY_NAME: dict[str, AgentSpec] = {spec.name: spec for spec in SPECS}

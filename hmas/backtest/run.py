@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,14 @@ class BacktestRequest:
     range: Range = field(default_factory=Range)
     exchange: str | None = None
     strategy: Strategy = "rules"
+
+
+@dataclass(frozen=True)
+class LlmBudget:
+    """An LLM-engine backtest's limits: ``max_cost`` USD in all, the cache on or off."""
+
+    max_cost: float
+    use_cache: bool = True
 
 
 @dataclass
@@ -90,6 +99,25 @@ class BacktestResult:
         }
 
 
+def llm_report(engine: Engine, batch: str, answerers: list[Any]) -> dict[str, Any]:
+    """An LLM backtest's spend and answers: how many were asked, cached, abstained."""
+    from hmas.store.llm_calls import calls_of
+
+    rows = calls_of(engine, batch=batch)
+    answers: dict[str, int] = {}
+    for made in answerers:
+        for status, count in made.summary().items():
+            answers[status] = answers.get(status, 0) + count
+    priced = [r.cost_usd for r in rows if r.cost_usd is not None]
+    return {
+        "spend_usd": round(sum(priced), 6) if priced or not rows else None,
+        "calls": sum(1 for r in rows if r.status != "cached"),
+        "cached": sum(1 for r in rows if r.status == "cached"),
+        "answers": dict(sorted(answers.items())),
+        "abstentions": sum(v for k, v in answers.items() if k not in ("ok", "not_asked")),
+    }
+
+
 def proposal_calibration(plans: list[RulesPlan], settings: Settings) -> dict[str, Any]:
     """Every proposal of alpha followed by the paper rules: the mother's p(win) vs what happened.
 
@@ -148,12 +176,16 @@ def backtest_series(
     request: BacktestRequest,
     *,
     progress: Progress | None = None,
+    ask_for: Callable[[Series], Any] | None = None,
 ) -> BacktestResult:
-    """The backtest of candles already read (``load_series``): plans, walk, metrics, trades."""
+    """The backtest of candles already read (``load_series``): plans, walk, metrics, trades.
+
+    ``ask_for(series)``: the LLM engine's answerer of a series' simulated bars.
+    """
     from hmas.backtest import metrics
     from hmas.backtest.strategy import ReferencePlan, RulesPlan
 
-    plans = build_plans(request.strategy, series, settings, progress)
+    plans = build_plans(request.strategy, series, settings, progress, ask_for)
     engine_name = settings.decision.engine if request.strategy == "rules" else request.strategy
     if request.strategy == "reference":
         references = [p for p in plans if isinstance(p, ReferencePlan)]
@@ -191,8 +223,17 @@ def run_backtest(
     *,
     progress: Progress | None = None,
     store: bool = True,
+    llm: LlmBudget | None = None,
+    on_estimate: Callable[[str], None] | None = None,
 ) -> BacktestResult:
-    """Run a backtest on the stored candles and (``store``) keep it as a backtest run."""
+    """Run a backtest on the stored candles and (``store``) keep it as a backtest run.
+
+    On the LLM engine (``settings.decision.engine = "llm"``) every simulated bar is asked of
+    the models, within ``llm.max_cost`` (a call past it is not made:
+    BudgetExceededError) and the daily budget, answered from the call log when asked before;
+    ``on_estimate`` hears the worst-case cost first. An agent that abstains counts as it
+    does live (alpha abstaining: HOLD). ``metrics.llm`` reports the spend and the answers.
+    """
     if request.strategy == "rules" and settings.sentiment.use_fear_greed_index:
         # Live decisions would read the index fetched over the network; a backtest reads the
         # store only, so its decisions would not be the live ones.
@@ -209,7 +250,55 @@ def run_backtest(
         request.range,
         exchange=request.exchange,
     )
-    result = backtest_series(series, settings, request, progress=progress)
+    answerers: list[Any] = []
+    ask_for = None
+    batch = None
+    if request.strategy == "rules" and settings.uses_llm():
+        import uuid
+
+        from hmas.decision import llm_engine
+
+        if llm is None:
+            raise ConfigError(
+                "a backtest on the LLM engine calls a model for every bar: give --max-cost USD"
+            )
+        per_bar, calls = llm_engine.estimate_per_bar(settings)
+        bars = sum(s.bars for s in series)
+        if on_estimate is not None:
+            worst = (
+                "unknown (a model has no price)" if per_bar is None else f"${per_bar * bars:.2f}"
+            )
+            on_estimate(
+                f"LLM backtest: {bars} bars x {calls} agents = {bars * calls} calls; estimated "
+                f"cost at most {worst} (every answer at llm.max_output_tokens, before the "
+                f"cache); stopping at --max-cost ${llm.max_cost:.2f}"
+            )
+        batch = f"backtest-{uuid.uuid4().hex}"
+
+        def ask_for(s: Series) -> Any:
+            import pandas as pd
+
+            index = pd.DatetimeIndex(s.inputs.candles.index)
+            wanted = index[index.as_unit("ms").asi8 >= s.first]
+            made = llm_engine.open_answerer(
+                engine,
+                settings,
+                batch=batch,
+                wanted=wanted,
+                cap=llm.max_cost,
+                use_cache=llm.use_cache,
+                deadline_s=None,
+            )
+            answerers.append(made)
+            return made
+
+    try:
+        result = backtest_series(series, settings, request, progress=progress, ask_for=ask_for)
+    finally:
+        for made in answerers:
+            made.close()
+    if batch is not None:
+        result.metrics["llm"] = llm_report(engine, batch, answerers)
     if store:
         from hmas.backtest.runs import save_run
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from hmas.backtest.data import Series
     from hmas.decision.history import History
+    from hmas.decision.pipeline import LayerAnswers
     from hmas.risk.book import PaperBook
     from hmas.risk.positions import Bars, Followed
     from hmas.settings import Settings
@@ -153,16 +154,18 @@ class RulesPlan:
         series: Series,
         settings: Settings,
         progress: Callable[[int, int], None] | None = None,
+        ask: LayerAnswers | None = None,
     ) -> RulesPlan:
         """Decide every bar of the series (the history pass), ready to be judged bar by bar.
 
         The pass keeps the views of the approved bars only: the verdict is asked nowhere else
-        (a rejected row's verdict is a rejection whatever the book).
+        (a rejected row's verdict is a rejection whatever the book). ``ask``: the LLM engine's
+        answerer of the simulated bars (``--engine llm``).
         """
         from hmas.decision.history import compute_history
 
         history = compute_history(
-            series.inputs, settings, since=series.first, progress=progress, keep=_approved
+            series.inputs, settings, since=series.first, progress=progress, keep=_approved, ask=ask
         )
         return cls(series, settings, history)
 
@@ -414,8 +417,10 @@ def build_plans(
     series: list[Series],
     settings: Settings,
     progress: Callable[[str, int, int], None] | None = None,
+    ask_for: Callable[[Series], LayerAnswers] | None = None,
 ) -> list[RulesPlan] | list[ReferencePlan]:
-    """The plan of every symbol: ``progress(stage, done, total)`` hears the history passes."""
+    """The plan of every symbol: ``progress(stage, done, total)`` hears the history passes;
+    ``ask_for(series)`` gives the LLM engine's answerer of a series."""
     if strategy == "reference":
         return [ReferencePlan(s, settings) for s in series]
     plans = []
@@ -426,5 +431,5 @@ def build_plans(
             if progress is not None:
                 progress(stage, done, total)
 
-        plans.append(RulesPlan.build(s, settings, hear))
+        plans.append(RulesPlan.build(s, settings, hear, None if ask_for is None else ask_for(s)))
     return plans

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from hmas.cli.common import JsonOption, settings_from, store_from
+from hmas.cli.common import EngineOption, JsonOption, engine_overrides, settings_from, store_from
 
 app = typer.Typer()
 
@@ -29,9 +29,13 @@ def analyze(
     exchange: Annotated[
         str | None, typer.Option("--exchange", "-e", help="Exchange the candles are stored under.")
     ] = None,
+    engine_name: EngineOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Run the agents on the latest closed bar (or --at a past one) and store the analysis.
+
+    With --engine llm each agent answers from its model (docs/llm.md); the calls are logged and
+    count against the LLM budgets (exit 3 when a budget refuses a call).
 
     Example: hmas analyze BTC-USD --timeframe 1h
     """
@@ -40,7 +44,7 @@ def analyze(
 
     sym = args.symbol(symbol)
     at_ms = args.when(at, "--at") if at is not None else None
-    settings = settings_from(ctx)
+    settings = settings_from(ctx, **engine_overrides(engine_name))
     tf = args.timeframe(timeframe, settings.fetch.timeframe)
     engine = store_from(settings, create=False)  # candles must be stored already
     record = run_analysis(engine, settings, sym, tf, exchange=args.exchange(exchange), at_ms=at_ms)

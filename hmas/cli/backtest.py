@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from hmas.cli.common import JsonOption, settings_from, store_from
+from hmas.cli.common import EngineOption, JsonOption, engine_overrides, settings_from, store_from
 from hmas.errors import UsageError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
+    from hmas.backtest.run import LlmBudget
     from hmas.settings import Settings
 
 app = typer.Typer()
@@ -134,6 +136,23 @@ def backtest(
         int | None,
         typer.Option("--limit", help="With list: at most N runs (default 20). Example: 50"),
     ] = None,
+    engine_name: EngineOption = None,
+    max_cost: Annotated[
+        float | None,
+        typer.Option(
+            "--max-cost",
+            help="With --engine llm (required): the most the run may spend on LLM calls, USD; "
+            "a call past it is not made and the run exits 3. Example: --max-cost 5",
+        ),
+    ] = None,
+    no_cache: Annotated[
+        bool,
+        typer.Option(
+            "--no-cache",
+            help="With --engine llm: ask the models again even where the call log has the "
+            "answer to the same question. Example: --no-cache",
+        ),
+    ] = False,
     json_out: JsonOption = False,
 ) -> None:
     """Backtest the decision on stored candles; list and show stored backtests.
@@ -143,8 +162,13 @@ def backtest(
     costs per side, sizes at the simulated equity, the guardian on the simulated account.
     Each run is stored: hmas backtest list, hmas backtest show ID.
 
+    With --engine llm every simulated bar is asked of the agents' models: --max-cost is
+    required, the worst-case cost is printed first, answers already in the call log are reused
+    ($0), an agent that abstains counts as it does live (alpha: HOLD), and the spend is reported.
+
     Exit codes: 0 done; 1 --check-lookahead found a change, or an error; 2 bad usage
-    (a range outside the stored candles, an unknown symbol, a bad --timerange).
+    (a range outside the stored candles, an unknown symbol, a bad --timerange, --engine llm
+    without --max-cost); 3 an LLM budget refused a call.
 
     Example: hmas backtest --symbols BTC-USD --timeframe 1h --timerange 20180101-20190101
 
@@ -178,7 +202,8 @@ def backtest(
         exporting.check_dir(export)
     if plot is not None:
         plotting.check_file(plot)
-    settings = settings_from(ctx)
+    settings = settings_from(ctx, **engine_overrides(engine_name))
+    llm_budget = _llm_budget(settings, chosen, max_cost, no_cache, check_lookahead)
     tf = args.timeframe(timeframe, settings.fetch.timeframe)
     ex = args.exchange(exchange)
     engine = store_from(settings)
@@ -198,7 +223,13 @@ def backtest(
     )
     with render.stage_progress(enabled=not json_out) as progress:
         result = run_backtest(
-            engine, settings, request, progress=progress, store=not check_lookahead
+            engine,
+            settings,
+            request,
+            progress=progress,
+            store=not check_lookahead,
+            llm=llm_budget,
+            on_estimate=render.note,
         )
         if check_lookahead:
             from hmas.backtest.lookahead import SAMPLE_BARS, check
@@ -225,6 +256,38 @@ def backtest(
         render.text_line(f"Exported to {export}/: run.json, trades.json/csv, equity.json/csv")
     if plot is not None:
         render.text_line(f"Plot written to {plot}")
+
+
+def _llm_budget(
+    settings: Settings, strategy: str, max_cost: float | None, no_cache: bool, lookahead: bool
+) -> LlmBudget | None:
+    """The limits of an LLM backtest; UsageError for flags that do not fit the engine."""
+    from hmas.backtest.run import LlmBudget
+
+    if not settings.uses_llm():
+        if max_cost is not None or no_cache:
+            raise UsageError("--max-cost and --no-cache apply with --engine llm only")
+        return None
+    if strategy != "rules":
+        raise UsageError("--engine llm runs the agents: use it with --strategy rules")
+    if lookahead:
+        raise UsageError(
+            "--check-lookahead re-decides bars on cut history, which would ask the models "
+            "again; run it on the rules engine"
+        )
+    if max_cost is None:
+        raise UsageError(
+            "a backtest on the LLM engine calls the models for every bar: give --max-cost USD "
+            "(the estimated cost is printed first), e.g. --max-cost 5"
+        )
+    if not (max_cost > 0 and math.isfinite(max_cost)):
+        raise typer.BadParameter(
+            f"expected a cost above 0, got {max_cost}", param_hint="--max-cost"
+        )
+    from hmas.decision.llm_engine import resolve
+
+    resolve(settings)  # every route and key before any work
+    return LlmBudget(max_cost, use_cache=not no_cache)
 
 
 def _given(scope: dict[str, object]) -> list[str]:

@@ -91,6 +91,18 @@ def run(data: dict[str, Any]) -> None:
         _refused(data["strategy"], m, refusals),
         ("config, data", f"{data['config_hash']}, {str(data['data_hash'])[:16]}"),
     ]
+    llm = m.get("llm")
+    if llm:
+        spend = llm.get("spend_usd")
+        answers = ", ".join(f"{k} {v}" for k, v in (llm.get("answers") or {}).items())
+        items.append(
+            (
+                "LLM",
+                f"{'unknown' if spend is None else f'${spend:.4f}'} spent, {llm['calls']} calls "
+                f"made, {llm['cached']} answered from the call log; answers: {answers or 'none'}"
+                f" ({llm.get('abstentions', 0)} abstentions, counted as on the live path)",
+            )
+        )
     if sample:
         items.append(("data", SAMPLE_NOTE))
     _line(title)

@@ -34,6 +34,26 @@ JsonOption = Annotated[
 ]
 
 
+EngineOption = Annotated[
+    str | None,
+    typer.Option(
+        "--engine",
+        help="rules (offline, free; the default) or llm (each agent on its llm.routing model; "
+        "docs/llm.md). Example: --engine llm",
+    ),
+]
+
+
+def engine_overrides(engine: str | None) -> dict[str, Any]:
+    """The settings override of ``--engine`` (none when not given)."""
+    if engine is None:
+        return {}
+    value = engine.strip().lower()
+    if value not in ("rules", "llm"):
+        raise typer.BadParameter(f"expected rules or llm, got {engine!r}", param_hint="--engine")
+    return {"decision": {"engine": value}}
+
+
 def symbols_from(*groups: list[str] | None) -> list[str]:
     """Symbols given after ``--symbols`` (several after one flag, or comma-separated)."""
     wanted = [s for group in groups for item in group or [] for s in item.split(",") if s]

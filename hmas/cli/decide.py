@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from hmas.cli.args import id_callback
-from hmas.cli.common import JsonOption, settings_from, store_from
+from hmas.cli.common import EngineOption, JsonOption, engine_overrides, settings_from, store_from
 from hmas.errors import UsageError
 
 app = typer.Typer()
@@ -41,11 +41,12 @@ def decide(
     exchange: Annotated[
         str | None, typer.Option("--exchange", "-e", help="Exchange the candles are stored under.")
     ] = None,
+    engine_name: EngineOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Turn an analysis into an APPROVED/REJECTED signal and say why (idempotent per bar).
 
-    Exits 3 when the kill switch refused the trade.
+    Exits 3 when the kill switch refused the trade, or an LLM budget refused a call.
 
     Example: hmas decide BTC-USD --json
     """
@@ -66,7 +67,7 @@ def decide(
             )
     sym = args.symbol(symbol) if symbol is not None else None
     at_ms = args.when(at, "--at") if at is not None else None
-    settings = settings_from(ctx)
+    settings = settings_from(ctx, **engine_overrides(engine_name))
     tf = args.timeframe(timeframe, settings.fetch.timeframe)
     engine = store_from(settings, create=False)  # candles must be stored already
     if analysis_id is not None:

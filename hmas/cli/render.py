@@ -1011,6 +1011,56 @@ def run_summary(results: list[Any]) -> None:
         print_table(title, cols, rows, sample=sample, console=console)
 
 
+def cost_report(data: dict[str, Any]) -> None:
+    """``hmas report --costs``: LLM spend by day, agent, vendor and model."""
+    console = out()
+    if not data["calls"]:
+        _text(console, "No LLM calls logged.")
+        return
+    cols = [
+        Col("USD", right=True),
+        Col("calls", right=True),
+        Col("cached", right=True),
+        Col("in tokens", right=True),
+        Col("out tokens", right=True),
+        Col("unpriced", right=True),
+    ]
+
+    def cells(row: dict[str, Any]) -> list[str]:
+        return [
+            f"{row['cost_usd']:.4f}",
+            str(row["calls"]),
+            str(row["cached"]),
+            str(row["input_tokens"]),
+            str(row["output_tokens"]),
+            str(row["unpriced_calls"]),
+        ]
+
+    for title, keys in (
+        ("LLM spend by day (UTC)", ("day",)),
+        ("by agent", ("agent",)),
+        ("by vendor", ("vendor",)),
+        ("by model", ("vendor", "model")),
+    ):
+        group = "by_" + ("model" if len(keys) == 2 else keys[0])
+        rows = [[" / ".join(str(r[k]) for k in keys), *cells(r)] for r in data[group]]
+        print_table(title, [Col(" / ".join(keys)), *cols], rows, console=console)
+    _text(
+        console,
+        f"total: ${data['total_usd']:.4f} in {data['calls']} calls; daily budget "
+        f"${data['daily_budget_usd']:.2f}",
+    )
+
+
+def llm_spend(spent: float, budget: float) -> None:
+    """The LLM spend so far today, on stderr (so it never mixes with --json)."""
+    err().print(
+        f"LLM spend today (UTC): ${spent:.4f} of the ${budget:.2f} daily budget "
+        "(hmas report --costs)",
+        highlight=False,
+    )
+
+
 def run_line(res: Any, outcome: Any) -> dict[str, Any]:
     """One NDJSON record: a symbol's outcome in one iteration."""
     return {

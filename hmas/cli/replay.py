@@ -28,9 +28,19 @@ def replay(
             dir_okay=False,
         ),
     ] = None,
+    no_cache: Annotated[
+        bool,
+        typer.Option(
+            "--no-cache",
+            help="LLM signals: ask the providers again instead of reading their answers from "
+            "the call log (costs money; needs the keys). Example: hmas replay 42 --no-cache",
+        ),
+    ] = False,
     json_out: JsonOption = False,
 ) -> None:
     """Recompute a signal from its stored snapshot (no network): identical, or what differs.
+
+    An LLM signal's answers are read from the call log ($0) unless --no-cache.
 
     Example: hmas replay 42 --json
     """
@@ -41,7 +51,7 @@ def replay(
     settings = settings_from(ctx)
     engine = store_from(settings, create=False)
     other = load_settings(config) if config is not None else None
-    result = do_replay(engine, signal_id, other)
+    result = do_replay(engine, signal_id, other, no_cache=no_cache, current=settings)
     if json_out:
         render.print_json(result.as_dict())
     else:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from hmas.cli.common import JsonOption, settings_from, store_from
+from hmas.cli.common import EngineOption, JsonOption, engine_overrides, settings_from, store_from
 from hmas.errors import UsageError
 
 app = typer.Typer()
@@ -60,18 +60,21 @@ def run(
             help="Approved signals allowed per UTC day (0 or more). Example: 5",
         ),
     ] = None,
+    engine_name: EngineOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Fetch, update paper positions, analyse and decide for each symbol, in a loop.
 
     Exit codes: 0 all symbols done; 1 a symbol failed; 2 bad usage (checked before the loop
-    starts), or a symbol the exchange does not list; 3 another run holds the lock, or the kill
-    switch refused the trades.
+    starts: a missing LLM key too), or a symbol the exchange does not list; 3 another run holds
+    the lock, the kill switch refused the trades, or an LLM budget refused a call.
+
+    With --engine llm the spend so far today is shown after the iteration (on stderr).
 
     Example: hmas run --symbols BTC-USD ETH-USD --source sample --once
     """
     from hmas.cli import args, render
-    from hmas.errors import EXIT_ERROR, EXIT_REFUSED, EXIT_USAGE
+    from hmas.errors import EXIT_REFUSED, EXIT_USAGE
     from hmas.live.loop import RunOptions, run_loop
 
     wanted = args.symbols(symbols, more_symbols)
@@ -84,7 +87,7 @@ def run(
             "--sleep-seconds needs --iterations N (N > 1) or -1; one iteration never waits"
         )
     args.at_least(max_signals_per_day, 0, "--max-signals-per-day")
-    overrides = {}
+    overrides = engine_overrides(engine_name)
     if max_signals_per_day is not None:
         overrides["risk"] = {"max_signals_per_day": max_signals_per_day}
     settings = settings_from(ctx, **overrides)
@@ -100,6 +103,10 @@ def run(
         iterations=1 if once or iterations is None else iterations,
         sleep_seconds=60.0 if sleep_seconds is None else sleep_seconds,
     )
+    if settings.uses_llm():  # every route and key, before any fetch or call
+        from hmas.decision.llm_engine import resolve
+
+        resolve(settings)
     engine = store_from(settings)
     # --json streams NDJSON: one line per symbol and iteration, flushed as each symbol ends
     on_outcome = (
@@ -112,13 +119,18 @@ def run(
         results = run_loop(engine, settings, options, on_event=on_event, on_outcome=on_outcome)
     if not json_out:
         render.run_summary(results)
+    if settings.uses_llm():
+        from hmas.store.llm_calls import spent_on
+
+        render.llm_spend(spent_on(engine), settings.llm.daily_budget_usd)
     last = results[-1] if results else None
     failed = [s for s in last.symbols if s.status == "error"] if last is not None else []
     if failed:
         # A symbol the exchange does not list (exit 2) is a mistake in the command; it wins over
-        # a failure that may pass on the next run (exit 1).
+        # a budget's refusal (exit 3), which wins over a failure that may pass next run (exit 1).
+        codes = {s.exit_code for s in failed}
         raise typer.Exit(
-            EXIT_USAGE if any(s.exit_code == EXIT_USAGE for s in failed) else EXIT_ERROR
+            EXIT_USAGE if EXIT_USAGE in codes else EXIT_REFUSED if EXIT_REFUSED in codes else 1
         )
     from hmas.decision.verdict import KILL_SWITCH
 

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
     import pandas as pd
 
-    from hmas.decision.pipeline import MarketInputs, PipelineOutput
+    from hmas.decision.pipeline import LayerAnswers, MarketInputs, PipelineOutput
     from hmas.settings import Settings
     from hmas.store.candles import CandleStore
 
@@ -346,6 +346,7 @@ def compute_history(
     since: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     keep: Callable[[pd.DataFrame], npt.NDArray[np.bool_]] | None = None,
+    ask: LayerAnswers | None = None,
 ) -> History:
     """Every bar of ``inputs.candles`` decided as live at that bar: one ``compute`` per segment.
 
@@ -362,6 +363,7 @@ def compute_history(
     and agent frames to keep: a backtest keeps the approved ones, the only rows it reads views
     of, and so holds a year of minutes in a fraction of the memory. The decided frame is kept
     whole. None keeps every row.
+    ``ask`` is ``compute``'s (the LLM engine's answers).
     """
     import numpy as np
     import pandas as pd
@@ -393,7 +395,7 @@ def compute_history(
         anchor = int(anchors[first])
         start = win.start(anchor)
         window = span(inputs, pd.Timestamp(start, unit="ms", tz="UTC"), index[last])
-        output = compute(window, settings, equity=equity, decide=decide)
+        output = compute(window, settings, equity=equity, decide=decide, ask=ask)
         at = int(np.searchsorted(pd.DatetimeIndex(output.features.index), index[first]))
         if keep is None:
             history.parts.append(Part(anchor, start, _tail(output, at), offset))

@@ -89,6 +89,13 @@ def conversion_until(
 
 #: Recorded answers: agent -> bar (its timestamp) -> the view to use instead of the engine's.
 Answers = Mapping[str, Mapping[pd.Timestamp, AgentView | Mapping[str, Any]]]
+#: ``ask(layer, specs, frames, features, ctx)``: called once the rules frames of a layer are
+#: computed (``frames`` holds them and every earlier layer's, answers put in); returns views
+#: that stand in for those agents at some bars, as ``answers`` does (the LLM engine's answers,
+#: ``hmas.decision.llm_engine``).
+LayerAnswers = Callable[
+    [str, "tuple[AgentSpec, ...]", dict[str, pd.DataFrame], pd.DataFrame, AgentContext], Answers
+]
 
 
 @dataclass
@@ -233,6 +240,7 @@ def compute(
     concurrent: bool | None = None,
     decide: bool = True,
     answers: Answers | None = None,
+    ask: LayerAnswers | None = None,
 ) -> PipelineOutput:
     """Run every layer over ``inputs`` (vectorised); never raises on bad candles.
 
@@ -242,7 +250,8 @@ def compute(
 
     ``answers`` gives recorded views (agent -> bar -> view) that stand in for the engine's
     output at those bars: later layers and the mother read them as if the agent had answered,
-    and their views are marked ``recorded``.
+    and their views are marked ``recorded``. ``ask`` gives such views layer by layer, each
+    layer's after its rules frames and the answers of the layers before it (the LLM engine).
     """
     from hmas.agents import registry
     from hmas.decision import mother
@@ -259,11 +268,18 @@ def compute(
     frames: dict[str, pd.DataFrame] = {}
     recorded: dict[str, dict[int, AgentView]] = {}
 
-    def settle(spec: AgentSpec, frame: pd.DataFrame) -> None:
-        given = (answers or {}).get(spec.name)
+    def settle(spec: AgentSpec, frame: pd.DataFrame, extra: Answers) -> None:
+        given = {**(answers or {}).get(spec.name, {}), **extra.get(spec.name, {})}
         if given:
             frame, recorded[spec.name] = _answer(spec, frame, given)
         frames[spec.name] = frame
+
+    def settle_layer(name: str, specs: tuple[AgentSpec, ...], raw: dict[str, pd.DataFrame]) -> None:
+        extra: Answers = {}
+        if ask is not None:
+            extra = ask(name, specs, {**frames, **raw}, features, ctx)
+        for spec in specs:
+            settle(spec, raw[spec.name], extra)
 
     def runner(spec: AgentSpec, context: AgentContext) -> Callable[[], pd.DataFrame]:
         run = engines[spec.name].run
@@ -272,7 +288,9 @@ def compute(
     t1 = time.perf_counter()
     first = registry.layer("2A")
     if concurrent is None:
-        concurrent = any(engines[spec.name].name != "rules" for spec in first)
+        # The LLM engine's frames are the rules' (CPU-bound); its calls are concurrent in ask.
+        concurrent = any(engines[spec.name].name not in ("rules", "llm") for spec in first)
+    raw: dict[str, pd.DataFrame] = {}
     if concurrent:
         pool = ThreadPoolExecutor(max_workers=len(first), thread_name_prefix="layer2a")
         futures: dict[str, Future[pd.DataFrame]] = {
@@ -283,20 +301,23 @@ def compute(
         for spec in first:
             fut = futures[spec.name]
             if fut.done():
-                settle(spec, fut.result())
+                raw[spec.name] = fut.result()
             else:
-                settle(spec, abstained_frame(index, f"deadline of {deadline_s:g}s exceeded"))
+                raw[spec.name] = abstained_frame(index, f"deadline of {deadline_s:g}s exceeded")
         # Do not wait for a late agent: its answer is already recorded as an abstention.
         pool.shutdown(wait=False, cancel_futures=True)
     else:
         for spec in first:
-            settle(spec, _run_safely(spec.name, runner(spec, ctx), index))
+            raw[spec.name] = _run_safely(spec.name, runner(spec, ctx), index)
+    settle_layer("2A", first, raw)
     timings["layer_2a"] = (time.perf_counter() - t1) * 1000
 
     t2 = time.perf_counter()
     later = ctx.with_upstream(**frames)
     for spec in (*registry.layer("2B"), *registry.layer("2C")):
-        settle(spec, _run_safely(spec.name, runner(spec, later), index))
+        settle_layer(
+            spec.layer, (spec,), {spec.name: _run_safely(spec.name, runner(spec, later), index)}
+        )
     timings["layer_2bc"] = (time.perf_counter() - t2) * 1000
     t3 = time.perf_counter()
     # An analysis stores views only: its decision is taken later from those views.

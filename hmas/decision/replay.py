@@ -154,8 +154,21 @@ def reload_inputs(engine: Engine, analysis: Any) -> MarketInputs:
     return inputs
 
 
-def replay(engine: Engine, signal_id: int, settings: Settings | None = None) -> ReplayResult:
-    """Recompute signal ``signal_id``; with ``settings``, what that config would change."""
+def replay(
+    engine: Engine,
+    signal_id: int,
+    settings: Settings | None = None,
+    *,
+    no_cache: bool = False,
+    current: Settings | None = None,
+) -> ReplayResult:
+    """Recompute signal ``signal_id``; with ``settings``, what that config would change.
+
+    An LLM signal is replayed offline: each agent's answer (and the mother's deliberation) is
+    read from the call log by its (vendor, model, prompt, schema), at $0. ``no_cache`` asks
+    the providers again instead (``current`` gives their vendors and keys; the calls are
+    logged and budgeted like any other).
+    """
     from pydantic import ValidationError
 
     from hmas.errors import ConfigError
@@ -184,17 +197,49 @@ def replay(engine: Engine, signal_id: int, settings: Settings | None = None) -> 
         original.decision_config()
     )
     inputs = reload_inputs(engine, analysis)
-    rebuilt = build_analysis(inputs, used)
+    answerer = _answerer(engine, analysis, used, no_cache, current)
+    try:
+        rebuilt = build_analysis(inputs, used, ask=answerer)
+    finally:
+        if answerer is not None:
+            answerer.close()
     rebuilt.id = analysis.id
     diffs: list[dict[str, Any]] = []
     _compare("features", analysis.features, rebuilt.features, diffs)
     _compare("views", analysis.views, rebuilt.views, diffs)
     state = _guardian_state(signal.guardian.get("state", {}))
-    replayed = decide_signal(rebuilt, used, state)
+    deliberation = None
+    if answerer is not None:
+        from hmas.decision.llm_engine import deliberation_of
+
+        deliberation = deliberation_of(answerer, rebuilt, used)
+    replayed = decide_signal(rebuilt, used, state, deliberation)
     for name in SIGNAL_FIELDS:
         _compare(name, getattr(signal, name), getattr(replayed, name), diffs)
     _compare("rounds", signal.rounds, replayed.rounds, diffs)
     return ReplayResult(signal_id, not diffs, diffs, config_changed, stored_model, DECISION_MODEL)
+
+
+def _answerer(
+    engine: Engine,
+    analysis: Any,
+    used: Settings,
+    no_cache: bool,
+    current: Settings | None,
+) -> Any:
+    """The LLM engine's answerer of a replay: offline from the log, or (``no_cache``) live."""
+    if not used.uses_llm():
+        return None
+    from hmas.decision import llm_engine
+
+    if not no_cache:
+        if "llm" not in analysis.context:
+            return None
+        return llm_engine.offline_answerer(engine, used, analysis)
+    base = current or used
+    params = base.llm.model_copy(update={"routing": used.llm.routing, "cache": False})
+    live = used.model_copy(update={"llm": params})
+    return llm_engine.open_answerer(engine, live, use_cache=False)
 
 
 def _guardian_state(data: dict[str, Any]) -> Any:

@@ -29,6 +29,7 @@ from hmas.store.records import (
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
+    from hmas.decision.llm_engine import LlmAnswerer
     from hmas.decision.verdict import DecidedBar, Verdict
     from hmas.settings import Settings
 
@@ -142,6 +143,11 @@ def analyze(
     """Features and Layer 2 views for the last closed bar (or the bar at ``at_ms``); stored."""
     symbol = normalize_symbol(symbol)
     timeframe_ms(timeframe)
+    answerer = None
+    if settings.uses_llm():  # routes and keys are checked before any work or call
+        from hmas.decision.llm_engine import open_answerer
+
+        answerer = open_answerer(engine, settings)
     exchange = resolve_series(engine, settings, symbol, timeframe, exchange)
     if at_ms is not None:
         check_bar(engine, exchange, symbol, timeframe, at_ms)
@@ -153,11 +159,19 @@ def analyze(
     )
     if existing is not None:
         return AnalysisRecord(existing, created=False)
-    analysis = build_analysis(inputs, settings)
+    try:
+        analysis = build_analysis(inputs, settings, ask=answerer)
+    finally:
+        if answerer is not None:
+            answerer.close()
     try:
         with Session(engine, expire_on_commit=False) as session:
             session.add(analysis)
             session.commit()
+        if answerer is not None:
+            from hmas.store.llm_calls import attach
+
+            attach(engine, answerer.batch, analysis_id=analysis.id)
     except IntegrityError:  # a concurrent run stored the same bar first
         found = find_analysis(
             engine, exchange, symbol, timeframe, bar_ts, settings.decision.engine, config_hash
@@ -228,11 +242,22 @@ def check_bar(
     raise UsageError(f"--at {_iso(at_ms)} {reason}; {span}{hint}")
 
 
-def build_analysis(inputs: MarketInputs, settings: Settings) -> Analysis:
-    """Run the agents over ``inputs`` and build (not store) the analysis of its last bar."""
-    output = compute(inputs, settings, decide=False)
+def build_analysis(
+    inputs: MarketInputs, settings: Settings, *, ask: LlmAnswerer | None = None
+) -> Analysis:
+    """Run the agents over ``inputs`` and build (not store) the analysis of its last bar.
+
+    ``ask``: the LLM engine's answerer; what its agents did is kept in ``context.llm``.
+    """
+    output = compute(inputs, settings, decide=False, ask=ask)
     i = len(output.features) - 1
     context, snapshot_hash = describe(inputs)
+    if ask is not None and i >= 0:
+        context["llm"] = {
+            "routes": ask.routes_info(),
+            "agents": ask.record(output.features.index[i]),
+        }
+        context["llm_batch"] = ask.batch
     ms = index_to_ms(inputs.candles.index)
     # The missing-candles rule's column, at this bar (the pipeline decides every bar with it).
     gaps = missing_candles(inputs.candles.index, inputs.timeframe, settings.decision.gap_lookback)
@@ -294,6 +319,9 @@ def decide(
     existing = find_signal(engine, analysis)
     if existing is not None:
         return SignalRecord(existing, created=False)
+    # The mother's deliberation on a model is asked before the book is locked (never hold the
+    # lock across a call); it is words only, so the verdict under the lock cannot depend on it.
+    deliberation = _deliberation(engine, settings, analysis)
     try:
         if historical:
             with Session(engine, expire_on_commit=False) as session:
@@ -301,11 +329,12 @@ def decide(
                 book = PaperBook.fresh(analysis.engine, settings.paper, ts_ms=analysis.bar_ts)
                 switch = ledger.kill_switch_on(settings) or bool(stored and stored.kill_switch)
                 state = book.state(analysis.bar_ts, kill_switch=switch)
-                signal = decide_signal(analysis, settings, state)
+                signal = decide_signal(analysis, settings, state, deliberation)
                 signal.guardian = {**signal.guardian, "book": "historical"}
                 signal.run_id = run_id
                 session.add(signal)
                 session.commit()
+            _cost(engine, analysis, signal)
             return SignalRecord(signal, created=True)
         with book_session(engine) as session:
             found = _signal_in(session, analysis)
@@ -314,7 +343,7 @@ def decide(
             state = ledger.guardian_state(
                 session, settings, analysis.engine, analysis.symbol, analysis.bar_ts, 0
             )
-            signal = decide_signal(analysis, settings, state)
+            signal = decide_signal(analysis, settings, state, deliberation)
             signal.run_id = run_id
             session.add(signal)
             session.flush()
@@ -325,7 +354,27 @@ def decide(
         if found is None:
             raise
         return SignalRecord(found, created=False)
+    _cost(engine, analysis, signal)
     return SignalRecord(signal, created=True)
+
+
+def _deliberation(engine: Engine, settings: Settings, analysis: Analysis) -> dict[str, Any] | None:
+    """The mother's deliberation when she runs on a model (LLM engine), else None."""
+    if settings.decision.engine != "llm":
+        return None
+    from hmas.decision.llm_engine import deliberation_of, open_answerer
+
+    batch = analysis.context.get("llm_batch")
+    return deliberation_of(open_answerer(engine, settings, batch=batch), analysis, settings)
+
+
+def _cost(engine: Engine, analysis: Analysis, signal: Signal) -> None:
+    """Tie the signal's LLM calls to it and store their cost on it."""
+    batch = analysis.context.get("llm_batch")
+    if batch and signal.id is not None:
+        from hmas.store.llm_calls import attach
+
+        signal.cost_usd = attach(engine, str(batch), analysis_id=analysis.id, signal_id=signal.id)
 
 
 def _signal_in(session: Session, analysis: Analysis) -> Signal | None:
@@ -343,17 +392,29 @@ def _signal_in(session: Session, analysis: Analysis) -> Signal | None:
     return session.exec(stmt).first()
 
 
-def decide_signal(analysis: Analysis, settings: Settings, state: Any) -> Signal:
+def decide_signal(
+    analysis: Analysis,
+    settings: Settings,
+    state: Any,
+    deliberation: dict[str, Any] | None = None,
+) -> Signal:
     """The signal for an analysis given the guardian's input state (pure: replay uses it too).
 
     A thin wrapper: the stored views are decided again (``decided_bar_of``), judged by
-    ``verdict.verdict`` and written into a ``Signal`` row (not saved).
+    ``verdict.verdict`` and written into a ``Signal`` row (not saved). An LLM analysis adds
+    ``rounds.llm``: what each agent's model did (answered, abstained and why, the code's
+    corrections) and the mother's ``deliberation``, which changes nothing else.
     """
     from hmas.decision.verdict import verdict
 
-    return signal_row(
+    signal = signal_row(
         analysis, verdict(decided_bar_of(analysis, settings, state.equity), state, settings)
     )
+    llm = analysis.context.get("llm")
+    if llm is not None or deliberation is not None:
+        agents = (llm or {}).get("agents", {})
+        signal.rounds = {**signal.rounds, "llm": {"agents": agents, "deliberation": deliberation}}
+    return signal
 
 
 def decided_bar_of(analysis: Analysis, settings: Settings, equity: float) -> DecidedBar:

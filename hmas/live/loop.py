@@ -70,10 +70,17 @@ class SymbolOutcome:
     #: The exit code this symbol alone calls for (0 ok, 1 error, 2 bad usage such as a symbol
     #: the exchange does not list).
     exit_code: int = 0
+    #: The USD the signal's LLM calls cost (LLM engine only).
+    cost_usd: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON form (``refused_by`` is for the exit code; the record keeps its keys)."""
-        return {k: v for k, v in self.__dict__.items() if k != "refused_by"}
+        """JSON form (``refused_by`` is for the exit code; the record keeps its keys;
+        ``cost_usd`` only under the LLM engine)."""
+        return {
+            k: v
+            for k, v in self.__dict__.items()
+            if k != "refused_by" and not (k == "cost_usd" and v is None)
+        }
 
 
 @dataclass
@@ -280,6 +287,7 @@ def _one_symbol(
         outcome.decision, outcome.action = sig.decision, sig.action
         outcome.rejection_reason = sig.rejection_reason
         outcome.refused_by = refused_by(sig.guardian)
+        outcome.cost_usd = sig.cost_usd
         emit(
             "done",
             decision=sig.decision,

@@ -10,8 +10,10 @@ kept. Every HTTP call becomes a :class:`~hmas.llm.core.CallRecord` (the call log
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -33,6 +35,7 @@ from hmas.errors import (
 )
 from hmas.llm.core import AnswerFormat, CallRecord, Completion, Message, Prompt, Usage
 from hmas.llm.deadline import Deadline
+from hmas.llm.ledger import CallLedger, cache_key, estimate_cost
 from hmas.llm.redact import redact
 from hmas.llm.retry import Backoff, retry_after, should_retry
 from hmas.llm.routing import Keys, Route, require_keys
@@ -56,6 +59,16 @@ logger = logging.getLogger(__name__)
 ResultStatus = Literal["ok", "invalid", "deadline", "error"]
 #: Longest provider error text kept in a message.
 MAX_ERROR_CHARS = 300
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext | bool:
+    """httpx's default verification, built once per process: loading the CA bundle costs
+    ~0.1 s, and a signal opens a client per layer (True: httpx builds its own each time)."""
+    import httpx
+
+    make = getattr(httpx, "create_ssl_context", None)
+    return make() if make is not None else True
 
 
 def cost_of(route: Route, usage: Usage, reported: float | None = None) -> float | None:
@@ -119,8 +132,13 @@ class LlmClient:
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         rng: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.monotonic,
+        ledger: CallLedger | None = None,
+        offline: bool = False,
     ) -> None:
         self.params = params
+        self.ledger = ledger
+        #: Answer from the ledger's cache only, never over HTTP (an offline replay).
+        self.offline = offline
         self._keys = keys
         self._http = http
         self._own_http = http is None
@@ -151,7 +169,9 @@ class LlmClient:
             timeout = httpx.Timeout(
                 self.params.call_timeout_seconds, connect=self.params.connect_timeout_seconds
             )
-            self._http = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+            self._http = httpx.AsyncClient(
+                timeout=timeout, follow_redirects=False, verify=_tls_context()
+            )
         return self._http
 
     def _slot(self, route: Route) -> asyncio.Semaphore:
@@ -175,26 +195,31 @@ class LlmClient:
         deadline: Deadline | None = None,
         max_tokens: int | None = None,
         records: list[CallRecord] | None = None,
+        key: str | None = None,
     ) -> Completion:
         """One answer from ``route``'s model, retried on transient failures; LlmError if none.
 
         A call that cannot start before ``deadline`` is not made, one still running at it is
-        cancelled: both raise LlmDeadlineError. Every attempt is appended to ``records``.
+        cancelled: both raise LlmDeadlineError. Every attempt is appended to ``records`` and
+        handed to the ledger, which first reserves it (BudgetExceededError: not made).
         """
         vendor, model = route.vendor, route.model.name
         wire = wire_format(vendor.wire)
+        cap = max_tokens or self.params.max_output_tokens
         request = wire.build(
             vendor,
             model,
             with_instructions(messages, fmt),
             fmt,
-            max_tokens or self.params.max_output_tokens,
+            cap,
             self._keys.get(vendor.name),
         )
         log = records if records is not None else []
+        ledger = self.ledger
         retries = self.params.retries
         for attempt in range(retries + 1):
             started = self._clock()
+            tickets: list[Any] = [None]
 
             def record(
                 status: Literal["ok", "error", "deadline"],
@@ -206,6 +231,7 @@ class LlmClient:
                 error: str | None = None,
                 _started: float = started,
                 _attempt: int = attempt,
+                _tickets: list[Any] = tickets,
             ) -> None:
                 log.append(
                     CallRecord(
@@ -221,8 +247,11 @@ class LlmClient:
                         status=status,
                         http_status=http_status,
                         error=error,
+                        cache_key=key,
                     )
                 )
+                if ledger is not None:
+                    ledger.record(_tickets[0], log[-1])
 
             if deadline is not None and deadline.passed:
                 late = LlmDeadlineError(
@@ -231,7 +260,15 @@ class LlmClient:
                 )
                 record("deadline", error=str(late))
                 raise late
-            outcome = await self._attempt(route, request, deadline)
+            if ledger is not None:  # BudgetExceededError here: the call is not made
+                tickets[0] = ledger.reserve(
+                    route, request.body, estimate_cost(route, request.body, cap), key
+                )
+            try:
+                outcome = await self._attempt(route, request, deadline)
+            except BaseException:  # cancelled from outside: the reservation must not linger
+                record("error", error="the call was cancelled")
+                raise
             if outcome.error is not None and isinstance(outcome.error, LlmDeadlineError):
                 record("deadline", error=str(outcome.error))
                 raise outcome.error
@@ -399,6 +436,7 @@ class LlmClient:
         messages = prompt.messages()
         records: list[CallRecord] = []
         started = self._clock()
+        key = cache_key(route, prompt, fmt)
         raw: str | None = None
         reason = ""
 
@@ -425,6 +463,18 @@ class LlmClient:
                 error_type=kind,
             )
 
+        hit = self._from_cache(route, model, key)
+        if hit is not None:
+            raw, value, record = hit
+            records.append(record)
+            return result("ok", value)
+        if self.offline:
+            return result(
+                "error",
+                why="no answer to this question in the call log (offline; a replay with "
+                "--no-cache asks the provider)",
+                kind="CacheMissError",
+            )
         for turn in range(2):  # the answer, then one repair carrying the validation error
             try:
                 completion = await self.complete(
@@ -434,6 +484,7 @@ class LlmClient:
                     deadline=deadline,
                     max_tokens=max_tokens,
                     records=records,
+                    key=key,
                 )
             except LlmDeadlineError as exc:
                 return result("deadline", why=str(exc), kind=type(exc).__name__)
@@ -448,6 +499,39 @@ class LlmClient:
                     messages = [*messages, *repair_turns(raw, reason)]
         return result("invalid", why=f"{reason} (after one repair)")
 
+    def _from_cache[T: BaseModel](
+        self, route: Route, model: type[T], key: str
+    ) -> tuple[str, T, CallRecord] | None:
+        """A valid answer to the same question from the call log, recorded as ``cached``."""
+        ledger = self.ledger
+        if ledger is None or not ledger.use_cache:
+            return None
+        wire = wire_format(route.vendor.wire)
+        for body in ledger.cached(key):
+            try:
+                completion = wire.parse(
+                    load_body(body.encode(), route.vendor.name), route.vendor.name
+                )
+                value = parse_answer(model, completion)
+            except (LlmError, InvalidAnswerError):
+                continue  # an answer that was refused (or cut when logged): not a cached one
+            record = CallRecord(
+                agent=route.agent,
+                vendor=route.vendor.name,
+                model=route.model.name,
+                attempt=1,
+                request={},
+                response_text=body,
+                usage=Usage(),
+                cost_usd=0.0,
+                latency_s=0.0,
+                status="cached",
+                cache_key=key,
+            )
+            ledger.record(None, record)
+            return answer_text(completion) or "", value, record
+        return None
+
 
 def open_client(
     params: LlmParams,
@@ -455,6 +539,7 @@ def open_client(
     *,
     http: httpx.AsyncClient | None = None,
     environ: Mapping[str, str] | None = None,
+    ledger: CallLedger | None = None,
 ) -> LlmClient:
     """A client for ``routes``; LlmKeyMissingError before any call if a key is missing."""
-    return LlmClient(params, require_keys(routes, environ), http=http)
+    return LlmClient(params, require_keys(routes, environ), http=http, ledger=ledger)

@@ -94,7 +94,8 @@ class WireRequest:
     body: dict[str, Any]
 
 
-CallStatus = Literal["ok", "error", "deadline"]
+#: ``cached``: no HTTP call; the answer was taken from the call log (cost 0).
+CallStatus = Literal["ok", "error", "deadline", "cached"]
 
 
 @dataclass(frozen=True)
@@ -113,3 +114,5 @@ class CallRecord:
     status: CallStatus
     http_status: int | None = None
     error: str | None = None
+    #: The hash of (vendor, model, prompt, schema) of the typed answer this call was part of.
+    cache_key: str | None = None

@@ -49,7 +49,13 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 #: Every shipped migration, oldest first. Every command checks the store against the last one;
 #: reading them from the migration scripts instead costs ~130 ms of Alembic import and parsing
 #: per command. A test keeps this equal to the scripts.
-KNOWN_REVISIONS = ("0001_candles", "0002_signals", "0003_fetch_owner", "0004_backtest_run")
+KNOWN_REVISIONS = (
+    "0001_candles",
+    "0002_signals",
+    "0003_fetch_owner",
+    "0004_backtest_run",
+    "0005_llm_call",
+)
 HEAD_REVISION = KNOWN_REVISIONS[-1]
 #: The tables of the schema at head (a test keeps this equal to the models).
 HMAS_TABLES = frozenset(
@@ -64,6 +70,7 @@ HMAS_TABLES = frozenset(
         "run",
         "run_lock",
         "backtest_run",
+        "llm_call",
     }
 )
 SQLITE_BUSY_TIMEOUT_MS = 10_000

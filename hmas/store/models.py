@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -163,6 +163,9 @@ class Signal(SQLModel, table=True):
     rejection_reason: str | None = Field(default=None, max_length=2000)
     rounds: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     guardian: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    #: USD spent on LLM calls for this signal (its agents and the mother); None: rules only,
+    #: or a price unknown.
+    cost_usd: float | None = None
 
 
 class SignalResult(SQLModel, table=True):
@@ -301,3 +304,50 @@ class BacktestRun(SQLModel, table=True):
     trades: list[dict[str, Any]] = Field(
         default_factory=list, sa_column=Column(JSON, nullable=False)
     )
+
+
+class LlmCall(SQLModel, table=True):
+    """One call to an LLM provider (or one answer taken from this log: ``status = cached``).
+
+    Written at one place, ``hmas.llm.client.LlmClient`` through the store's call ledger, for
+    every call. ``prompt`` is the request body (never its headers: no key is ever here);
+    ``response`` the answer as received (redacted, cut at 20,000 characters). A row is
+    ``pending`` from just before the call (its ``estimate_usd`` counts against the budgets)
+    until the call ends. ``batch`` groups the calls of one signal until its analysis and signal
+    exist; ``cache_key`` is the hash of (vendor, model, prompt, schema).
+    """
+
+    __tablename__ = "llm_call"
+    __table_args__ = (
+        Index("ix_llm_call_day", "day"),
+        Index("ix_llm_call_batch", "batch"),
+        Index("ix_llm_call_cache_key", "cache_key"),
+        Index("ix_llm_call_signal", "signal_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    #: The UTC day of the call (``YYYY-MM-DD``): the daily budget's key.
+    day: str = Field(max_length=10)
+    batch: str = Field(max_length=64)
+    analysis_id: int | None = Field(default=None, foreign_key="analysis.id")
+    signal_id: int | None = Field(default=None, foreign_key="signal.id")
+    agent: str = Field(max_length=32)
+    vendor: str = Field(max_length=64)
+    model: str = Field(max_length=128)
+    attempt: int = 1
+    cache_key: str | None = Field(default=None, max_length=64)
+    prompt: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    response: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    cost_usd: float | None = None
+    estimate_usd: float | None = None
+    latency_s: float = 0.0
+    #: 'pending', 'ok', 'error', 'deadline' or 'cached'.
+    status: str = Field(max_length=16)
+    http_status: int | None = None
+    error: str | None = Field(default=None, max_length=2000)

@@ -91,7 +91,7 @@ def signal_json(signal: Signal) -> dict[str, Any]:
     """The JSON contract of a signal (other fields may follow)."""
     from hmas.market import ms_to_datetime
 
-    return {
+    data = {
         "id": signal.id,
         "symbol": signal.symbol,
         "timeframe": signal.timeframe,
@@ -117,3 +117,6 @@ def signal_json(signal: Signal) -> dict[str, Any]:
         "analysis_id": signal.analysis_id,
         "created_at": signal.created_at.isoformat() if signal.created_at else None,
     }
+    if signal.cost_usd is not None:  # an LLM signal: what its calls cost
+        data["cost_usd"] = signal.cost_usd
+    return data

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 #: The advisory lock key of the paper book ("hmasBook").
 PG_BOOK_LOCK_KEY = 0x686D6173_426F6F6B
+#: The advisory lock key of the LLM spend ledger ("hmasLlm$").
+PG_LEDGER_LOCK_KEY = 0x686D6173_4C6C6D24
 
 _SQLITE_LOCK_ENGINES: dict[str, Engine] = {}
 
@@ -47,13 +49,26 @@ def book_session(engine: Engine) -> Iterator[Session]:
     Use ``session.flush()`` inside (never ``session.commit()``): the transaction is committed
     here, once, after the block, and rolled back if the block raises.
     """
+    with _locked_session(engine, PG_BOOK_LOCK_KEY) as session:
+        yield session
+
+
+@contextmanager
+def ledger_session(engine: Engine) -> Iterator[Session]:
+    """Like ``book_session``, for the LLM spend ledger: check the budget and reserve at once."""
+    with _locked_session(engine, PG_LEDGER_LOCK_KEY) as session:
+        yield session
+
+
+@contextmanager
+def _locked_session(engine: Engine, pg_key: int) -> Iterator[Session]:
     backend = engine.dialect.name
     bind = _sqlite_lock_engine(engine) if backend == "sqlite" else engine
     with bind.connect() as conn:
         if backend == "sqlite":
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         elif backend == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_BOOK_LOCK_KEY})
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": pg_key})
         if not conn.in_transaction():  # the session must join, not own, the transaction
             conn.begin()
         session = Session(bind=conn, expire_on_commit=False, autoflush=True)

@@ -58,7 +58,10 @@ def test_names_are_listed_once_and_layers_run_in_order() -> None:
     assert order == sorted(order)
     for spec in SPECS:
         assert spec.view_model.model_fields["agent"].default == spec.name
-        assert spec.llm is None  # the LLM engine is a declared slot, empty for now
+        # The LLM engine computes the rules frame for every bar; the decided bar's view comes
+        # from the model through the answers seam (hmas.decision.llm_engine).
+        assert spec.llm is not None and spec.llm.name == "llm"
+        assert spec.llm.run is spec.rules.run
         assert "features" in spec.needs
     assert {s.name for s in SPECS if "alpha" in s.needs} == {"execution", "rationale"}
 
@@ -137,9 +140,11 @@ def test_an_unknown_agent_or_engine_in_the_settings_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="unknown agent"):
         registry.engines(Settings(decision={"engines": {"gamma": "rules"}}))
     with pytest.raises(ValidationError):
-        Settings(decision={"engines": {"alpha": "llm"}})
-    with pytest.raises(ConfigError, match="no 'llm' engine"):
-        registry.BY_NAME["alpha"].engine("llm")
+        Settings(decision={"engines": {"alpha": "gpt"}})
+    assert registry.engines(Settings(decision={"engines": {"alpha": "llm"}}))["alpha"].name == "llm"
+    assert registry.BY_NAME["alpha"].engine("llm").name == "llm"
+    with pytest.raises(ConfigError, match="no 'gpt' engine"):
+        registry.BY_NAME["alpha"].engine("gpt")
 
 
 def test_the_per_agent_engine_setting_leaves_earlier_config_hashes_alone() -> None:

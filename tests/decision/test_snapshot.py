@@ -82,6 +82,8 @@ def test_a_stored_signal_is_decided_again_field_for_field(n: int) -> None:
     again = signal.model_dump(mode="json")
     for key in ("created_at", "id", "run_id", "hmas_version"):
         again.pop(key, None)
+    if again.get("cost_usd") is None:  # no LLM call: the snapshots predate the column
+        again.pop("cost_usd", None)
     expected = {k: v for k, v in stored.items() if k not in ("id", "run_id", "hmas_version")}
     assert again == expected
     reason = stored["rejection_reason"] or ""

@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -69,8 +70,15 @@ def anthropic_answer(content: str, model: str) -> dict[str, Any]:
 class StubServer:
     """``with StubServer(latency=0.5) as stub:`` serves on ``stub.url`` until the block ends."""
 
-    def __init__(self, latency: float = 0.0, content: str = '{"verdict": "pong"}') -> None:
+    def __init__(
+        self,
+        latency: float = 0.0,
+        content: str = '{"verdict": "pong"}',
+        responder: Callable[[dict[str, Any]], str] | None = None,
+    ) -> None:
         self.default = Reply(content=content, delay=latency)
+        #: Makes the default answer's text from the request body (agents' scripted answers).
+        self.responder = responder
         self.script: deque[Reply] = deque()
         #: Replies for one path only (``/v1/messages``), taken before the shared script.
         self.by_path: dict[str, deque[Reply]] = {}
@@ -112,12 +120,15 @@ class StubServer:
                     if reply.drop:
                         self.close_connection = True
                         return
+                    content = reply.content
+                    if reply is stub.default and stub.responder is not None:
+                        content = stub.responder(body)
                     if reply.body is not None:
                         data = reply.body
                     elif self.path.endswith("/messages"):
-                        data = anthropic_answer(reply.content, str(body.get("model")))
+                        data = anthropic_answer(content, str(body.get("model")))
                     else:
-                        data = openai_answer(reply.content, str(body.get("model")))
+                        data = openai_answer(content, str(body.get("model")))
                     payload = (data if isinstance(data, str) else json.dumps(data)).encode()
                     self.send_response(reply.status)
                     self.send_header("content-type", "application/json")

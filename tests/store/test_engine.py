@@ -96,6 +96,7 @@ EXPECTED = {
         "rejection_reason",
         "rounds",
         "guardian",
+        "cost_usd",
     },
     "signal_result": {
         "signal_id",
@@ -175,6 +176,30 @@ EXPECTED = {
         "metrics",
         "trades",
     },
+    "llm_call": {
+        "id",
+        "created_at",
+        "day",
+        "batch",
+        "analysis_id",
+        "signal_id",
+        "agent",
+        "vendor",
+        "model",
+        "attempt",
+        "cache_key",
+        "prompt",
+        "response",
+        "input_tokens",
+        "output_tokens",
+        "cached_tokens",
+        "cost_usd",
+        "estimate_usd",
+        "latency_s",
+        "status",
+        "http_status",
+        "error",
+    },
 }
 
 
@@ -190,6 +215,7 @@ def test_empty_database_upgrades_to_exactly_the_expected_schema(
         "0002_signals",
         "0003_fetch_owner",
         "0004_backtest_run",
+        "0005_llm_call",
     ]
     assert current_revision(engine) == head_revision()
     insp = inspect(engine)
