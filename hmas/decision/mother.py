@@ -576,7 +576,11 @@ def render(
             int(row["reasons"]),
             row,
             settings,
-            alpha.get("hold_reason") or alpha.get("abstain_reason"),
+            # An abstaining proposer says why it abstained (an LLM that failed keeps its rules
+            # values, hold reason included, under the abstention).
+            (alpha.get("abstain_reason") or alpha.get("hold_reason"))
+            if alpha.get("abstained")
+            else (alpha.get("hold_reason") or alpha.get("abstain_reason")),
             flags,
             history_group(views),
         )

@@ -330,3 +330,21 @@ def test_the_size_budgets_the_auditors_costs_and_kelly_reads_the_payoff_after_th
     # Without the auditor there is no cost estimate: no size (and a high-severity flag).
     blind = decide(settings, execution={"abstained": True, "abstain_reason": "down"})
     assert not blind["approved"] and blind["size"] != blind["size"]  # NaN
+
+
+def test_an_abstaining_proposer_is_refused_with_why_it_abstained() -> None:
+    # An LLM alpha that failed keeps its rules values (hold reason included) under the
+    # abstention: the signal says why it abstained, not the rules' hold reason.
+    settings = loose("weighted")
+    alpha = {
+        **LONG,
+        "action": "HOLD",
+        "abstained": True,
+        "abstain_reason": "LLM error (local/m): cannot reach the server",
+        "hold_reason": "no setup",
+    }
+    row = decide(settings, alpha=alpha)
+    view = mother.render(row, {"alpha": alpha}, settings)
+    assert view.rejection_reason == (
+        "no trade proposed (LLM error (local/m): cannot reach the server)"
+    )
