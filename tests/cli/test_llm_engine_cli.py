@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,9 @@ def db_rows(sql: str) -> list[tuple[Any, ...]]:
     import sqlite3
 
     path = Path(os.environ["HMAS_DATA_DIR"]) / "hmas.db"
-    with sqlite3.connect(path) as conn:
+    # sqlite3's own context manager ends the transaction, not the connection: close it too
+    # (Python 3.13 warns about a connection left open).
+    with closing(sqlite3.connect(path)) as conn:
         return list(conn.execute(sql))
 
 
