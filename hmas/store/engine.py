@@ -73,7 +73,11 @@ HMAS_TABLES = frozenset(
         "llm_call",
     }
 )
-SQLITE_BUSY_TIMEOUT_MS = 10_000
+#: How long a SQLite write waits for another process's write lock before "the store is busy".
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: How long a process waits for another one's schema upgrade (an upgrade of a large store can
+#: outlast an ordinary write; processes that start together on a new store wait for the first).
+SQLITE_SCHEMA_WAIT_MS = 300_000
 #: The PostgreSQL advisory lock key that serialises schema upgrades (any fixed 64-bit number).
 PG_SCHEMA_LOCK_KEY = 0x686D6173_73636865  # "hmasSche"
 MAX_ID = 2**63 - 1
@@ -87,12 +91,13 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any, busy_ms: int | None = None) -> None:
     # WAL lets readers (reports) run while a fetch writes; the busy timeout makes a second
-    # writer wait instead of failing at once; foreign keys are off by default in SQLite.
+    # writer wait instead of failing at once (set first, so the switch to WAL waits too);
+    # foreign keys are off by default in SQLite.
     cur = dbapi_conn.cursor()
+    cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS if busy_ms is None else busy_ms}")
     cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
@@ -275,8 +280,8 @@ def translate_error(exc: BaseException | None, where: str) -> HmasError | None:
         )
     if "database is locked" in low:
         return StoreError(
-            f"the store {where} is busy: another process held its write lock for over "
-            f"{SQLITE_BUSY_TIMEOUT_MS // 1000} s; retry when it is done"
+            f"the store {where} is busy: another process kept its write lock past the "
+            f"{SQLITE_BUSY_TIMEOUT_MS / 1000:g} s hmas waits; retry when it is done"
         )
     return None
 
@@ -432,20 +437,22 @@ def _pending(before: str | None) -> list[str]:
     return list(KNOWN_REVISIONS[start:])
 
 
-def sqlite_lock_engine(engine: Engine) -> Engine:
+def sqlite_lock_engine(engine: Engine, *, wait_ms: int | None = None) -> Engine:
     """A NullPool engine on the same SQLite file whose connections leave BEGIN to hmas.
 
     pysqlite otherwise begins (and commits) transactions itself; with the driver in autocommit
     mode hmas emits ``BEGIN IMMEDIATE`` and ``COMMIT``, so one transaction holds the write lock.
+    ``wait_ms``: how long its ``BEGIN IMMEDIATE`` waits for the lock (default: the busy timeout).
     """
+    busy_ms = SQLITE_BUSY_TIMEOUT_MS if wait_ms is None else wait_ms
     lock_engine = create_engine(
         engine.url,
         poolclass=NullPool,
-        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        connect_args={"timeout": busy_ms / 1000},
     )
 
     def autocommit_driver(dbapi_conn: Any, record: Any) -> None:
-        _sqlite_pragmas(dbapi_conn, record)
+        _sqlite_pragmas(dbapi_conn, record, busy_ms)
         dbapi_conn.isolation_level = None  # hmas emits BEGIN and COMMIT
 
     event.listen(lock_engine, "connect", autocommit_driver)
@@ -464,7 +471,7 @@ def schema_lock(engine: Engine) -> Iterator[Connection]:
     """
     backend = engine.dialect.name
     if backend == "sqlite":
-        lock_engine = sqlite_lock_engine(engine)
+        lock_engine = sqlite_lock_engine(engine, wait_ms=SQLITE_SCHEMA_WAIT_MS)
         try:
             with lock_engine.connect() as conn:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -350,6 +350,64 @@ def test_a_full_database_is_a_clear_error_and_writes_nothing(
     assert hmas("--db-url", f"sqlite:///{path}", "signals", "list").exit_code == 0
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["fetch", "--source", "sample", "-s", "ETH-USD"],
+        ["run", "-s", "BTC-USD", "--source", "sample", "--once"],
+    ],
+    ids=" ".join,
+)
+def test_a_store_another_process_keeps_locked_is_busy_exit_1_nothing_written(
+    hmas: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> None:
+    import sqlite3
+
+    from hmas.store import engine as store_engine
+
+    path = tmp_path / "busy.db"
+    _real_store(hmas, path)
+    monkeypatch.setattr(store_engine, "SQLITE_BUSY_TIMEOUT_MS", 300)
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")  # another process's long write
+        before = holder.execute("SELECT count(*) FROM candle").fetchone()[0]
+        result = hmas("--db-url", f"sqlite:///{path}", *args)
+        assert result.exit_code == 1, result.output
+        assert result.stderr == (
+            f"Error: the store {path} is busy: another process kept its write lock past the "
+            "0.3 s hmas waits; retry when it is done\n"
+        ), result.stderr
+        holder.execute("ROLLBACK")
+        assert holder.execute("SELECT count(*) FROM candle").fetchone()[0] == before
+    finally:
+        holder.close()
+    assert hmas("--db-url", f"sqlite:///{path}", *args).exit_code == 0  # free again: it works
+
+
+def test_kill_switch_on_engages_with_a_file_when_the_store_is_busy(
+    hmas: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    from hmas.store import engine as store_engine
+
+    path = tmp_path / "busy.db"
+    _real_store(hmas, path)
+    monkeypatch.setattr(store_engine, "SQLITE_BUSY_TIMEOUT_MS", 300)
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        result = hmas("--db-url", f"sqlite:///{path}", "kill-switch", "on")
+    finally:
+        holder.close()
+    assert result.exit_code == 0, result.output
+    assert "is busy" in result.output and "Kill switch is ON" in result.output
+    assert Path(f"{path}.kill-switch").exists()
+    status = hmas("--db-url", f"sqlite:///{path}", "kill-switch", "status")
+    assert status.exit_code == 0 and "Kill switch is ON" in status.output, status.output
+
+
 # --- huge ids -------------------------------------------------------------------------------
 
 

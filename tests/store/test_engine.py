@@ -253,7 +253,7 @@ def test_sqlite_uses_wal(tmp_path: Path, engine_factory: Any) -> None:
     engine = engine_factory(f"sqlite:///{tmp_path / 'x.db'}")
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 10_000
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30_000
 
 
 @pytest.mark.parametrize(
