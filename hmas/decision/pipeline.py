@@ -217,17 +217,30 @@ def _answer(
         recorded[int(position)] = spec.view_model.model_validate({**data, "recorded": True})
     if not recorded:
         return frame, recorded
-    frame = frame.copy()
-    frame["recorded"] = False
+    # Column by column on numpy arrays (a cell at a time through ``frame.iat`` cost ~5 ms a
+    # signal): a value a column's dtype cannot hold (text in numbers, None in integers or
+    # flags) turns that column to ``object``; None in a float column is NaN.
+    from hmas.agents.common import frame_of
+
+    n = len(frame)
+    cells: dict[str, list[tuple[int, Any]]] = {"recorded": []}
     for position, view in recorded.items():
         for name, raw in {**view.to_row(), "recorded": True}.items():
-            if name not in frame.columns:
-                frame[name] = pd.Series(None, index=frame.index, dtype=object)
-            kind = frame[name].dtype.kind
+            cells.setdefault(name, []).append((position, raw))
+    columns: dict[str, Any] = {str(name): frame[name].to_numpy() for name in frame.columns}
+    if "recorded" not in columns:
+        columns["recorded"] = np.zeros(n, dtype=bool)
+    for name, puts in cells.items():
+        values = columns.get(name)
+        values = np.full(n, None, dtype=object) if values is None else values.copy()
+        for position, raw in puts:
+            kind = values.dtype.kind
             value = np.nan if raw is None and kind == "f" else raw
             if (kind in "fiub" and isinstance(value, str)) or (value is None and kind != "O"):
-                frame[name] = frame[name].astype(object)
-            frame.iat[position, int(frame.columns.get_loc(name))] = value  # type: ignore[arg-type]
+                values = values.astype(object)
+            values[position] = value
+        columns[name] = values
+    frame = frame_of(columns, frame.index)
     return frame, recorded
 
 

@@ -8,7 +8,7 @@ Whatever the mode, the answer is validated by the model here; a failure gives on
 
 from __future__ import annotations
 
-import copy
+import functools
 import json
 import re
 from typing import Any
@@ -58,10 +58,19 @@ def _all_required(schema: Any) -> bool:
 
 
 def answer_format(model: type[BaseModel], mode: StructuredMode) -> AnswerFormat:
-    """The answer format asking for an instance of ``model`` in ``mode``."""
-    schema = _closed(copy.deepcopy(model.model_json_schema()))
+    """The answer format asking for an instance of ``model`` in ``mode`` (a fresh schema dict:
+    the caller may change it)."""
+    text, strict = _schema_of(model)
     name = re.sub(r"[^A-Za-z0-9_-]", "_", model.__name__)[:64] or "answer"
-    return AnswerFormat(mode, name, schema, strict=_all_required(schema))
+    return AnswerFormat(mode, name, json.loads(text), strict=strict)
+
+
+@functools.cache
+def _schema_of(model: type[BaseModel]) -> tuple[str, bool]:
+    """A model's closed JSON schema as text, and whether it is strict: generated once per
+    model (pydantic's generation costs ~2 ms, paid on every call of a signal otherwise)."""
+    schema = _closed(model.model_json_schema())
+    return json.dumps(schema), _all_required(schema)
 
 
 def instructions(fmt: AnswerFormat) -> str:

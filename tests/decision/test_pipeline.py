@@ -237,3 +237,41 @@ def test_layer_2a_deadline_and_agent_failure_are_abstentions(
     assert views["macro"]["abstain_reason"] == "agent error: ZeroDivisionError: boom"
     assert views["alpha"]["abstained"] is False
     assert out.decided["voters"].iloc[-1] <= 2  # the abstainers do not vote
+
+
+def test_answers_put_in_read_back_and_leave_other_rows_alone(sample_inputs: MarketInputs) -> None:
+    """``compute(answers=...)``: each recorded view's fields are its row of the agent's frame,
+    marked ``recorded``; every other row is the rules engine's, unchanged."""
+    from hmas.agents import registry
+
+    settings = load_settings()
+    base = compute(sample_inputs, settings, decide=False)
+    index = base.features.index
+    rows = [len(index) - 1, len(index) - 40]
+    answers: dict[str, dict[pd.Timestamp, object]] = {}
+    for spec in registry.layer("2A"):
+        for i in rows:
+            data = dict(views_at(base, i)[spec.name])
+            data["abstain_reason"] = f"put in at {i}"
+            if "confidence" in spec.view_model.model_fields:
+                data["confidence"] = 0.25 if i == rows[0] else 0.75
+            answers.setdefault(spec.name, {})[index[i]] = spec.view_model.model_validate(data)
+    out = compute(sample_inputs, settings, decide=False, answers=answers)
+    for spec in registry.layer("2A"):
+        frame, before = out.frames[spec.name], base.frames[spec.name]
+        assert frame["recorded"].dtype == bool
+        assert frame["recorded"].sum() == len(rows)
+        others = [k for k in range(len(index)) if k not in rows]
+        for name in before.columns:
+            left = before[name].iloc[others].to_numpy(dtype=object)
+            right = frame[name].iloc[others].to_numpy(dtype=object)
+            assert all(
+                (a is b) or (a == b) or (pd.isna(a) and pd.isna(b))
+                for a, b in zip(left, right, strict=True)
+            ), name
+        for i in rows:
+            assert frame["recorded"].iloc[i]
+            assert frame["abstain_reason"].iloc[i] == f"put in at {i}"
+            if "confidence" in spec.view_model.model_fields:
+                assert frame["confidence"].iloc[i] == (0.25 if i == rows[0] else 0.75)
+                assert views_at(out, i)[spec.name]["confidence"] == frame["confidence"].iloc[i]
