@@ -33,6 +33,9 @@ def _in_process(tmp: Path) -> None:
         settings,
         FetchRequest(symbols=["BTC-USD", "ETH-USD"], timeframe="1h", source="sample", limit=2000),
     )
+    with Session(engine) as session:  # the paper account, as the store's first decision made it
+        ledger.get_account(session, settings, "rules")
+        session.commit()
 
     def one_signal() -> None:
         inputs = load_inputs(engine, settings, "sample", "BTC-USD", "1h")

@@ -362,9 +362,9 @@ def views_at(output: PipelineOutput, i: int) -> dict[str, dict[str, Any]]:
 def _view(
     spec: AgentSpec, engine: AgentEngine, frame: pd.DataFrame, i: int, others: dict[str, Any]
 ) -> dict[str, Any]:
-    row = frame.iloc[i]
     if list(frame.columns) == ["abstained", "abstain_reason"]:
-        return {"agent": spec.name, "abstained": True, "abstain_reason": str(row["abstain_reason"])}
+        reason = frame["abstain_reason"].iloc[i]
+        return {"agent": spec.name, "abstained": True, "abstain_reason": str(reason)}
     try:
         view = engine.view(frame, i, dict(others))
         data: dict[str, Any] = view.model_dump(mode="json")

@@ -20,7 +20,10 @@ def frame_hash(frame: pd.DataFrame) -> str:
     digest = hashlib.sha256()
     ms = pd.DatetimeIndex(frame.index).as_unit("ms").asi8.astype("<i8")
     digest.update(ms.tobytes())
-    values = frame[["open", "high", "low", "close", "volume"]].to_numpy(dtype="<f8")
+    # Row after row, as ``frame[[...]].to_numpy()`` lays them out (one copy, no sub-frame).
+    values = np.column_stack(
+        [frame[name].to_numpy(dtype="<f8") for name in ("open", "high", "low", "close", "volume")]
+    )
     digest.update(np.ascontiguousarray(values).tobytes())
     return digest.hexdigest()
 
@@ -28,13 +31,9 @@ def frame_hash(frame: pd.DataFrame) -> str:
 def _extent(frame: pd.DataFrame) -> dict[str, Any]:
     from hmas.market import index_to_ms
 
-    ms = index_to_ms(frame.index)
-    return {
-        "first_ts": ms[0] if ms else None,
-        "last_ts": ms[-1] if ms else None,
-        "count": len(ms),
-        "hash": frame_hash(frame),
-    }
+    n = len(frame.index)
+    ends = index_to_ms(frame.index[[0, -1]]) if n else [None, None]
+    return {"first_ts": ends[0], "last_ts": ends[-1], "count": n, "hash": frame_hash(frame)}
 
 
 def describe(inputs: MarketInputs) -> tuple[dict[str, Any], str]:
