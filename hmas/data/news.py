@@ -284,7 +284,7 @@ def _read_csv(path: Path, text: str) -> list[Headline]:
             continue
         cell = (data.get("symbols") or "").strip()
         symbols = cell.split(";") if cell else []
-        items.append(_headline(where, {k: v or None for k, v in data.items()}, symbols))
+        items.append(_headline(where, data, symbols))
     return items
 
 
