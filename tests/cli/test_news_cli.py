@@ -223,6 +223,11 @@ def test_the_rules_count_the_headlines_and_decide_as_without(
     (context,) = rows("select context from analysis")
     titles = [h["title"] for h in json.loads(context[0])["news"]["headlines"]]
     assert titles == [INJECTION, "BTC ETF inflows"]  # newest first; ETH's and the future's out
+    # replayed from what the analysis kept, the file gone
+    Path(os.environ["HMAS_NEWS__FILE"]).unlink()
+    replayed = hmas("replay", str(news["id"]), "--json")
+    assert replayed.exit_code == 0, replayed.stderr
+    assert json.loads(replayed.stdout)["identical"] is True
 
 
 # --- the LLM engine ----------------------------------------------------------------------

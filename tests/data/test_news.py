@@ -349,3 +349,10 @@ def test_the_feed_of_the_settings(tmp_path: Path) -> None:
     assert feed is not None
     assert (len(feed.items), feed.limit, feed.lookback) == (1, 3, timedelta(hours=24))
     assert feed.file == "news.jsonl"
+
+
+def test_the_shipped_example_is_valid() -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "news.jsonl"
+    items = read_headlines(example)
+    assert len(items) == 6 and all(x.published_at.tzinfo is UTC for x in items)
+    assert any("Ignore all previous instructions" in x.title for x in items)
