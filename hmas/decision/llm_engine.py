@@ -577,6 +577,8 @@ def offline_answerer(engine: Engine, settings: Settings, analysis: Analysis) -> 
 
     Its news are the headlines the signal read (stored with it), not the file's of today.
     """
+    from hmas.decision.news import stored_news
+
     stored = (analysis.context.get("llm") or {}).get("routes") or {}
     routes = offline_routes(stored)
     prefer = analysis.context.get("llm_batch")
@@ -591,14 +593,6 @@ def offline_answerer(engine: Engine, settings: Settings, analysis: Analysis) -> 
         routes.get(MOTHER),
         news=stored_news(analysis),
     )
-
-
-def stored_news(analysis: Analysis) -> NewsFeed | None:
-    """The news source of a stored analysis: the headlines it read (None if it had none)."""
-    from hmas.data.news import NewsFeed
-
-    record = analysis.context.get("news")
-    return None if record is None else NewsFeed.from_record(record)
 
 
 def deliberation_of(

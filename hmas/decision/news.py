@@ -24,6 +24,9 @@ from hmas.market import timeframe_ms
 if TYPE_CHECKING:
     import pandas as pd
 
+    from hmas.data.news import NewsFeed
+    from hmas.store.models import Analysis
+
 #: The agent that reads the news.
 AGENT = "sentiment"
 
@@ -57,3 +60,11 @@ def with_news_count(frame: pd.DataFrame, counts: Mapping[int, int]) -> pd.DataFr
     for position, count in counts.items():
         values[position] = int(count)
     return frame.assign(news_count=values)
+
+
+def stored_news(analysis: Analysis) -> NewsFeed | None:
+    """The news source of a stored analysis: the headlines it read (None if it had none)."""
+    from hmas.data.news import NewsFeed
+
+    record = analysis.context.get("news")
+    return None if record is None else NewsFeed.from_record(record)

@@ -199,7 +199,7 @@ def replay(
     )
     inputs = reload_inputs(engine, analysis)
     answerer = _answerer(engine, analysis, used, no_cache, current)
-    from hmas.decision.llm_engine import stored_news
+    from hmas.decision.news import stored_news
 
     try:
         # The headlines it read, as stored: the news file may have changed or be gone.

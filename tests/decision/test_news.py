@@ -20,8 +20,7 @@ import pytest
 
 from hmas.data.news import Headline, NewsFeed
 from hmas.decision.deliberation import deliberate
-from hmas.decision.llm_engine import stored_news
-from hmas.decision.news import decided_at
+from hmas.decision.news import decided_at, stored_news
 from hmas.decision.pipeline import MarketInputs, compute, views_at
 from hmas.decision.replay import SIGNAL_FIELDS
 from hmas.decision.service import build_analysis, decide_signal
