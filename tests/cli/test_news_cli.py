@@ -284,6 +284,11 @@ def test_run_on_the_llm_engine_reads_the_news_as_data_and_replays_without_the_fi
     detail = json.loads(hmas("signals", "show", str(line["signal_id"]), "--json").stdout)
     sentiment = detail["views"]["sentiment"]
     assert (sentiment["news_count"], sentiment["news_summary"]) == (2, OBEYED)
+    shown = json.loads(
+        hmas("--config", str(cfg), "analyze", "BTC-USD", "--engine", "llm", "--json").stdout
+    )
+    assert shown["created"] is False and shown["views"]["sentiment"] == sentiment
+    assert len(evil_stub.seen) == made
     # whatever the model wrote, the numbers are the code's: no 1e9, never a trade without a stop
     signal = detail["signal"]
     assert signal["size"] is None or signal["size"] < 1e3
