@@ -152,6 +152,13 @@ class CandleDataError(DataSourceError):
     """Raised when candles fail validation (non-numeric, negative, high < low, duplicates)."""
 
 
+class NewsFileError(ConfigError):
+    """Raised when the headlines file set by ``news.file`` cannot be used: missing, a
+    directory, unreadable, empty, an unknown extension, or a line that is not a headline (bad
+    JSON, no title, a time without a timezone). The message names the file, the line and the
+    fix; exit 2, as for any bad setting, and nothing is stored."""
+
+
 class ConversionMissingError(UsageError):
     """Raised when a symbol is quoted in another currency than the account's and no stored
     price converts it at the bar (no QUOTE-ACCOUNT candles, or none recent enough)."""

@@ -614,6 +614,45 @@ class DecisionParams(Section):
         return value
 
 
+class NewsSettings(Section):
+    """The news source of the sentiment agent: a headlines file (docs/configuration.md)."""
+
+    file: Path | None = Field(
+        None,
+        description="Headlines file, .jsonl (a JSON object per line) or .csv (a header row), "
+        "each headline with published_at (ISO 8601 with a timezone) and title; unset: no news "
+        "source. The LLM engine's sentiment agent reads the headlines as quoted data; the "
+        "rules engine only counts them.",
+    )
+    lookback_hours: float = Field(
+        24.0,
+        gt=0,
+        le=8760,
+        description="A decision reads the headlines published in this many hours up to its "
+        "bar's close (never after it).",
+    )
+    max_headlines: int = Field(
+        20, ge=1, le=50, description="At most this many headlines (the newest) per decision."
+    )
+
+    @field_validator("file", mode="before")
+    @classmethod
+    def _file_not_blank(cls, value: Any) -> Any:
+        # An empty path would be the working directory, not "no news source".
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("is empty; remove news.file for no news source")
+        return value
+
+    def decision_config(self) -> dict[str, Any] | None:
+        """What a decision on the LLM engine keeps of these settings (None: no source).
+
+        The window, not the file's path: the headlines a decision read are stored with it.
+        """
+        if self.file is None:
+            return None
+        return {"lookback_hours": self.lookback_hours, "max_headlines": self.max_headlines}
+
+
 class ExchangeCredentials(Section):
     """Optional API credentials; public market data needs none."""
 
@@ -841,6 +880,7 @@ class Settings(BaseSettings):
     risk: RiskParams = Field(default_factory=RiskParams)
     paper: PaperParams = Field(default_factory=PaperParams)
     llm: LlmParams = Field(default_factory=LlmParams)
+    news: NewsSettings = Field(default_factory=NewsSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -897,6 +937,11 @@ class Settings(BaseSettings):
         # An LLM decision is also the models that gave it: their routes are part of its identity.
         if self.uses_llm():
             data["llm"] = {"routing": dict(sorted(self.llm.routing.items()))}
+            # The models read the headlines; the rules never do, so a rules decision's hash
+            # (and every earlier one) is the same with or without a news source.
+            news = self.news.decision_config()
+            if news is not None:
+                data["news"] = news
         if DECISION_MODEL > 1:
             data["model"] = DECISION_MODEL
         return data

@@ -94,7 +94,7 @@ def test_unknown_key_in_file(tmp_path: Path) -> None:
     assert str(info.value) == (
         f"invalid configuration: unknown setting colour in {cfg}; valid keys at the top level: "
         "db_url, data_dir, log_level, fetch, exchange_credentials, kill_switch, decision, alpha, "
-        "technical, sentiment, macro, execution, rationale, mother, risk, paper, llm"
+        "technical, sentiment, macro, execution, rationale, mother, risk, paper, llm, news"
     )
 
 
@@ -117,3 +117,78 @@ def test_shipped_example_config_is_valid() -> None:
     assert s.risk.limits() == (0.05, 0.10)
     assert s.execution.taker_bps["coinbase"] == 60.0
     assert s.execution.taker_bps["kraken"] == 40.0  # the table replaces the default: keep all
+
+
+def test_the_news_section(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    s = load_settings()
+    assert (s.news.file, s.news.lookback_hours, s.news.max_headlines) == (None, 24.0, 20)
+    cfg = write(tmp_path / "c.toml", '[news]\nfile = "feed.jsonl"\nlookback_hours = 6\n')
+    monkeypatch.setenv("HMAS_NEWS__MAX_HEADLINES", "5")
+    s = load_settings(cfg)
+    assert (s.news.file, s.news.lookback_hours, s.news.max_headlines) == (
+        Path("feed.jsonl"),
+        6.0,
+        5,
+    )
+    monkeypatch.setenv("HMAS_NEWS__FILE", "other.csv")
+    assert load_settings(cfg).news.file == Path("other.csv")  # the environment wins
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"HMAS_NEWS__LOOKBACK_HOURS": "0"},
+            "news.lookback_hours (HMAS_NEWS__LOOKBACK_HOURS): Input should be greater than 0",
+        ),
+        (
+            {"HMAS_NEWS__MAX_HEADLINES": "51"},
+            "news.max_headlines (HMAS_NEWS__MAX_HEADLINES): Input should be less than or equal "
+            "to 50",
+        ),
+        (
+            {"HMAS_NEWS__MAX_HEADLINES": "0"},
+            "news.max_headlines (HMAS_NEWS__MAX_HEADLINES): Input should be greater than or "
+            "equal to 1",
+        ),
+        (
+            {"HMAS_NEWS__FIEL": "x.jsonl"},
+            "unknown setting HMAS_NEWS__FIEL in the environment; did you mean HMAS_NEWS__FILE "
+            "(news.file)?",
+        ),
+    ],
+)
+def test_bad_news_settings_are_refused(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], message: str
+) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert str(info.value) == f"invalid configuration: {message}"
+    assert info.value.exit_code == 2
+
+
+def test_an_empty_news_file_setting_is_refused(tmp_path: Path) -> None:
+    cfg = write(tmp_path / "c.toml", '[news]\nfile = " "\n')
+    with pytest.raises(ConfigError) as info:
+        load_settings(cfg)
+    assert str(info.value) == (
+        "invalid configuration: news.file (HMAS_NEWS__FILE): is empty; remove news.file for no "
+        "news source"
+    )
+
+
+def test_a_news_source_changes_the_hash_of_llm_decisions_only() -> None:
+    news = {"file": "feed.jsonl", "lookback_hours": 6}
+    rules, rules_news = load_settings(), load_settings(news=news)
+    assert rules_news.decision_config() == rules.decision_config()  # the rules never read it
+    assert rules_news.config_hash() == rules.config_hash()
+    llm = {"decision": {"engine": "llm"}}
+    plain, with_news = load_settings(**llm), load_settings(news=news, **llm)
+    assert "news" not in plain.decision_config()
+    assert with_news.decision_config()["news"] == {"lookback_hours": 6.0, "max_headlines": 20}
+    assert with_news.config_hash() != plain.config_hash()
+    # the window is the decision's identity, not where the file lives
+    moved = load_settings(news={**news, "file": "/elsewhere/feed.jsonl"}, **llm)
+    assert moved.config_hash() == with_news.config_hash()

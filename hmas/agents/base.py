@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import cache
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
 
@@ -42,10 +42,14 @@ class AgentView(BaseModel):
 
     ``recorded`` is True when the view is a recorded answer that stood in for the agent
     (``compute(..., answers=...)``); it is left out of the JSON otherwise, so views computed
-    live keep their stored form.
+    live keep their stored form. So are the fields in ``omitted_when_null`` while they are
+    null: fields added after views were first stored, so that every view stored before them
+    (and the journals that quote the views) keeps its form.
     """
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    omitted_when_null: ClassVar[frozenset[str]] = frozenset()
 
     agent: str
     abstained: bool = False
@@ -55,8 +59,12 @@ class AgentView(BaseModel):
     @model_serializer(mode="wrap")
     def _drop_live_mark(self, handler: SerializerFunctionWrapHandler) -> Any:
         data = handler(self)
-        if isinstance(data, dict) and not data.get("recorded"):
-            data.pop("recorded", None)
+        if isinstance(data, dict):
+            if not data.get("recorded"):
+                data.pop("recorded", None)
+            for name in self.omitted_when_null:
+                if name in data and data[name] is None:
+                    del data[name]
         return data
 
     @classmethod

@@ -10,14 +10,16 @@ rules view with the LLM's fields laid over it, after the code's checks
 Everything the model reads besides its instructions is quoted JSON between ``<data>`` tags,
 and the system prompt says it is data, never instructions: a headline or another agent's text
 that reads "ignore your rules" is analysed, not obeyed, and in any case it cannot change a
-number the code computes.
+number the code computes. Text inside the JSON cannot close the tag early (``quote``), and the
+system prompt never holds outside text.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -35,6 +37,11 @@ if TYPE_CHECKING:
 
 #: Candles of the snapshot a prompt shows (the bar and the ones before it).
 SNAPSHOT_BARS = 30
+#: The most headlines a question quotes (``news.max_headlines`` is at most this), and the
+#: longest title and source shown.
+MAX_HEADLINES = 50
+MAX_HEADLINE_CHARS = 300
+MAX_SOURCE_CHARS = 100
 #: Fields of every view that are bookkeeping, never answered.
 META = frozenset({"agent", "abstained", "abstain_reason", "recorded"})
 
@@ -44,7 +51,7 @@ META = frozenset({"agent", "abstained", "abstain_reason", "recorded"})
 OWNED: dict[str, frozenset[str]] = {
     "alpha": frozenset(),
     "technical": frozenset({"higher_score", "higher_timeframes"}),
-    "sentiment": frozenset({"score", "fear_greed_index", "sources"}),
+    "sentiment": frozenset({"score", "fear_greed_index", "sources", "news_count"}),
     "macro": frozenset(
         {
             "breadth",
@@ -209,6 +216,21 @@ def feature_values(features: pd.DataFrame, i: int) -> dict[str, Any]:
     return out
 
 
+#: ``<data`` or ``</data`` in any case: a tag a string inside the quoted JSON must not form.
+_TAG = re.compile(r"<(?=/?data)", re.IGNORECASE)
+
+
+def quote(data: Mapping[str, Any], default: Any = None) -> str:
+    """``data`` as the compact, key-sorted JSON a prompt quotes between ``<data>`` tags.
+
+    A ``<`` that would open a ``<data>`` or ``</data>`` tag inside a string (a headline that
+    tries to end the data and speak as the user) is written ``\\u003c``: the same JSON value,
+    and the only tags in the message are the prompt's own. JSON has no ``<`` outside strings.
+    """
+    text = json.dumps(data, separators=(",", ":"), sort_keys=True, default=default)
+    return _TAG.sub(r"\\u003c", text)
+
+
 @dataclass(frozen=True)
 class Question:
     """What one agent is asked about one bar, and what its answer is checked against."""
@@ -230,11 +252,13 @@ def ask(
     timeframe: str,
     rules_view: AgentView,
     views: Mapping[str, Any],
-    news: list[str] | None = None,
+    news: Sequence[Mapping[str, Any]] | None = None,
     market: tuple[dict[str, Any], Snapshot] | None = None,
 ) -> Question:
     """The question to ``agent`` about bar ``i``: instructions, then the bar's data quoted.
 
+    ``news``: the headlines of the bar's window (``Headline.for_prompt``: time, source,
+    title), newest first; None without a news source (the data then has no such key).
     ``market``: ``bar_data(features, i, …)`` when the caller asks several agents about one bar.
     """
     model = answer_model(view_model, agent)
@@ -249,14 +273,24 @@ def ask(
         data["measured_by_code"] = _round(measured)
     if views:
         data["other_agents"] = {name: _round(view) for name, view in views.items()}
-    if news:
-        data["news_headlines"] = [str(h)[:300] for h in news[:20]]
+    if news is not None:
+        data["news_headlines"] = [_headline(h) for h in news[:MAX_HEADLINES]]
     system = f"{ROLES[agent]}\n\n{RULES}"
     user = (
         f"Your view of {symbol} {timeframe} at the bar {data['bar']} (UTC). The data:\n"
-        f"<data>\n{json.dumps(data, separators=(',', ':'), sort_keys=True)}\n</data>"
+        f"<data>\n{quote(data)}\n</data>"
     )
     return Question(agent, Prompt(system, user), model, rules_view, snap)
+
+
+def _headline(headline: Mapping[str, Any]) -> dict[str, Any]:
+    """One headline as a question quotes it: its time, source and title, cut to bounds."""
+    source = headline.get("source")
+    return {
+        "published_at": str(headline.get("published_at")),
+        "source": None if source is None else str(source)[:MAX_SOURCE_CHARS],
+        "title": str(headline.get("title", ""))[:MAX_HEADLINE_CHARS],
+    }
 
 
 def bar_data(
@@ -295,6 +329,10 @@ def view_of(
             f"regime {given.get('regime')!r} ignored: the code measured no market (unknown)"
         )
         given["regime"] = "unknown"
+    elif agent == "sentiment" and not base.get("news_count") and given.get("news_summary"):
+        # No headline was given: a summary would be of news the model was never shown.
+        checked.flags.append("news_summary dropped: no headlines were given")
+        given["news_summary"] = None
     elif agent == "execution":
         checked = _audit(given, base)
     elif agent == "rationale":

@@ -163,6 +163,20 @@ def layer(name: Layer) -> tuple[AgentSpec, ...]:
     return tuple(spec for spec in SPECS if spec.layer == name)
 
 
+def shown(views: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Stored views as output shows them: a field stored only when set (a view model's
+    ``omitted_when_null``, such as sentiment's ``news_count``) is there as null."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, view in views.items():
+        data = dict(view)
+        spec = BY_NAME.get(name)
+        if spec is not None and not set(data) <= {"agent", "abstained", "abstain_reason"}:
+            for field in sorted(spec.view_model.omitted_when_null):
+                data.setdefault(field, None)
+        out[name] = data
+    return out
+
+
 def parse_view(data: Mapping[str, Any]) -> AgentView:
     """A stored view as its model (an agent that failed as a whole is a bare ``AgentView``)."""
     if set(data) <= {"agent", "abstained", "abstain_reason"}:

@@ -11,13 +11,16 @@ bars (causal):
 
 With ``sentiment.use_fear_greed_index`` the pipeline passes the public index as
 ``ctx.fear_greed`` (by UTC day; see ``hmas.data.feargreed``) and the score averages the two.
-No news source is configured, so ``news_summary`` is always None (said in ``notes``).
+The rules do not read text: ``news_summary`` is None on this engine (said in ``notes``). With a
+news source (``news.file``, ``hmas.data.news``) the decision adds a ``news_count`` column to
+the frame, the headlines of the bar's window, and the view says how many there were; the
+LLM engine's agent reads them (``hmas.agents.prompts``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -48,6 +51,11 @@ SUB_SCORES: dict[str, str] = {
 }
 FEAR_GREED_SOURCE = "alternative.me Fear & Greed index"
 NO_NEWS_NOTE = "news_summary is null: no news source is configured"
+#: ``{n}`` is the number of headlines in the bar's window.
+RULES_NEWS_NOTE = (
+    "news_summary is null: {n} headline(s) in the news window, and the rules engine does not "
+    "read headlines"
+)
 
 
 class SentimentView(AgentView):
@@ -64,7 +72,11 @@ class SentimentView(AgentView):
     sources: list[str] = Field(default_factory=list)
     fear_greed_index: int | None = Field(None, ge=0, le=100)
     news_summary: str | None = None
+    #: Headlines in the bar's news window; None without a news source (and then not stored).
+    news_count: int | None = Field(None, ge=0)
     notes: list[str] = Field(default_factory=list)
+
+    omitted_when_null: ClassVar[frozenset[str]] = frozenset({"news_count"})
 
 
 def rolling_percentile(values: Floats, window: int) -> Floats:
@@ -199,7 +211,8 @@ def view_at(out: pd.DataFrame, i: int, views: Mapping[str, Any] | None = None) -
     )
     if index_value is not None:
         sources.append(FEAR_GREED_SOURCE)
-    notes = [NO_NEWS_NOTE]
+    news_count = row.get("news_count")
+    notes = [NO_NEWS_NOTE if news_count is None else RULES_NEWS_NOTE.format(n=news_count)]
     if row["missing"] and not abstained:
         notes.append(f"not used: {row['missing']}")
     if row["fear_greed_note"]:
@@ -208,5 +221,6 @@ def view_at(out: pd.DataFrame, i: int, views: Mapping[str, Any] | None = None) -
         row,
         sources=sources,
         fear_greed_index=None if index_value is None else round(index_value),
+        news_count=None if news_count is None else int(news_count),
         notes=notes,
     )

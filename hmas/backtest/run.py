@@ -233,7 +233,15 @@ def run_backtest(
     BudgetExceededError) and the daily budget, answered from the call log when asked before;
     ``on_estimate`` hears the worst-case cost first. An agent that abstains counts as it
     does live (alpha abstaining: HOLD). ``metrics.llm`` reports the spend and the answers.
+    With a news source (``news.file``, read before anything else) each simulated bar's
+    sentiment question quotes the headlines of that bar's window, as live: published by its
+    close, never after.
     """
+    news = None
+    if request.strategy == "rules" and settings.uses_llm():
+        from hmas.data.news import load_feed
+
+        news = load_feed(settings)  # a bad file refuses the run before any read or call
     if request.strategy == "rules" and settings.sentiment.use_fear_greed_index:
         # Live decisions would read the index fetched over the network; a backtest reads the
         # store only, so its decisions would not be the live ones.
@@ -288,6 +296,7 @@ def run_backtest(
                 cap=llm.max_cost,
                 use_cache=llm.use_cache,
                 deadline_s=None,
+                news=news,
             )
             answerers.append(made)
             return made

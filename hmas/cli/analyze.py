@@ -35,7 +35,9 @@ def analyze(
     """Run the agents on the latest closed bar (or --at a past one) and store the analysis.
 
     With --engine llm each agent answers from its model (docs/llm.md); the calls are logged and
-    count against the LLM budgets (exit 3 when a budget refuses a call).
+    count against the LLM budgets (exit 3 when a budget refuses a call). With news.file the
+    sentiment agent gets the headlines published in the bar's window (the rules count them;
+    an LLM reads them as quoted data).
 
     Example: hmas analyze BTC-USD --timeframe 1h
     """

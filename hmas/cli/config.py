@@ -34,17 +34,21 @@ def show(ctx: typer.Context, json_out: JsonOption = False) -> None:
 def check(ctx: typer.Context, json_out: JsonOption = False) -> None:
     """Validate the configuration (file, environment, .env); exit 2 naming what is wrong.
 
+    The headlines file of news.file is read and checked too.
+
     With --json, an invalid configuration prints {"valid": false, "errors": [...]} on stdout
     (one message per problem) and the usual one-line error on stderr, exit 2.
 
     Example: hmas --config hmas.toml config check
     """
     from hmas.cli import render
+    from hmas.data.news import load_feed
     from hmas.errors import ConfigError, InvalidSettingsError
     from hmas.settings import config_file_for
 
     try:
-        settings_from(ctx)  # raises ConfigError (exit 2) naming each bad setting
+        settings = settings_from(ctx)  # raises ConfigError (exit 2) naming each bad setting
+        load_feed(settings)  # NewsFileError (a ConfigError) naming the file, the line, the fix
     except ConfigError as exc:
         if json_out:
             errors = exc.problems if isinstance(exc, InvalidSettingsError) else [str(exc)]

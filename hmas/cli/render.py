@@ -525,6 +525,7 @@ def key_values(title: str, data: dict[str, Any]) -> None:
 
 def analysis_json(analysis: Any, created: bool) -> dict[str, Any]:
     """An analysis as JSON."""
+    from hmas.agents.registry import shown
     from hmas.market import ms_to_datetime
 
     return {
@@ -544,7 +545,7 @@ def analysis_json(analysis: Any, created: bool) -> dict[str, Any]:
             "candles": analysis.window_len,
         },
         "features": analysis.features,
-        "views": analysis.views,
+        "views": shown(analysis.views),
     }
 
 

@@ -66,8 +66,9 @@ def run(
     """Fetch, update paper positions, analyse and decide for each symbol, in a loop.
 
     Exit codes: 0 all symbols done; 1 a symbol failed; 2 bad usage (checked before the loop
-    starts: a missing LLM key too), or a symbol the exchange does not list; 3 another run holds
-    the lock, the kill switch refused the trades, or an LLM budget refused a call.
+    starts: a missing LLM key or a bad news.file too), or a symbol the exchange does not list;
+    3 another run holds the lock, the kill switch refused the trades, or an LLM budget refused
+    a call.
 
     With --engine llm the spend so far today is shown after the iteration (on stderr).
 
@@ -107,6 +108,9 @@ def run(
         from hmas.decision.llm_engine import resolve
 
         resolve(settings)
+    from hmas.data.news import load_feed
+
+    load_feed(settings)  # a bad news file: exit 2 before the store is touched (read again per bar)
     engine = store_from(settings)
     # --json streams NDJSON: one line per symbol and iteration, flushed as each symbol ends
     on_outcome = (

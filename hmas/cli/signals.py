@@ -78,6 +78,8 @@ def show(
     settings = settings_from(ctx)
     detail = signal_detail(store_from(settings, create=False), signal_id)
     if json_out:
-        render.print_json(detail)
+        from hmas.agents.registry import shown
+
+        render.print_json({**detail, "views": shown(detail["views"])})
     else:
         render.signal_detail(detail)

@@ -11,13 +11,13 @@ never loosen a limit (nor tighten one behind the rules' back).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from hmas.agents.checks import clamp_text
+from hmas.agents.prompts import quote
 from hmas.llm.core import Prompt
 from hmas.llm.deadline import Deadline
 
@@ -86,7 +86,7 @@ def question(analysis: Analysis, views: dict[str, Any], decided: dict[str, Any])
     }
     user = (
         f"Deliberate on the decision for {analysis.symbol} {analysis.timeframe}. The data:\n"
-        f"<data>\n{json.dumps(data, separators=(',', ':'), sort_keys=True, default=str)}\n</data>"
+        f"<data>\n{quote(data, default=str)}\n</data>"
     )
     return Prompt(SYSTEM, user)
 

@@ -12,6 +12,10 @@ out of schema twice abstains with the reason; the signal still completes and say
 Every call goes through :class:`StoreLedger`: reserved against the daily budget and the
 per-signal cap before it is made, logged in ``llm_call`` when it ends, and answered from that
 log when the same (vendor, model, prompt, schema) was answered before.
+
+With a news source (:class:`~hmas.data.news.NewsFeed`) the sentiment agent's question quotes
+the headlines of each asked bar's window, picked by that bar's close: a backtest's bars each
+read their own (``hmas.decision.news``).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ if TYPE_CHECKING:
     from hmas.agents.base import AgentContext, AgentView
     from hmas.agents.prompts import Question
     from hmas.agents.registry import AgentSpec
+    from hmas.data.news import Headline, NewsFeed
     from hmas.llm.client import StructuredResult
     from hmas.settings import Settings
     from hmas.store.models import Analysis
@@ -254,6 +259,7 @@ class LlmAnswerer:
     """``compute``'s ``ask`` hook for the LLM engine (see the module docstring).
 
     ``wanted``: the bars (timestamps) to answer; None answers the last bar only (a signal).
+    ``news``: the news source, None without one.
     """
 
     settings: Settings
@@ -266,6 +272,9 @@ class LlmAnswerer:
     mother: Route | None = None
     views: dict[Any, dict[str, dict[str, Any]]] = field(default_factory=dict)
     calls: dict[Any, dict[str, AgentCall]] = field(default_factory=dict)
+    news: NewsFeed | None = None
+    #: The headlines each asked bar's window held (with ``news``), by bar.
+    headlines: dict[Any, list[Headline]] = field(default_factory=dict)
     _deadline: Deadline | None = None
     #: One event loop and one client for every layer, so connections are reused (``close``).
     _runner: asyncio.Runner | None = None
@@ -315,6 +324,7 @@ class LlmAnswerer:
         answers: dict[str, dict[Any, AgentView]] = {s.name: {} for s in mine}
         from hmas.agents.prompts import bar_data
 
+        frames = self._with_news(frames, positions, index, ctx)
         for i in positions:
             ts = index[i]
             done = self.views.setdefault(ts, {})
@@ -337,6 +347,24 @@ class LlmAnswerer:
                 view = self._settle(ts, question, result)
                 answers[question.agent][ts] = view
         return {k: v for k, v in answers.items() if v}
+
+    def _with_news(
+        self, frames: dict[str, pd.DataFrame], positions: list[int], index: Any, ctx: AgentContext
+    ) -> dict[str, pd.DataFrame]:
+        """``frames`` with each asked bar's news count in the sentiment frame (its rules view
+        then says it; the question quotes the headlines): each bar's window by its close."""
+        from hmas.decision.news import AGENT, decided_at, with_news_count
+
+        if self.news is None or AGENT not in frames:
+            return frames
+        counts = {}
+        for i in positions:
+            ts = index[i]
+            if ts not in self.headlines:
+                close = decided_at(ts, ctx.timeframe)
+                self.headlines[ts] = self.news.window(close, ctx.symbol)
+            counts[i] = len(self.headlines[ts])
+        return {**frames, AGENT: with_news_count(frames[AGENT], counts)}
 
     def _views_before(
         self, ts: Any, i: int, frames: dict[str, pd.DataFrame], engines: dict[str, Any]
@@ -404,6 +432,9 @@ class LlmAnswerer:
         if spec.name != "rationale":
             others = {k: v for k, v in others.items() if spec.layer != "2A"}
         view = spec.view_model.model_validate(rules)
+        news = None
+        if spec.name == "sentiment" and self.news is not None:
+            news = [h.for_prompt() for h in self.headlines.get(ts, [])]
         return ask(
             spec.name,
             spec.view_model,
@@ -413,6 +444,7 @@ class LlmAnswerer:
             timeframe=ctx.timeframe,
             rules_view=view,
             views=others,
+            news=news,
             market=market,
         )
 
@@ -495,10 +527,11 @@ def open_answerer(
     use_cache: bool | None = None,
     deadline_s: float | None = -1.0,
     factory: ModelFactory | None = None,
+    news: NewsFeed | None = None,
 ) -> LlmAnswerer:
     """The answerer of one signal (or one backtest: ``wanted`` bars, ``cap`` its budget).
 
-    Routes and keys are checked here, before any call.
+    Routes and keys are checked here, before any call. ``news``: the news source.
     """
     routes, keys = resolve(settings)
     batch = batch or uuid.uuid4().hex
@@ -516,6 +549,7 @@ def open_answerer(
         None if wanted is None else set(wanted),
         settings.llm.signal_deadline_seconds if deadline_s == -1.0 else deadline_s,
         routes.get(MOTHER),
+        news=news,
     )
 
 
@@ -539,7 +573,12 @@ def estimate_per_bar(settings: Settings) -> tuple[float | None, int]:
 
 
 def offline_answerer(engine: Engine, settings: Settings, analysis: Analysis) -> LlmAnswerer:
-    """An answerer that reads a stored signal's answers from the call log and calls no one."""
+    """An answerer that reads a stored signal's answers from the call log and calls no one.
+
+    Its news are the headlines the signal read (stored with it), not the file's of today.
+    """
+    from hmas.decision.news import stored_news
+
     stored = (analysis.context.get("llm") or {}).get("routes") or {}
     routes = offline_routes(stored)
     prefer = analysis.context.get("llm_batch")
@@ -552,6 +591,7 @@ def offline_answerer(engine: Engine, settings: Settings, analysis: Analysis) -> 
         None,
         None,
         routes.get(MOTHER),
+        news=stored_news(analysis),
     )
 
 

@@ -165,9 +165,10 @@ def replay(
     """Recompute signal ``signal_id``; with ``settings``, what that config would change.
 
     An LLM signal is replayed offline: each agent's answer (and the mother's deliberation) is
-    read from the call log by its (vendor, model, prompt, schema), at $0. ``no_cache`` asks
-    the providers again instead (``current`` gives their vendors and keys; the calls are
-    logged and budgeted like any other).
+    read from the call log by its (vendor, model, prompt, schema), at $0. A signal that read
+    headlines is replayed on the headlines stored with it, never on today's news file.
+    ``no_cache`` asks the providers again instead (``current`` gives their vendors and keys;
+    the calls are logged and budgeted like any other).
     """
     from pydantic import ValidationError
 
@@ -198,8 +199,11 @@ def replay(
     )
     inputs = reload_inputs(engine, analysis)
     answerer = _answerer(engine, analysis, used, no_cache, current)
+    from hmas.decision.news import stored_news
+
     try:
-        rebuilt = build_analysis(inputs, used, ask=answerer)
+        # The headlines it read, as stored: the news file may have changed or be gone.
+        rebuilt = build_analysis(inputs, used, ask=answerer, news=stored_news(analysis))
     finally:
         if answerer is not None:
             answerer.close()

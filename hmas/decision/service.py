@@ -1,8 +1,9 @@
 """Analyses and signals in the store: ``analyze``, ``decide`` and the records they keep.
 
 Everything a signal needs to be explained and replayed is stored with it: the candle window
-(extents and hashes of every series read), the feature row, each agent's view, the three
-rounds, the guardian's inputs and verdict, the config and its hash, and the hmas version.
+(extents and hashes of every series read), the headlines of its news window (with a news
+source), the feature row, each agent's view, the three rounds, the guardian's inputs and
+verdict, the config and its hash, and the hmas version.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from hmas.store.records import (
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
+    from hmas.data.news import NewsFeed
     from hmas.decision.llm_engine import LlmAnswerer
     from hmas.decision.verdict import DecidedBar, Verdict
     from hmas.settings import Settings
@@ -140,9 +142,16 @@ def analyze(
     exchange: str | None = None,
     at_ms: int | None = None,
 ) -> AnalysisRecord:
-    """Features and Layer 2 views for the last closed bar (or the bar at ``at_ms``); stored."""
+    """Features and Layer 2 views for the last closed bar (or the bar at ``at_ms``); stored.
+
+    With ``news.file`` the headlines file is read first: a bad one (NewsFileError) stores
+    nothing and calls no model.
+    """
+    from hmas.data.news import load_feed
+
     symbol = normalize_symbol(symbol)
     timeframe_ms(timeframe)
+    news = load_feed(settings)
     answerer = None
     if settings.uses_llm():  # routes and keys are checked before any work or call
         from hmas.decision.llm_engine import open_answerer
@@ -160,7 +169,7 @@ def analyze(
     if existing is not None:
         return AnalysisRecord(existing, created=False)
     try:
-        analysis = build_analysis(inputs, settings, ask=answerer)
+        analysis = build_analysis(inputs, settings, ask=answerer, news=news)
     finally:
         if answerer is not None:
             answerer.close()
@@ -243,15 +252,33 @@ def check_bar(
 
 
 def build_analysis(
-    inputs: MarketInputs, settings: Settings, *, ask: LlmAnswerer | None = None
+    inputs: MarketInputs,
+    settings: Settings,
+    *,
+    ask: LlmAnswerer | None = None,
+    news: NewsFeed | None = None,
 ) -> Analysis:
     """Run the agents over ``inputs`` and build (not store) the analysis of its last bar.
 
     ``ask``: the LLM engine's answerer; what its agents did is kept in ``context.llm``.
+    ``news``: the news source (``hmas.decision.news``); the headlines of the bar's window are
+    kept in ``context.news``, and the answerer's sentiment agent reads them.
     """
+    from hmas.decision.news import AGENT, decided_at, with_news_count
+
+    if ask is not None:
+        ask.news = news
     output = compute(inputs, settings, decide=False, ask=ask)
     i = len(output.features) - 1
     context, snapshot_hash = describe(inputs)
+    if news is not None and i >= 0:
+        bar = output.features.index[i]
+        close = decided_at(bar, inputs.timeframe)
+        headlines = news.window(close, inputs.symbol)
+        # The rules do not read them: only the count goes in, and their view says so.
+        frame = output.frames[AGENT]
+        output.frames[AGENT] = with_news_count(frame, {i: len(headlines)})
+        context["news"] = news.record(close, headlines)
     if ask is not None and i >= 0:
         context["llm"] = {
             "routes": ask.routes_info(),

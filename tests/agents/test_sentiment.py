@@ -143,7 +143,45 @@ def test_zero_price_abstains() -> None:
 def test_news_is_null_and_said_so() -> None:
     view = last_view(market("rally"))
     assert view.news_summary is None
+    assert view.news_count is None
     assert sentiment.NO_NEWS_NOTE in view.notes
+    # a view without a news source is stored as before news_count existed
+    assert "news_count" not in view.model_dump(mode="json")
+
+
+@pytest.mark.parametrize("count", [0, 3])
+def test_with_a_news_source_the_rules_count_the_headlines_and_do_not_read_them(
+    count: int,
+) -> None:
+    from hmas.decision.news import with_news_count
+
+    frame = market("rally")
+    out = sentiment.run_rules(frame, context())
+    plain = sentiment.view_at(out, len(out) - 1)
+    view = sentiment.view_at(with_news_count(out, {len(out) - 1: count}), len(out) - 1)
+    assert (view.news_count, view.news_summary) == (count, None)
+    assert view.notes[0] == (
+        f"news_summary is null: {count} headline(s) in the news window, and the rules engine "
+        "does not read headlines"
+    )
+    assert sentiment.NO_NEWS_NOTE not in view.notes
+    assert view.model_dump(mode="json")["news_count"] == count
+    # the reading itself is the same: the rules do not read text
+    same = {"news_count", "notes"}
+    assert view.model_dump(exclude=same) == plain.model_dump(exclude=same)
+    assert view.notes[1:] == plain.notes[1:]
+    # a row not given a count says there is no source
+    assert sentiment.view_at(with_news_count(out, {0: 1}), len(out) - 1).news_count is None
+
+
+def test_shown_views_say_news_count_is_null_without_a_source() -> None:
+    from hmas.agents.registry import shown
+
+    stored = {"sentiment": last_view(market("rally")).model_dump(mode="json")}
+    assert "news_count" not in stored["sentiment"]
+    assert shown(stored)["sentiment"]["news_count"] is None
+    failed = {"sentiment": {"agent": "sentiment", "abstained": True, "abstain_reason": "x"}}
+    assert shown(failed) == failed  # an agent that failed whole has no fields to show
 
 
 def test_rolling_percentile() -> None:

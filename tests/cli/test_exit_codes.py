@@ -126,6 +126,14 @@ def test_2_invalid_setting(hmas: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     assert result.stderr.startswith("Error: invalid configuration: fetch.retries")
 
 
+def test_2_a_bad_news_file(hmas: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HMAS_NEWS__FILE", "nowhere.jsonl")
+    result = hmas("run", "--source", "sample", "-s", "BTC-USD", "--once")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: news file not found: nowhere.jsonl; set news.file")
+    assert store_counts() == dict.fromkeys(store_counts(), 0)  # refused before the store
+
+
 def test_2_fetch_unknown_symbol_on_the_exchange(hmas: Run, coinbase_lists_btc: None) -> None:
     result = hmas("fetch", "-s", "ETH-USD")
     assert (result.exit_code, result.stderr) == (
