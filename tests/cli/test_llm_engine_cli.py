@@ -275,3 +275,34 @@ def test_backtest_on_the_llm_engine(
     assert capped.exit_code == 3, capped.stderr
     assert "the backtest's --max-cost is reached" in capped.stderr
     assert len(stub.seen) - made <= 2
+
+
+OLLAMA_PORT = 11434
+
+
+def test_the_shipped_local_config_runs_against_a_server_at_ollamas_address(
+    hmas: Callable[..., Result],
+) -> None:
+    """``examples/llm-local.toml`` as shipped, unchanged: every agent asks the OpenAI-compatible
+    server at Ollama's default address (here the loopback stub, in the wire format recorded
+    from real servers), with the model it names and a JSON schema; no key is needed."""
+    import socket
+
+    try:
+        with socket.create_server(("127.0.0.1", OLLAMA_PORT)):
+            pass
+    except OSError:
+        pytest.skip(f"port {OLLAMA_PORT} is in use here (a real Ollama?); the test needs it free")
+    example = Path(__file__).resolve().parents[2] / "examples" / "llm-local.toml"
+    with StubServer(responder=responder(), port=OLLAMA_PORT) as server:
+        result = hmas("--config", str(example), *RUN, "--json")
+    assert result.exit_code == 0, result.stderr
+    line = json.loads(result.stdout.splitlines()[0])
+    assert line["status"] == "ok" and line["created"]
+    assert line["cost_usd"] == 0  # a local model: no price, no cost
+    assert {seen.path for seen in server.seen} == {"/v1/chat/completions"}
+    assert len(server.seen) == len(ROUTED)
+    for seen in server.seen:
+        assert seen.body["model"] == "qwen3:0.6b"
+        assert seen.body["response_format"]["type"] == "json_schema"
+        assert "authorization" not in seen.headers

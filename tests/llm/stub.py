@@ -68,13 +68,15 @@ def anthropic_answer(content: str, model: str) -> dict[str, Any]:
 
 
 class StubServer:
-    """``with StubServer(latency=0.5) as stub:`` serves on ``stub.url`` until the block ends."""
+    """``with StubServer(latency=0.5) as stub:`` serves on ``stub.url`` until the block ends
+    (on a free loopback port, or on ``port``)."""
 
     def __init__(
         self,
         latency: float = 0.0,
         content: str = '{"verdict": "pong"}',
         responder: Callable[[dict[str, Any]], str] | None = None,
+        port: int = 0,
     ) -> None:
         self.default = Reply(content=content, delay=latency)
         #: Makes the default answer's text from the request body (agents' scripted answers).
@@ -141,7 +143,7 @@ class StubServer:
                     with stub._lock:
                         stub.in_flight -= 1
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
