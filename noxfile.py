@@ -56,6 +56,13 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHONS[0])
+def soak(session: nox.Session) -> None:
+    """hmas run for 10,000 iterations on the sample market: its memory at start and end."""
+    _install(session)
+    session.run("python", "benchmarks/soak.py", *session.posargs)
+
+
+@nox.session(python=PYTHONS[0])
 def docs(session: nox.Session) -> None:
     """Help text and docs are current: every command documented, with an example."""
     _install(session)

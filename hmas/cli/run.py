@@ -120,7 +120,10 @@ def run(
     )
     sample = options.source == "sample"
     with render.run_view(options.symbols, live=not json_out, sample=sample) as on_event:
-        results = run_loop(engine, settings, options, on_event=on_event, on_outcome=on_outcome)
+        # Only the last iteration is shown and decides the exit code: the loop keeps no more.
+        results = run_loop(
+            engine, settings, options, on_event=on_event, on_outcome=on_outcome, keep=1
+        )
     if not json_out:
         render.run_summary(results)
     if settings.uses_llm():

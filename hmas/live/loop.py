@@ -14,6 +14,7 @@ import signal as signals
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -129,8 +130,13 @@ def run_loop(
     on_outcome: OutcomeHook | None = None,
     stop: StopFlag | None = None,
     install_signal_handlers: bool = True,
+    keep: int | None = None,
 ) -> list[IterationResult]:
-    """Run ``options.iterations`` iterations (-1: until stopped) under the store lock."""
+    """Run ``options.iterations`` iterations (-1: until stopped) under the store lock.
+
+    Returns the iterations' results, the last ``keep`` of them when given: a loop that runs
+    for weeks must not hold every iteration it ran (the CLI keeps the last one).
+    """
     from hmas.store.locks import acquire
 
     stop = stop or StopFlag()
@@ -139,7 +145,7 @@ def run_loop(
         for sig in (signals.SIGINT, signals.SIGTERM):
             previous[sig] = signals.signal(sig, stop)
     lock = acquire(engine, stale_after=max(300.0, 3 * options.sleep_seconds))
-    results: list[IterationResult] = []
+    results: deque[IterationResult] = deque(maxlen=keep)
     try:
         n = 0
         while options.iterations < 0 or n < options.iterations:
@@ -156,7 +162,7 @@ def run_loop(
         lock.release()
         for sig, handler in previous.items():
             signals.signal(sig, handler)
-    return results
+    return list(results)
 
 
 def _sleep(seconds: float, stop: StopFlag, lock: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -367,3 +368,77 @@ def test_every_signal_of_a_session_replays_identically(sample_store: Any) -> Non
     for sig in signals:
         result = replay(sample_store, sig.id)
         assert result.identical, (sig.id, result.differences)
+
+
+def test_a_long_loop_holds_only_the_results_it_keeps(sample_store: Any) -> None:
+    """A loop that runs for weeks must not grow with every iteration: with ``keep=1`` (what
+    ``hmas run`` asks) it holds one iteration's result however long it runs; without it,
+    every iteration's result stays alive until the loop returns."""
+    import gc
+
+    from hmas.live.loop import IterationResult
+
+    settings = permissive()
+
+    def alive_per_iteration(n: int, keep: int | None) -> list[int]:
+        seen: list[int] = []
+
+        def count(_result: Any, _outcome: Any) -> None:
+            gc.collect()
+            seen.append(sum(isinstance(o, IterationResult) for o in gc.get_objects()))
+
+        options = RunOptions(
+            symbols=["BTC-USD"], timeframe="1h", fetch=False, iterations=n, sleep_seconds=0
+        )
+        results = run_loop(
+            sample_store,
+            settings,
+            options,
+            install_signal_handlers=False,
+            keep=keep,
+            on_outcome=count,
+        )
+        assert [r.iteration for r in results] == list(range(n + 1 - len(results), n + 1))
+        assert len(results) == (n if keep is None else keep)
+        return seen
+
+    # the one running, and the last one kept
+    assert max(alive_per_iteration(8, 1)) <= 2
+    assert alive_per_iteration(8, None) == list(range(1, 9))
+
+
+def test_hmas_run_keeps_only_the_last_iteration(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from hmas.cli import app
+    from hmas.live import loop
+
+    asked: list[int | None] = []
+    real = loop.run_loop
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        asked.append(kwargs.get("keep"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "run_loop", spy)
+    monkeypatch.setenv("HMAS_DATA_DIR", str(tmp_path))
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "-s",
+            "BTC-USD",
+            "--source",
+            "sample",
+            "--iterations",
+            "2",
+            "--sleep-seconds",
+            "0",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert asked == [1]
+    assert [json.loads(line)["iteration"] for line in result.stdout.splitlines()] == [1, 2]
