@@ -160,6 +160,7 @@ def _mount() -> None:
         db,
         decide,
         fetch,
+        health,
         kill_switch,
         llm,
         replay,
@@ -168,7 +169,18 @@ def _mount() -> None:
         signals,
     )
 
-    for module in (fetch, analyze, decide, run, backtest, report, replay, candles, kill_switch):
+    for module in (
+        fetch,
+        analyze,
+        decide,
+        run,
+        backtest,
+        report,
+        replay,
+        candles,
+        kill_switch,
+        health,
+    ):
         app.add_typer(module.app)
     app.add_typer(signals.app, name="signals", help=signals.HELP)
     app.add_typer(config.app, name="config", help=config.HELP)

@@ -48,7 +48,7 @@ def analyze(
     at_ms = args.when(at, "--at") if at is not None else None
     settings = settings_from(ctx, **engine_overrides(engine_name))
     tf = args.timeframe(timeframe, settings.fetch.timeframe)
-    engine = store_from(settings, create=False)  # candles must be stored already
+    engine = store_from(settings, create=False, check="small")  # candles: stored already
     record = run_analysis(engine, settings, sym, tf, exchange=args.exchange(exchange), at_ms=at_ms)
     if json_out:
         render.print_json(render.analysis_json(record.analysis, record.created))

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from hmas.settings import Settings
+    from hmas.store import IntegrityCheck
 
 # The root context of the command being run, so helpers that are not handed one (``store_from``)
 # can tie resources to its end. Set by the root group for the length of one invocation.
@@ -74,15 +75,19 @@ def settings_from(ctx: typer.Context, **overrides: Any) -> Settings:
     return load_settings(obj.get("config"), **overrides)
 
 
-def store_from(settings: Settings, *, create: bool = True) -> Engine:
+def store_from(
+    settings: Settings, *, create: bool = True, check: IntegrityCheck | None = None
+) -> Engine:
     """The store's engine, migrated to head; disposed when the command ends.
 
     ``create=True`` for commands that write (the store is created if missing); ``create=False``
     for read-only commands, which never create a file or schema: a missing store is an error.
+    ``check``: when a SQLite file must first pass ``PRAGMA quick_check`` (``open_store``);
+    commands that write to an existing store without creating one pass ``"small"``.
     """
     from hmas.store import open_store
 
-    engine = open_store(settings, create=create)
+    engine = open_store(settings, create=create, check=check)
     ctx = _ROOT_CONTEXT.get()
     if ctx is not None:
         # Close pooled connections with the command, not at garbage collection.

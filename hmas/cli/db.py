@@ -1,4 +1,4 @@
-"""``hmas db upgrade`` and ``hmas db status``."""
+"""``hmas db upgrade``, ``hmas db status`` and ``hmas db check``."""
 
 from __future__ import annotations
 
@@ -66,3 +66,54 @@ def status(ctx: typer.Context, json_out: JsonOption = False) -> None:
         render.print_json(data)
     else:
         render.key_values("hmas store", data)
+
+
+#: How many lines of damage ``db check`` prints (the JSON has every line SQLite gave).
+SHOWN_PROBLEMS = 10
+
+
+@app.command("check")
+def check(ctx: typer.Context, json_out: JsonOption = False) -> None:
+    """Check the store for damage, read-only: exit 0 intact, 1 damage found (its first lines).
+
+    SQLite: PRAGMA integrity_check (reads every page; about 0.16 s for 525,600 candles).
+    PostgreSQL: the schema revision, and every table read whole.
+
+    Example: hmas db check --json
+    """
+    from hmas.cli import render
+    from hmas.errors import StoreCorruptError
+    from hmas.settings import mask_url
+    from hmas.store.engine import make_engine, sqlite_path
+    from hmas.store.integrity import IntegrityResult, integrity_check
+
+    settings = settings_from(ctx)
+    url = settings.resolved_db_url()
+    path = sqlite_path(url)
+    where = str(path) if path is not None else mask_url(url)
+    try:
+        engine = make_engine(url, create=False)
+    except StoreCorruptError as exc:
+        # A file SQLite cannot even open as a database: that is the damage found.
+        result = IntegrityResult("sqlite", "open", [str(exc)])
+    else:
+        try:
+            result = integrity_check(engine)
+        finally:
+            engine.dispose()
+    data = {
+        "store": where,
+        "backend": result.backend,
+        "check": result.check,
+        "ok": result.ok,
+        "problems": result.problems,
+        "seconds": round(result.seconds, 3),
+    }
+    if json_out:
+        render.print_json(data)
+    else:
+        render.integrity_report(
+            where, result.check, result.problems, result.seconds, SHOWN_PROBLEMS
+        )
+    if not result.ok:
+        raise typer.Exit(1)

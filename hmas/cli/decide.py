@@ -69,7 +69,7 @@ def decide(
     at_ms = args.when(at, "--at") if at is not None else None
     settings = settings_from(ctx, **engine_overrides(engine_name))
     tf = args.timeframe(timeframe, settings.fetch.timeframe)
-    engine = store_from(settings, create=False)  # candles must be stored already
+    engine = store_from(settings, create=False, check="small")  # candles: stored already
     if analysis_id is not None:
         analysis = records.get_analysis(engine, analysis_id)
     else:

@@ -1167,3 +1167,43 @@ def llm_ping_table(results: Sequence[Any]) -> None:
         for p in results
     ]
     print_table("LLM ping", cols, body)
+
+
+# --- operations ------------------------------------------------------------------------------
+
+#: Health tables fit this width wherever they go (a terminal narrower than it narrows them).
+HEALTH_WIDTH = 80
+_HEALTH_COLS = [Col("check"), Col("status"), Col("value"), Col("detail", text=True)]
+
+
+def health_table(report: Any) -> None:
+    """``hmas health``: a check per row, the detail wrapped so the table fits 80 columns."""
+    console = out()
+    width = min(console.width, HEALTH_WIDTH) if console.is_terminal else HEALTH_WIDTH
+    status = report.status.upper()
+    title = f"hmas health: {status} (exit {report.exit_code})"
+    rows = [
+        [c.name, c.status if c.status == "ok" else c.status.upper(), c.shown or NONE, c.detail]
+        for c in report.checks
+    ]
+    lines = [(title, "bold"), *table_lines(_HEALTH_COLS, rows, width)]
+    if not console.is_terminal:
+        # In a pipe (cron mail, a log) the rule under the header is plain text like the rest.
+        lines = [(line.replace("─", "-"), style) for line, style in lines]
+    _print_lines(console, lines)
+
+
+def integrity_report(
+    where: str, check: str, problems: list[str], seconds: float, shown: int
+) -> None:
+    """``hmas db check``: intact, or the first lines of the damage found."""
+    console = out()
+    if not problems:
+        _text(console, f"The store {where} is intact ({check}: ok, {seconds:.2f} s).")
+        return
+    _text(console, f"Damage found in the store {where} ({check}):", "bold red")
+    for line in problems[:shown]:
+        _print_lines(console, [(item, "") for item in _wrapped(line, _width(console))])
+    if len(problems) > shown:
+        _text(console, f"... and {len(problems) - shown} more lines (hmas db check --json)")
+    _text(console, "Restore the store from a backup, or point HMAS_DB_URL elsewhere.")

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from hmas.cli.common import EngineOption, JsonOption, engine_overrides, settings_from, store_from
 from hmas.errors import UsageError
+
+if TYPE_CHECKING:
+    from hmas.live.loop import IterationResult
+    from hmas.live.stop import StopFlag
 
 app = typer.Typer()
 
@@ -68,12 +72,57 @@ def run(
     Exit codes: 0 all symbols done; 1 a symbol failed; 2 bad usage (checked before the loop
     starts: a missing LLM key or a bad news.file too), or a symbol the exchange does not list;
     3 another run holds the lock, the kill switch refused the trades, or an LLM budget refused
-    a call.
+    a call; 130 stopped by SIGINT, 143 by SIGTERM (the current symbol is finished first; from
+    the command's start).
 
     With --engine llm the spend so far today is shown after the iteration (on stderr).
 
     Example: hmas run --symbols BTC-USD ETH-USD --source sample --once
     """
+    from hmas.live.stop import stop_on_signals
+
+    # First of all: from here on SIGINT/SIGTERM only set the flag, so a signal while settings
+    # load, the store opens or migrates (one transaction) stops the command cleanly after it.
+    with stop_on_signals() as stop:
+        _run(
+            ctx,
+            stop,
+            symbols=symbols,
+            more_symbols=more_symbols,
+            timeframe=timeframe,
+            source=source,
+            exchange=exchange,
+            once=once,
+            iterations=iterations,
+            sleep_seconds=sleep_seconds,
+            max_signals_per_day=max_signals_per_day,
+            engine_name=engine_name,
+            json_out=json_out,
+        )
+
+
+def _stopped(stop: StopFlag, where: str) -> typer.Exit:
+    """The exit of a run a signal stopped: 130 (SIGINT) or 143 (SIGTERM)."""
+    typer.echo(f"hmas run: stopped by {stop.signal_name} {where}", err=True)
+    return typer.Exit(stop.exit_code)
+
+
+def _run(
+    ctx: typer.Context,
+    stop: StopFlag,
+    *,
+    symbols: list[str] | None,
+    more_symbols: list[str] | None,
+    timeframe: str | None,
+    source: str | None,
+    exchange: str | None,
+    once: bool,
+    iterations: int | None,
+    sleep_seconds: float | None,
+    max_signals_per_day: int | None,
+    engine_name: str | None,
+    json_out: bool,
+) -> None:
     from hmas.cli import args, render
     from hmas.errors import EXIT_REFUSED, EXIT_USAGE
     from hmas.live.loop import RunOptions, run_loop
@@ -111,7 +160,12 @@ def run(
     from hmas.data.news import load_feed
 
     load_feed(settings)  # a bad news file: exit 2 before the store is touched (read again per bar)
-    engine = store_from(settings)
+    if stop.stopped:
+        raise _stopped(stop, "before the store was opened")
+    # The whole file is checked once here, before anything is written (docs/store.md).
+    engine = store_from(settings, check="always")
+    if stop.stopped:
+        raise _stopped(stop, "before the first iteration (the store is ready; nothing was run)")
     # --json streams NDJSON: one line per symbol and iteration, flushed as each symbol ends
     on_outcome = (
         (lambda res, outcome: render.print_json_line(render.run_line(res, outcome)))
@@ -122,7 +176,14 @@ def run(
     with render.run_view(options.symbols, live=not json_out, sample=sample) as on_event:
         # Only the last iteration is shown and decides the exit code: the loop keeps no more.
         results = run_loop(
-            engine, settings, options, on_event=on_event, on_outcome=on_outcome, keep=1
+            engine,
+            settings,
+            options,
+            on_event=on_event,
+            on_outcome=on_outcome,
+            stop=stop,
+            install_signal_handlers=False,
+            keep=1,
         )
     if not json_out:
         render.run_summary(results)
@@ -130,6 +191,10 @@ def run(
         from hmas.store.llm_calls import spent_on
 
         render.llm_spend(spent_on(engine), settings.llm.daily_budget_usd)
+    if stop.stopped:
+        # Stopped by a signal: whatever the symbols did, the run did not end as asked.
+        skipped = _skipped(results, options.symbols)
+        raise _stopped(stop, f"({skipped})")
     last = results[-1] if results else None
     failed = [s for s in last.symbols if s.status == "error"] if last is not None else []
     if failed:
@@ -143,3 +208,14 @@ def run(
 
     if last is not None and any(KILL_SWITCH in s.refused_by for s in last.symbols):
         raise typer.Exit(EXIT_REFUSED)
+
+
+def _skipped(results: list[IterationResult], symbols: list[str]) -> str:
+    """What a stopped run left undone, for its last line."""
+    if not results:
+        return "before the first iteration"
+    last = results[-1]
+    left = len(symbols) - len(last.symbols)
+    if left > 0:
+        return f"in iteration {last.iteration}: {left} of {len(symbols)} symbols skipped"
+    return f"after iteration {last.iteration}: no symbol skipped"

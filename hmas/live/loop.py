@@ -3,16 +3,14 @@
 Every iteration is a restart as far as state goes: the store holds the account, positions,
 signals and signal counts, so a cron job running ``--once`` every hour behaves like a loop.
 One symbol failing is recorded and the others go on; SIGINT/SIGTERM finish the current
-symbol and stop cleanly; a lock row keeps two runs off one store.
+symbol and stop cleanly (``hmas.live.stop``); a lock row keeps two runs off one store.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import signal as signals
 import socket
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -22,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel import Session
 
 from hmas.errors import HmasError
+from hmas.live.stop import StopFlag, stop_on_signals
 from hmas.store.models import Run, utcnow
 
 if TYPE_CHECKING:
@@ -103,24 +102,6 @@ class IterationResult:
         }
 
 
-class StopFlag:
-    """Set by SIGINT/SIGTERM: the loop finishes the current symbol and stops."""
-
-    def __init__(self) -> None:
-        self.event = threading.Event()
-        self.signal_name: str | None = None
-
-    def __call__(self, signum: int, _frame: Any) -> None:
-        self.signal_name = signals.Signals(signum).name
-        logger.warning("%s received: finishing the current symbol, then stopping", self.signal_name)
-        self.event.set()
-
-    @property
-    def stopped(self) -> bool:
-        """True once a stop was asked for."""
-        return self.event.is_set()
-
-
 def run_loop(
     engine: Engine,
     settings: Settings,
@@ -140,10 +121,18 @@ def run_loop(
     from hmas.store.locks import acquire
 
     stop = stop or StopFlag()
-    previous: dict[signals.Signals, Any] = {}
-    if install_signal_handlers and threading.current_thread() is threading.main_thread():
-        for sig in (signals.SIGINT, signals.SIGTERM):
-            previous[sig] = signals.signal(sig, stop)
+    if install_signal_handlers:
+        with stop_on_signals(stop):
+            return run_loop(
+                engine,
+                settings,
+                options,
+                on_event=on_event,
+                on_outcome=on_outcome,
+                stop=stop,
+                install_signal_handlers=False,
+                keep=keep,
+            )
     lock = acquire(engine, stale_after=max(300.0, 3 * options.sleep_seconds))
     results: deque[IterationResult] = deque(maxlen=keep)
     try:
@@ -160,8 +149,6 @@ def run_loop(
                 break
     finally:
         lock.release()
-        for sig, handler in previous.items():
-            signals.signal(sig, handler)
     return list(results)
 
 

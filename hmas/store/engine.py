@@ -81,6 +81,9 @@ SQLITE_SCHEMA_WAIT_MS = 300_000
 #: The PostgreSQL advisory lock key that serialises schema upgrades (any fixed 64-bit number).
 PG_SCHEMA_LOCK_KEY = 0x686D6173_73636865  # "hmasSche"
 MAX_ID = 2**63 - 1
+#: SQLite's primary result code for a damaged database file (the low byte of
+#: ``sqlite3.Error.sqlite_errorcode``, which holds the extended code).
+SQLITE_CORRUPT = 11
 
 
 def normalize_url(url: str) -> str:
@@ -230,6 +233,14 @@ def _first_line(exc: BaseException | None) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
+def corrupted_message(where: str, reason: str) -> str:
+    """The one-line error for an hmas store whose file is damaged."""
+    return (
+        f"the store {where} is corrupted ({reason}); restore it from a backup or point "
+        "HMAS_DB_URL elsewhere"
+    )
+
+
 def translate_error(exc: BaseException | None, where: str) -> HmasError | None:
     """The ``StoreError`` for a driver error, or None when it is not a store condition."""
     if exc is None:
@@ -263,7 +274,12 @@ def translate_error(exc: BaseException | None, where: str) -> HmasError | None:
             "user can read and write it and its directory, or point HMAS_DB_URL elsewhere"
         )
     name = type(exc).__name__
-    damaged = ("file is not a database", "malformed", "file is encrypted", "no such table")
+    code = getattr(exc, "sqlite_errorcode", None)
+    if "malformed" in low or (isinstance(code, int) and code & 0xFF == SQLITE_CORRUPT):
+        # SQLITE_CORRUPT: an SQLite file whose pages are damaged ("database disk image is
+        # malformed"). The statement failed and its transaction is rolled back: stop here.
+        return StoreCorruptError(corrupted_message(where, reason))
+    damaged = ("file is not a database", "file is encrypted", "no such table")
     if (
         any(d in low for d in damaged)
         or name in ("UndefinedTable", "UndefinedColumn")

@@ -1,12 +1,14 @@
 """Every row of the README's exit-code table, each cause run as a real command.
 
 0 success; 1 an error (network down past retries, invalid data in a file, a symbol failing in
-``run`` for such a reason); 2 bad usage or configuration; 3 refused by a guard.
+``run`` for such a reason); 2 bad usage or configuration; 3 refused by a guard; 130/143 ``run``
+stopped by SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
 
 import json
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -201,3 +203,28 @@ def test_3_kill_switch_refuses_a_trade(hmas: Run, monkeypatch: pytest.MonkeyPatc
             return
         assert result.exit_code == 0
     pytest.fail("no approved proposal met the kill switch")
+
+
+def test_2_a_corrupted_store(hmas: Run, tmp_path: Path) -> None:
+    from tests.store.damage import damage
+
+    assert hmas("fetch", "--source", "sample", "-s", "BTC-USD", "--limit", "3000").exit_code == 0
+    db = tmp_path / "home" / "hmas.db"
+    damage(db, "middle")
+    result = hmas("run", "--symbols", "BTC-USD", "--source", "sample", "--once")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"Error: the store {db} is corrupted (quick_check: ")
+
+
+# --- 130, 143: stopped by a signal -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_130_143_run_stopped_by_a_signal(tmp_path: Path, sig: signal.Signals, code: int) -> None:
+    from tests.cli.test_signals_process import _forever, _handlers_installed
+
+    proc = _forever(tmp_path)
+    _handlers_installed(proc.pid)
+    proc.send_signal(sig)
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, err

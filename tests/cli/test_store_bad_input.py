@@ -169,7 +169,12 @@ def test_a_corrupted_file_is_named_with_the_fix(
     before = hashlib.sha256(path.read_bytes()).hexdigest()
     result = hmas("--db-url", f"sqlite:///{path}", *args)
     assert result.exit_code == 2
-    assert result.stderr.startswith(f"Error: {path} is not an hmas store or is corrupted (")
+    if kind.startswith("truncated"):  # an SQLite file with pages missing: SQLITE_CORRUPT
+        assert result.stderr.startswith(
+            f"Error: the store {path} is corrupted (database disk image is malformed)"
+        )
+    else:  # not an SQLite file at all
+        assert result.stderr.startswith(f"Error: {path} is not an hmas store or is corrupted (")
     assert result.stderr.endswith("); restore it from a backup or point HMAS_DB_URL elsewhere\n")
     assert result.stderr.count("\n") == 1
     assert hashlib.sha256(path.read_bytes()).hexdigest() == before  # nothing written

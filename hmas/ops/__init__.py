@@ -1,0 +1,1 @@
+"""Operations: what a watchdog or cron asks of a store (``hmas health``)."""
