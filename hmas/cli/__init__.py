@@ -162,13 +162,25 @@ def _mount() -> None:
         fetch,
         kill_switch,
         llm,
+        metrics,
         replay,
         report,
         run,
         signals,
     )
 
-    for module in (fetch, analyze, decide, run, backtest, report, replay, candles, kill_switch):
+    for module in (
+        fetch,
+        analyze,
+        decide,
+        run,
+        backtest,
+        report,
+        replay,
+        candles,
+        kill_switch,
+        metrics,
+    ):
         app.add_typer(module.app)
     app.add_typer(signals.app, name="signals", help=signals.HELP)
     app.add_typer(config.app, name="config", help=config.HELP)

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from hmas.cli.common import EngineOption, JsonOption, engine_overrides, settings_from, store_from
+from hmas.cli.run_extras import ArtifactsOption, MetricsHostOption, MetricsPortOption
 from hmas.errors import UsageError
 
 app = typer.Typer()
@@ -62,6 +63,9 @@ def run(
     ] = None,
     engine_name: EngineOption = None,
     json_out: JsonOption = False,
+    metrics_port: MetricsPortOption = None,
+    metrics_host: MetricsHostOption = None,
+    artifacts: ArtifactsOption = None,
 ) -> None:
     """Fetch, update paper positions, analyse and decide for each symbol, in a loop.
 
@@ -71,6 +75,9 @@ def run(
     a call.
 
     With --engine llm the spend so far today is shown after the iteration (on stderr).
+
+    --metrics-port serves Prometheus metrics while the loop runs; --artifacts writes each new
+    signal as JSON; notifications go to the channels set under [notify] (docs/running.md).
 
     Example: hmas run --symbols BTC-USD ETH-USD --source sample --once
     """
@@ -111,13 +118,22 @@ def run(
     from hmas.data.news import load_feed
 
     load_feed(settings)  # a bad news file: exit 2 before the store is touched (read again per bar)
+    from hmas.cli.run_extras import RunExtras
+
+    # A bad port, host or artifacts directory: exit 2 before the store is touched.
+    extras = RunExtras(
+        settings, metrics_port=metrics_port, metrics_host=metrics_host, artifacts=artifacts
+    )
+    ctx.call_on_close(extras.close)
     engine = store_from(settings)
+    extras.attach(engine)
     # --json streams NDJSON: one line per symbol and iteration, flushed as each symbol ends
     on_outcome = (
         (lambda res, outcome: render.print_json_line(render.run_line(res, outcome)))
         if json_out
         else None
     )
+    on_outcome = extras.hook(on_outcome)
     sample = options.source == "sample"
     with render.run_view(options.symbols, live=not json_out, sample=sample) as on_event:
         results = run_loop(engine, settings, options, on_event=on_event, on_outcome=on_outcome)
@@ -140,3 +156,4 @@ def run(
 
     if last is not None and any(KILL_SWITCH in s.refused_by for s in last.symbols):
         raise typer.Exit(EXIT_REFUSED)
+    extras.check()
