@@ -653,6 +653,83 @@ class NewsSettings(Section):
         return {"lookback_hours": self.lookback_hours, "max_headlines": self.max_headlines}
 
 
+class NotifySettings(Section):
+    """Notifications (send-only) of approved signals, guardian pauses and the kill switch.
+
+    Nothing is sent unless a channel is configured: Telegram (a bot token and a chat id) or a
+    Discord webhook. The token and the webhook URL are secrets: masked in ``config show``,
+    never logged, stored or printed (docs/configuration.md).
+    """
+
+    telegram_token: SecretStr | None = Field(
+        None, description="Telegram bot token (from @BotFather); needs telegram_chat_id."
+    )
+    telegram_chat_id: str | None = Field(
+        None,
+        description="Telegram chat to post to: a numeric id (-100123…) or @channelname; "
+        "needs telegram_token.",
+    )
+    telegram_api_url: str = Field(
+        "https://api.telegram.org",
+        description="Telegram Bot API base URL (a self-hosted Bot API server or relay).",
+    )
+    discord_webhook_url: SecretStr | None = Field(
+        None, description="Discord webhook URL (https://discord.com/api/webhooks/ID/TOKEN)."
+    )
+    max_per_minute: int = Field(
+        10,
+        ge=1,
+        le=600,
+        description="At most this many messages in any 60 seconds; the rest are counted and "
+        "summarised in the next message sent.",
+    )
+    timeout_seconds: float = Field(
+        5.0, gt=0, le=120, description="Longest one message may take to send."
+    )
+
+    @field_validator("telegram_token", "discord_webhook_url", "telegram_chat_id", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        # A number in TOML (telegram_chat_id = -100123) is the chat's id.
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("telegram_api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        if not value.strip().lower().startswith(("http://", "https://")):
+            raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+        return value.strip().rstrip("/")
+
+    @field_validator("discord_webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: SecretStr | None) -> SecretStr | None:
+        # The message never repeats the value: the URL holds the webhook's token.
+        if value is not None:
+            url = value.get_secret_value().strip()
+            if not url.lower().startswith(("http://", "https://")):
+                raise ValueError("expected an http:// or https:// URL (value not shown: a secret)")
+            return SecretStr(url)
+        return value
+
+    @model_validator(mode="after")
+    def _telegram_pair(self) -> Self:
+        if (self.telegram_token is None) != (self.telegram_chat_id is None):
+            missing = "telegram_chat_id" if self.telegram_chat_id is None else "telegram_token"
+            raise ValueError(
+                f"Telegram needs both a token and a chat id; set {missing} "
+                f"({env_name(['notify', missing])})"
+            )
+        return self
+
+    def configured(self) -> bool:
+        """True when some channel is set up."""
+        return self.telegram_token is not None or self.discord_webhook_url is not None
+
+
 class ExchangeCredentials(Section):
     """Optional API credentials; public market data needs none."""
 
@@ -881,6 +958,7 @@ class Settings(BaseSettings):
     paper: PaperParams = Field(default_factory=PaperParams)
     llm: LlmParams = Field(default_factory=LlmParams)
     news: NewsSettings = Field(default_factory=NewsSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
 
     @classmethod
     def settings_customise_sources(

@@ -163,6 +163,7 @@ def _mount() -> None:
         health,
         kill_switch,
         llm,
+        metrics,
         replay,
         report,
         run,
@@ -180,6 +181,7 @@ def _mount() -> None:
         candles,
         kill_switch,
         health,
+        metrics,
     ):
         app.add_typer(module.app)
     app.add_typer(signals.app, name="signals", help=signals.HELP)

@@ -64,6 +64,12 @@ def print_json(data: Any) -> None:
     sys.stdout.flush()
 
 
+def print_text(text: str) -> None:
+    """Print ``text`` (already formatted, e.g. a JSON document) on stdout as it is."""
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
 def print_json_line(data: dict[str, Any]) -> None:
     """One compact JSON object on one line of stdout, flushed (NDJSON for ``tail -f | jq``)."""
     sys.stdout.write(json.dumps(data, separators=(",", ":"), default=str) + "\n")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from hmas.cli.common import EngineOption, JsonOption, engine_overrides, settings_from, store_from
+from hmas.cli.run_extras import ArtifactsOption, MetricsHostOption, MetricsPortOption
 from hmas.errors import UsageError
 
 if TYPE_CHECKING:
@@ -66,6 +68,9 @@ def run(
     ] = None,
     engine_name: EngineOption = None,
     json_out: JsonOption = False,
+    metrics_port: MetricsPortOption = None,
+    metrics_host: MetricsHostOption = None,
+    artifacts: ArtifactsOption = None,
 ) -> None:
     """Fetch, update paper positions, analyse and decide for each symbol, in a loop.
 
@@ -76,6 +81,9 @@ def run(
     the command's start).
 
     With --engine llm the spend so far today is shown after the iteration (on stderr).
+
+    --metrics-port serves Prometheus metrics while the loop runs; --artifacts writes each new
+    signal as JSON; notifications go to the channels set under [notify] (docs/running.md).
 
     Example: hmas run --symbols BTC-USD ETH-USD --source sample --once
     """
@@ -98,6 +106,9 @@ def run(
             max_signals_per_day=max_signals_per_day,
             engine_name=engine_name,
             json_out=json_out,
+            metrics_port=metrics_port,
+            metrics_host=metrics_host,
+            artifacts=artifacts,
         )
 
 
@@ -122,6 +133,9 @@ def _run(
     max_signals_per_day: int | None,
     engine_name: str | None,
     json_out: bool,
+    metrics_port: int | None,
+    metrics_host: str | None,
+    artifacts: Path | None,
 ) -> None:
     from hmas.cli import args, render
     from hmas.errors import EXIT_REFUSED, EXIT_USAGE
@@ -160,10 +174,18 @@ def _run(
     from hmas.data.news import load_feed
 
     load_feed(settings)  # a bad news file: exit 2 before the store is touched (read again per bar)
+    from hmas.cli.run_extras import RunExtras
+
+    # A bad port, host or artifacts directory: exit 2 before the store is touched.
+    extras = RunExtras(
+        settings, metrics_port=metrics_port, metrics_host=metrics_host, artifacts=artifacts
+    )
+    ctx.call_on_close(extras.close)
     if stop.stopped:
         raise _stopped(stop, "before the store was opened")
     # The whole file is checked once here, before anything is written (docs/store.md).
     engine = store_from(settings, check="always")
+    extras.attach(engine)
     if stop.stopped:
         raise _stopped(stop, "before the first iteration (the store is ready; nothing was run)")
     # --json streams NDJSON: one line per symbol and iteration, flushed as each symbol ends
@@ -172,6 +194,7 @@ def _run(
         if json_out
         else None
     )
+    on_outcome = extras.hook(on_outcome)
     sample = options.source == "sample"
     with render.run_view(options.symbols, live=not json_out, sample=sample) as on_event:
         # Only the last iteration is shown and decides the exit code: the loop keeps no more.
@@ -208,6 +231,7 @@ def _run(
 
     if last is not None and any(KILL_SWITCH in s.refused_by for s in last.symbols):
         raise typer.Exit(EXIT_REFUSED)
+    extras.check()
 
 
 def _skipped(results: list[IterationResult], symbols: list[str]) -> str:

@@ -73,13 +73,11 @@ def show(
     Example: hmas signals show 42 --json
     """
     from hmas.cli import render
-    from hmas.report.queries import signal_detail
+    from hmas.report.queries import document_text, signal_detail, signal_document
 
     settings = settings_from(ctx)
-    detail = signal_detail(store_from(settings, create=False), signal_id)
+    engine = store_from(settings, create=False)
     if json_out:
-        from hmas.agents.registry import shown
-
-        render.print_json({**detail, "views": shown(detail["views"])})
+        render.print_text(document_text(signal_document(engine, signal_id)))
     else:
-        render.signal_detail(detail)
+        render.signal_detail(signal_detail(engine, signal_id))

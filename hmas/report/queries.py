@@ -82,6 +82,22 @@ def signal_detail(engine: Engine, signal_id: int) -> dict[str, Any]:
     }
 
 
+def signal_document(engine: Engine, signal_id: int) -> dict[str, Any]:
+    """What ``hmas signals show --json`` prints (and ``run --artifacts`` writes) for a signal:
+    ``signal_detail`` with each agent's view as shown."""
+    from hmas.agents.registry import shown
+
+    detail = signal_detail(engine, signal_id)
+    return {**detail, "views": shown(detail["views"])}
+
+
+def document_text(document: dict[str, Any]) -> str:
+    """A signal document as JSON text: indented, numbers as stored, other values as strings."""
+    import json
+
+    return json.dumps(document, indent=2, default=str) + "\n"
+
+
 def summary(engine: Engine, engine_name: str) -> dict[str, Any]:
     """Signals per symbol and decision, outcomes, win rate and average R, equity, positions."""
     with Session(engine, expire_on_commit=False) as session:

@@ -1,0 +1,97 @@
+"""``hmas run --artifacts`` and notifications during a real run: the files are what
+``signals show --json`` prints, and planted secrets appear nowhere."""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import Result
+
+from hmas.notify.messages import Event
+from tests.llm.stub import Reply, StubServer
+
+RUN = ("run", "-s", "BTC-USD", "ETH-USD", "--source", "sample", "--once")
+TOKEN = "987654:PLANTED-telegram-token-zzz"
+HOOK_TOKEN = "PLANTED-discord-hook-token-qqq"
+
+
+def test_artifacts_hold_what_signals_show_prints(
+    hmas: Callable[..., Result], tmp_path: Path
+) -> None:
+    out = tmp_path / "new" / "arts"
+    result = hmas(*RUN, "--artifacts", str(out))
+    assert result.exit_code == 0, result.stderr
+    names = sorted(p.name for p in out.iterdir())
+    assert len(names) == 2 and all(n.endswith(".json") and n[4] == "-" for n in names)
+    for name in names:
+        signal_id = name.rsplit("signal-", 1)[1].removesuffix(".json")
+        shown = hmas("signals", "show", signal_id, "--json")
+        assert (out / name).read_text() == shown.stdout
+    assert names[0].endswith("_BTC-USD_1h_signal-1.json") and "T" in names[0]
+    again = hmas(*RUN, "--artifacts", str(out))  # same bar: no new signal, no new file
+    assert again.exit_code == 0 and sorted(p.name for p in out.iterdir()) == names
+
+
+def test_artifacts_that_are_a_file_exit_2_before_any_work(
+    hmas: Callable[..., Result], tmp_path: Path
+) -> None:
+    (tmp_path / "taken").write_text("x")
+    for target, message in (
+        ("taken", f"--artifacts {tmp_path / 'taken'} is a file, not a directory"),
+        (
+            "taken/sub",
+            f"cannot create --artifacts {tmp_path / 'taken' / 'sub'}: a parent is a file",
+        ),
+    ):
+        result = hmas(*RUN, "--artifacts", str(tmp_path / target))
+        assert (result.exit_code, result.stdout, result.stderr) == (2, "", f"Error: {message}\n")
+    assert not (tmp_path / "home" / "hmas.db").exists()
+
+
+def test_notifications_of_a_run_go_out_and_no_secret_leaks(
+    hmas: Callable[..., Result],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Which bar the sample market shows depends on the clock: every new signal is made an
+    # event, so the run sends whatever it decides.
+    monkeypatch.setattr(
+        "hmas.notify.messages.events_for",
+        lambda s: [Event("approved", f"hmas (paper): {s.decision} {s.symbol}")],
+    )
+    caplog.set_level(logging.DEBUG)
+    with StubServer() as stub:
+        stub.default = Reply(body={"ok": True, "result": {}})
+        stub.by_path[f"/api/webhooks/1/{HOOK_TOKEN}"] = deque(
+            [Reply(status=500, body={"message": "boom"})]
+        )
+        monkeypatch.setenv("HMAS_NOTIFY__TELEGRAM_TOKEN", TOKEN)
+        monkeypatch.setenv("HMAS_NOTIFY__TELEGRAM_CHAT_ID", "-1001")
+        monkeypatch.setenv("HMAS_NOTIFY__TELEGRAM_API_URL", stub.url)
+        monkeypatch.setenv(
+            "HMAS_NOTIFY__DISCORD_WEBHOOK_URL", f"{stub.url}/api/webhooks/1/{HOOK_TOKEN}"
+        )
+        monkeypatch.setenv("HMAS_NOTIFY__MAX_PER_MINUTE", "1")
+        result = hmas("--log-level", "DEBUG", *RUN, "--artifacts", "arts", "--json")
+        shown = [hmas("config", "show"), hmas("config", "show", "--json"), hmas("config", "check")]
+    assert result.exit_code == 0, result.stderr
+    # One message within the limit (Telegram sent, Discord failed), one held back and logged.
+    assert [s.path for s in stub.seen] == [
+        f"/bot{TOKEN}/sendMessage",
+        f"/api/webhooks/1/{HOOK_TOKEN}",
+    ]
+    assert stub.seen[0].body == {"chat_id": -1001, "text": "hmas (paper): REJECTED BTC-USD"}
+    assert "notification to discord failed: HTTP 500 (boom)" in caplog.text
+    assert "1 notification(s) held back by the rate limit" in caplog.text
+    texts = [result.stdout, result.stderr, caplog.text]
+    texts += [r.stdout + r.stderr for r in shown]
+    texts += [p.read_text() for p in (tmp_path / "arts").iterdir()]
+    stored = b"".join(p.read_bytes() for p in (tmp_path / "home").glob("hmas.db*"))
+    for secret in (TOKEN, HOOK_TOKEN):
+        assert all(secret not in text for text in texts)
+        assert secret.encode() not in stored
