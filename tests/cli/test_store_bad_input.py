@@ -6,6 +6,7 @@ import hashlib
 import os
 import subprocess
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -355,6 +356,26 @@ def test_a_full_database_is_a_clear_error_and_writes_nothing(
     assert hmas("--db-url", f"sqlite:///{path}", "signals", "list").exit_code == 0
 
 
+@contextmanager
+def _busy_store(
+    hmas: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Path, Any]]:
+    """A real store whose write lock another connection holds (hmas waits 0.3 s for it)."""
+    import sqlite3
+
+    from hmas.store import engine as store_engine
+
+    path = tmp_path / "busy.db"
+    _real_store(hmas, path)
+    monkeypatch.setattr(store_engine, "SQLITE_BUSY_TIMEOUT_MS", 300)
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")  # another process's long write
+        yield path, holder
+    finally:
+        holder.close()
+
+
 @pytest.mark.parametrize(
     "args",
     [
@@ -366,16 +387,7 @@ def test_a_full_database_is_a_clear_error_and_writes_nothing(
 def test_a_store_another_process_keeps_locked_is_busy_exit_1_nothing_written(
     hmas: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str]
 ) -> None:
-    import sqlite3
-
-    from hmas.store import engine as store_engine
-
-    path = tmp_path / "busy.db"
-    _real_store(hmas, path)
-    monkeypatch.setattr(store_engine, "SQLITE_BUSY_TIMEOUT_MS", 300)
-    holder = sqlite3.connect(path, isolation_level=None)
-    try:
-        holder.execute("BEGIN IMMEDIATE")  # another process's long write
+    with _busy_store(hmas, tmp_path, monkeypatch) as (path, holder):
         before = holder.execute("SELECT count(*) FROM candle").fetchone()[0]
         result = hmas("--db-url", f"sqlite:///{path}", *args)
         assert result.exit_code == 1, result.output
@@ -385,27 +397,14 @@ def test_a_store_another_process_keeps_locked_is_busy_exit_1_nothing_written(
         ), result.stderr
         holder.execute("ROLLBACK")
         assert holder.execute("SELECT count(*) FROM candle").fetchone()[0] == before
-    finally:
-        holder.close()
     assert hmas("--db-url", f"sqlite:///{path}", *args).exit_code == 0  # free again: it works
 
 
 def test_kill_switch_on_engages_with_a_file_when_the_store_is_busy(
     hmas: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import sqlite3
-
-    from hmas.store import engine as store_engine
-
-    path = tmp_path / "busy.db"
-    _real_store(hmas, path)
-    monkeypatch.setattr(store_engine, "SQLITE_BUSY_TIMEOUT_MS", 300)
-    holder = sqlite3.connect(path, isolation_level=None)
-    try:
-        holder.execute("BEGIN IMMEDIATE")
+    with _busy_store(hmas, tmp_path, monkeypatch) as (path, _holder):
         result = hmas("--db-url", f"sqlite:///{path}", "kill-switch", "on")
-    finally:
-        holder.close()
     assert result.exit_code == 0, result.output
     assert "is busy" in result.output and "Kill switch is ON" in result.output
     assert Path(f"{path}.kill-switch").exists()
