@@ -156,7 +156,16 @@ EXPECTED = {
         "approved",
         "errors",
     },
-    "run_lock": {"name", "owner", "pid", "host", "acquired_at", "heartbeat_at"},
+    "lease": {
+        "key",
+        "owner",
+        "token",
+        "pid",
+        "host",
+        "acquired_at",
+        "renewed_at",
+        "expires_at",
+    },
     "backtest_run": {
         "id",
         "created_at",
