@@ -121,17 +121,20 @@ class Leases:
             "renewed_at": now,
             "expires_at": now + timedelta(seconds=self.seconds),
         }
-        try:
-            with self._lease_op() as conn:
-                conn.execute(insert(_T).values(key=key, token=1, **row))
-            self.held[key] = 1
-            return None
-        except IntegrityError:
-            pass
         with self._lease_op() as conn:
             current = conn.execute(select(_T).where(_T.c.key == key)).mappings().first()
-        if current is None:  # not there any more (a hand-made delete): try once more
-            return self._take_one(key, again=False) if again else "a concurrent runner"
+        if current is None:  # never leased: the first insert wins
+            try:
+                with self._lease_op() as conn:
+                    conn.execute(insert(_T).values(key=key, token=1, **row))
+            except IntegrityError:  # another runner inserted it first: judge its row
+                return (
+                    self._take_one(key, again=False)
+                    if again
+                    else f"(another runner, just now) for {describe(key)}"
+                )
+            self.held[key] = 1
+            return None
         released = current["owner"] == ""
         expired = _aware(current["expires_at"]) <= now
         dead = current["host"] == self.host and not process_alive(int(current["pid"]))
