@@ -193,3 +193,29 @@ def test_four_runners_with_overlapping_symbols_on_one_postgresql_store(
         engine.dispose()
     finally:
         databases.close()
+
+
+def test_a_symbol_another_run_holds_is_skipped_until_it_is_free(hmas: Any) -> None:
+    import json
+
+    from hmas.settings import load_settings
+    from hmas.store import open_store
+    from hmas.store.locks import acquire, lease_key
+
+    engine = open_store(load_settings())
+    other = acquire(engine, [lease_key("sample", "BTC-USD", "1h")])
+    args = ("run", "-s", "BTC-USD", "ETH-USD", "--source", "sample", "--once", "--json")
+    result = hmas(*args)
+    assert result.exit_code == 0, result.stderr
+    btc, eth = (json.loads(line) for line in result.stdout.splitlines())
+    assert (btc["status"], btc["signal_id"], eth["status"]) == ("held", None, "ok")
+    assert btc["error"].startswith(f"another hmas run holds it (pid {os.getpid()} on ")
+    other.release()
+    btc, eth = (json.loads(line) for line in hmas(*args).stdout.splitlines())
+    assert (btc["status"], btc["created"], eth["status"], eth["created"]) == (
+        "ok",
+        True,
+        "ok",
+        False,
+    )
+    engine.dispose()
