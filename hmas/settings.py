@@ -614,6 +614,18 @@ class DecisionParams(Section):
         return value
 
 
+class RunSettings(Section):
+    """``hmas run``: how long a runner's lease on a series lasts without renewal."""
+
+    lease_seconds: float = Field(
+        300.0,
+        ge=1,
+        le=86_400,
+        description="A runner renews its leases about every third of this; one paused or "
+        "stalled longer loses them to another runner (and stops, exit 3).",
+    )
+
+
 class NewsSettings(Section):
     """The news source of the sentiment agent: a headlines file (docs/configuration.md)."""
 
@@ -959,6 +971,7 @@ class Settings(BaseSettings):
     llm: LlmParams = Field(default_factory=LlmParams)
     news: NewsSettings = Field(default_factory=NewsSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
+    run: RunSettings = Field(default_factory=RunSettings)
 
     @classmethod
     def settings_customise_sources(

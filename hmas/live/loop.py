@@ -3,7 +3,13 @@
 Every iteration is a restart as far as state goes: the store holds the account, positions,
 signals and signal counts, so a cron job running ``--once`` every hour behaves like a loop.
 One symbol failing is recorded and the others go on; SIGINT/SIGTERM finish the current
-symbol and stop cleanly (``hmas.live.stop``); a lock row keeps two runs off one store.
+symbol and stop cleanly (``hmas.live.stop``).
+
+Several runs share one store by series: a run leases each (exchange, symbol, timeframe) it
+works on (``hmas.store.locks``), skips a symbol another live run holds (status ``held``; it
+takes the series over once that run's lease expires), and is refused (exit 3) when another run
+holds every one of its symbols. Its writes are fenced by its leases: one that finds it lost a
+lease stops with ``LeaseLostError`` (exit 3) before writing.
 """
 
 from __future__ import annotations
@@ -21,12 +27,14 @@ from sqlmodel import Session
 
 from hmas.errors import HmasError
 from hmas.live.stop import StopFlag, stop_on_signals
+from hmas.store.locks import LeaseLostError
 from hmas.store.models import Run, utcnow
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from hmas.settings import Settings
+    from hmas.store.locks import Leases
 
 logger = logging.getLogger(__name__)
 
@@ -113,12 +121,12 @@ def run_loop(
     install_signal_handlers: bool = True,
     keep: int | None = None,
 ) -> list[IterationResult]:
-    """Run ``options.iterations`` iterations (-1: until stopped) under the store lock.
+    """Run ``options.iterations`` iterations (-1: until stopped) under the symbols' leases.
 
     Returns the iterations' results, the last ``keep`` of them when given: a loop that runs
     for weeks must not hold every iteration it ran (the CLI keeps the last one).
     """
-    from hmas.store.locks import acquire
+    from hmas.store.locks import Leases, held_error
 
     stop = stop or StopFlag()
     if install_signal_handlers:
@@ -133,30 +141,51 @@ def run_loop(
                 install_signal_handlers=False,
                 keep=keep,
             )
-    lock = acquire(engine, stale_after=max(300.0, 3 * options.sleep_seconds))
+    leases = Leases(engine, settings.run.lease_seconds)
+    keys = series_keys(settings, options)
+    refused = leases.take(keys.values())
+    if not leases.held:
+        raise held_error(refused)
+    for holder in refused.values():
+        logger.warning("another hmas run holds the store lock %s: skipped while it lasts", holder)
     results: deque[IterationResult] = deque(maxlen=keep)
     try:
-        n = 0
-        while options.iterations < 0 or n < options.iterations:
-            n += 1
-            results.append(
-                _iteration(engine, settings, options, n, stop, on_event, lock, on_outcome)
-            )
-            if stop.stopped or (options.iterations >= 0 and n >= options.iterations):
-                break
-            _sleep(options.sleep_seconds, stop, lock)
-            if stop.stopped:  # stopped while waiting: no empty iteration after it
-                break
+        with leases.fenced():
+            n = 0
+            while options.iterations < 0 or n < options.iterations:
+                n += 1
+                results.append(
+                    _iteration(engine, settings, options, n, stop, on_event, leases, on_outcome)
+                )
+                if stop.stopped or (options.iterations >= 0 and n >= options.iterations):
+                    break
+                _sleep(options.sleep_seconds, stop, leases)
+                if stop.stopped:  # stopped while waiting: no empty iteration after it
+                    break
     finally:
-        lock.release()
+        leases.release()
     return list(results)
 
 
-def _sleep(seconds: float, stop: StopFlag, lock: Any) -> None:
+def series_keys(settings: Settings, options: RunOptions) -> dict[str, str]:
+    """Each symbol's lease key: exchange (``sample`` for the sample market), symbol, timeframe."""
+    from hmas.data.sample import SAMPLE_EXCHANGE
+    from hmas.store.locks import lease_key
+
+    if options.source == "sample":
+        exchange = SAMPLE_EXCHANGE
+    else:
+        exchange = (options.exchange or settings.fetch.exchange).strip().lower()
+    return {s: lease_key(exchange, s, options.timeframe) for s in options.symbols}
+
+
+def _sleep(seconds: float, stop: StopFlag, leases: Leases) -> None:
+    # Renewed three times a lease: a runner that is merely waiting never loses one.
+    beat = min(30.0, leases.seconds / 3)
     end = time.monotonic() + seconds
     while not stop.stopped and (left := end - time.monotonic()) > 0:
-        stop.event.wait(min(left, 30.0))
-        lock.heartbeat()
+        stop.event.wait(min(left, beat))
+        leases.renew()
 
 
 def _iteration(
@@ -166,9 +195,13 @@ def _iteration(
     n: int,
     stop: StopFlag,
     on_event: EventHook | None,
-    lock: Any,
+    leases: Leases,
     on_outcome: OutcomeHook | None = None,
 ) -> IterationResult:
+    keys = series_keys(settings, options)
+    # A series another run held may be free now (its run ended, or its lease expired).
+    held_elsewhere = leases.take(keys.values())
+    leases.renew()  # before the run row: a runner that lost a lease writes nothing more
     with Session(engine, expire_on_commit=False) as session:
         run = Run(
             iteration=n,
@@ -188,11 +221,19 @@ def _iteration(
     for symbol in options.symbols:
         if stop.stopped:
             break
-        outcome = _one_symbol(engine, settings, options, symbol, run.id, on_event, shared)
+        holder = held_elsewhere.get(keys[symbol])
+        if holder is not None:
+            outcome = SymbolOutcome(
+                symbol, status="held", error=f"another hmas run holds it {holder}"
+            )
+            if on_event is not None:
+                on_event(symbol, "held", {"error": outcome.error})
+        else:
+            outcome = _one_symbol(engine, settings, options, symbol, run.id, on_event, shared)
         result.symbols.append(outcome)
         if on_outcome is not None:
             on_outcome(result, outcome)
-        lock.heartbeat()
+        leases.renew()
     failed = [s for s in result.symbols if s.status == "error"]
     if stop.stopped:
         result.status = "interrupted"
@@ -290,7 +331,35 @@ def _one_symbol(
             reason=sig.rejection_reason,
             positions=ledger.open_position_count(engine, settings.decision.engine, symbol=symbol),
         )
-    except HmasError as exc:
+    except Exception as exc:
+        lost = _lease_lost(exc)
+        if lost is not None:  # another runner has the series now: stop, write nothing more
+            raise lost from None
+        _record_error(outcome, exc, symbol, shared, emit, log=on_event is None)
+    return outcome
+
+
+def _lease_lost(exc: BaseException) -> LeaseLostError | None:
+    """The ``LeaseLostError`` behind ``exc`` (a layer may have translated it), if any."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, LeaseLostError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _record_error(
+    outcome: SymbolOutcome,
+    exc: Exception,
+    symbol: str,
+    shared: dict[str, Any] | None,
+    emit: Callable[..., None],
+    *,
+    log: bool,
+) -> None:
+    """Put a symbol's failure on record (called inside the ``except`` that caught it)."""
+    if isinstance(exc, HmasError):
         outcome.status, outcome.error = "error", str(exc)
         outcome.exit_code = exc.exit_code
         # Print an error once per iteration: later symbols failing alike point back to it.
@@ -299,12 +368,11 @@ def _one_symbol(
             emit("error", error=f"same error as {seen[str(exc)]}")
         else:
             seen[str(exc)] = symbol
-            if on_event is None:
+            if log:
                 logger.error("%s: %s", symbol, exc)
             emit("error", error=str(exc))
-    except Exception as exc:  # one symbol's bug must not stop the others; it is on record
+    else:  # one symbol's bug must not stop the others; it is on record
         outcome.status, outcome.error = "error", f"unexpected {type(exc).__name__}: {exc}"
         outcome.exit_code = 1
         logger.exception("%s failed", symbol)
         emit("error", error=outcome.error)
-    return outcome

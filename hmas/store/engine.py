@@ -55,6 +55,7 @@ KNOWN_REVISIONS = (
     "0003_fetch_owner",
     "0004_backtest_run",
     "0005_llm_call",
+    "0006_leases",
 )
 HEAD_REVISION = KNOWN_REVISIONS[-1]
 #: The tables of the schema at head (a test keeps this equal to the models).
@@ -68,7 +69,7 @@ HMAS_TABLES = frozenset(
         "position",
         "account",
         "run",
-        "run_lock",
+        "lease",
         "backtest_run",
         "llm_call",
     }

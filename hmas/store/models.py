@@ -257,17 +257,25 @@ class Run(SQLModel, table=True):
     errors: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 
-class RunLock(SQLModel, table=True):
-    """The lock that keeps two ``hmas run`` loops off one store; stale when its heartbeat stops."""
+class Lease(SQLModel, table=True):
+    """Who runs one series (exchange/symbol/timeframe) now: a lease ``hmas run`` renews.
 
-    __tablename__ = "run_lock"
+    ``token`` grows by one on every acquisition and is never reused for the key (a released
+    lease keeps its row with an empty ``owner``): a runner's writes are fenced by it
+    (``hmas.store.locks``). A lease whose ``expires_at`` has passed may be taken over.
+    """
 
-    name: str = Field(primary_key=True, max_length=64)
+    __tablename__ = "lease"
+
+    key: str = Field(primary_key=True, max_length=200)
+    #: The holder's random id, empty when the lease was released.
     owner: str = Field(max_length=64)
+    token: int = Field(sa_column=Column(BigInteger, nullable=False))
     pid: int
     host: str = Field(max_length=255)
     acquired_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    heartbeat_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    renewed_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
 class BacktestRun(SQLModel, table=True):

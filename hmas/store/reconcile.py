@@ -1,9 +1,10 @@
 """Reconcile work a killed process left at status ``running`` (runs and fetches).
 
-A ``run`` row is written under the run lock, so it is live only while its process (pid, host)
-holds that lock; a ``fetch_run`` row records its process too. A row is interrupted when its
-process is gone on this host, or, on another host, when it holds no fresh run lock and the row
-is older than a staleness bound (another host's processes cannot be checked from here).
+A ``run`` row is written under a runner's leases (``hmas.store.locks``), so it is live only
+while its process (pid, host) holds one; a ``fetch_run`` row records its process too. A row is
+interrupted when its process is gone on this host, or, on another host, when it holds no fresh
+lease and the row is older than a staleness bound (another host's processes cannot be checked
+from here).
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ import socket
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 
-from hmas.store.models import FetchRun, Run, RunLock, utcnow
+from hmas.store.models import FetchRun, Lease, Run, utcnow
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -25,11 +26,11 @@ logger = logging.getLogger(__name__)
 
 _RUN = Run.__table__  # type: ignore[attr-defined]
 _FETCH = FetchRun.__table__  # type: ignore[attr-defined]
-_LOCK = RunLock.__table__  # type: ignore[attr-defined]
+_LOCK = Lease.__table__  # type: ignore[attr-defined]
 #: A row from another host (or from before fetches recorded their process) is interrupted once
-#: it is this old without a fresh run lock: no fetch or iteration takes that long.
+#: it is this old without a fresh lease: no fetch or iteration takes that long.
 STALE_AFTER = timedelta(hours=6)
-#: A run lock whose heartbeat is older than this belongs to no live run (it beats every ≤30 s).
+#: A lease not renewed for this long belongs to no live run (renewed at least every 100 s).
 LOCK_STALE_AFTER = timedelta(minutes=10)
 
 
@@ -67,7 +68,7 @@ def _dead(
     if host == here:
         if not process_alive(int(pid)):
             return True
-        # A live pid that holds no run lock cannot own a run row: the pid was reused.
+        # A live pid that holds no lease cannot own a run row: the pid was reused.
         return needs_lock and (int(pid), host) not in locks
     beat = locks.get((int(pid), host))
     fresh = beat is not None and now - _aware(beat) <= LOCK_STALE_AFTER
@@ -75,7 +76,7 @@ def _dead(
 
 
 def reconcile_interrupted(engine: Engine) -> dict[str, int]:
-    """Mark dead processes' ``running`` rows ``interrupted``; drop their run locks; counts."""
+    """Mark dead processes' ``running`` rows ``interrupted``; release their leases; counts."""
     here = socket.gethostname()
     now = utcnow()
     with engine.begin() as conn:
@@ -90,16 +91,20 @@ def reconcile_interrupted(engine: Engine) -> dict[str, int]:
             )
         ).all()
         lock_rows = conn.execute(
-            select(_LOCK.c.name, _LOCK.c.owner, _LOCK.c.pid, _LOCK.c.host, _LOCK.c.heartbeat_at)
+            select(_LOCK.c.key, _LOCK.c.owner, _LOCK.c.pid, _LOCK.c.host, _LOCK.c.renewed_at).where(
+                _LOCK.c.owner != ""
+            )
         ).all()
         dead_locks = [
-            (r.name, r.owner) for r in lock_rows if r.host == here and not process_alive(int(r.pid))
+            (r.key, r.owner) for r in lock_rows if r.host == here and not process_alive(int(r.pid))
         ]
-        locks = {
-            (int(r.pid), r.host): r.heartbeat_at
-            for r in lock_rows
-            if (r.name, r.owner) not in dead_locks
-        }
+        locks: dict[tuple[int, str], datetime] = {}
+        for r in lock_rows:
+            if (r.key, r.owner) not in dead_locks:
+                beat = locks.get((int(r.pid), r.host))
+                locks[(int(r.pid), r.host)] = (
+                    r.renewed_at if beat is None else max(beat, r.renewed_at)
+                )
         dead_runs = [
             r.id
             for r in runs
@@ -125,11 +130,15 @@ def reconcile_interrupted(engine: Engine) -> dict[str, int]:
                     error="interrupted: its process ended without recording how the fetch ended",
                 )
             )
-        for name, owner in dead_locks:
-            conn.execute(delete(_LOCK).where(_LOCK.c.name == name, _LOCK.c.owner == owner))
+        for key, owner in dead_locks:  # released, not deleted: the key's token keeps counting
+            conn.execute(
+                update(_LOCK)
+                .where(_LOCK.c.key == key, _LOCK.c.owner == owner)
+                .values(owner="", expires_at=now)
+            )
     if dead_runs or dead_fetches or dead_locks:
         logger.warning(
-            "marked %d run(s) and %d fetch(es) interrupted; released %d dead run lock(s)",
+            "marked %d run(s) and %d fetch(es) interrupted; released %d dead lease(s)",
             len(dead_runs),
             len(dead_fetches),
             len(dead_locks),

@@ -41,7 +41,8 @@ IDS = [" ".join(c) for c in COMMANDS]
 
 TOP_LEVEL_KEYS = (
     "db_url, data_dir, log_level, fetch, exchange_credentials, kill_switch, decision, alpha, "
-    "technical, sentiment, macro, execution, rationale, mother, risk, paper, llm, news, notify"
+    "technical, sentiment, macro, execution, rationale, mother, risk, paper, llm, news, "
+    "notify, run"
 )
 
 

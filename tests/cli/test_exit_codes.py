@@ -163,10 +163,10 @@ def test_2_run_unknown_symbol_on_the_exchange_others_go_on(
 def test_3_another_run_holds_the_lock(hmas: Run) -> None:
     from hmas.settings import load_settings
     from hmas.store import open_store
-    from hmas.store.locks import acquire
+    from hmas.store.locks import acquire, lease_key
 
     engine = open_store(load_settings())
-    lock = acquire(engine)
+    lock = acquire(engine, [lease_key("sample", "BTC-USD", "1h")])
     result = hmas("run", "--symbols", "BTC-USD", "--source", "sample", "--once")
     assert result.exit_code == 3
     assert result.stderr.startswith("Error: another hmas run holds the store lock (pid ")

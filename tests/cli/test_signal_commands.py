@@ -112,11 +112,11 @@ def test_kill_switch(hmas: Run, db: list[str]) -> None:
 
 def test_run_refused_while_another_holds_the_lock(hmas: Run, db: list[str], tmp_path: Path) -> None:
     from hmas.store.engine import make_engine, upgrade
-    from hmas.store.locks import acquire
+    from hmas.store.locks import acquire, lease_key
 
     engine = make_engine(f"sqlite:///{tmp_path / 'cli.db'}")
     upgrade(engine)
-    lock = acquire(engine)
+    lock = acquire(engine, [lease_key("sample", "BTC-USD", "1h")])
     result = hmas(*db, "run", "--symbols", "BTC-USD", "--source", "sample", "--once")
     assert result.exit_code == 3
     assert result.stderr.startswith("Error: another hmas run holds the store lock (pid ")

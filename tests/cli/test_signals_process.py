@@ -76,7 +76,7 @@ def _assert_consistent(db: Path) -> None:
             conn.execute("SELECT count(*) FROM fetch_run WHERE status = 'running'").fetchone()[0]
             == 0
         )
-        assert conn.execute("SELECT count(*) FROM run_lock").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM lease WHERE owner != ''").fetchone()[0] == 0
         orphans = "SELECT count(*) FROM signal WHERE analysis_id NOT IN (SELECT id FROM analysis)"
         assert conn.execute(orphans).fetchone()[0] == 0
     finally:

@@ -156,7 +156,16 @@ EXPECTED = {
         "approved",
         "errors",
     },
-    "run_lock": {"name", "owner", "pid", "host", "acquired_at", "heartbeat_at"},
+    "lease": {
+        "key",
+        "owner",
+        "token",
+        "pid",
+        "host",
+        "acquired_at",
+        "renewed_at",
+        "expires_at",
+    },
     "backtest_run": {
         "id",
         "created_at",
@@ -216,6 +225,7 @@ def test_empty_database_upgrades_to_exactly_the_expected_schema(
         "0003_fetch_owner",
         "0004_backtest_run",
         "0005_llm_call",
+        "0006_leases",
     ]
     assert current_revision(engine) == head_revision()
     insp = inspect(engine)
