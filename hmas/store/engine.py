@@ -55,6 +55,7 @@ KNOWN_REVISIONS = (
     "0003_fetch_owner",
     "0004_backtest_run",
     "0005_llm_call",
+    "0006_pauses",
 )
 HEAD_REVISION = KNOWN_REVISIONS[-1]
 #: The tables of the schema at head (a test keeps this equal to the models).
@@ -71,6 +72,7 @@ HMAS_TABLES = frozenset(
         "run_lock",
         "backtest_run",
         "llm_call",
+        "pause",
     }
 )
 #: How long a SQLite write waits for another process's write lock before "the store is busy".

@@ -110,17 +110,18 @@ def test_db_upgrade_and_status(hmas: Run, tmp_path: Path) -> None:
     first = hmas("--db-url", url, "db", "upgrade", "--json")
     assert json.loads(first.stdout) == {
         "from": None,
-        "to": "0005_llm_call",
+        "to": "0006_pauses",
         "applied": [
             "0001_candles",
             "0002_signals",
             "0003_fetch_owner",
             "0004_backtest_run",
             "0005_llm_call",
+            "0006_pauses",
         ],
     }
     second = hmas("--db-url", url, "db", "upgrade")
-    assert second.stdout == "The store is up to date (0005_llm_call).\n"
+    assert second.stdout == "The store is up to date (0006_pauses).\n"
     status = json.loads(hmas("--db-url", url, "db", "status", "--json").stdout)
     assert status["up_to_date"] is True
     assert status["backend"] == "sqlite"
