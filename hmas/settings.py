@@ -568,7 +568,9 @@ class PauseParams(Section):
     )
     slippage_pause: str = Field("24h", description="How long a slippage pause lasts.")
 
-    @field_validator("api_errors_window", "api_errors_pause", "data_quality_pause", "slippage_pause")
+    @field_validator(
+        "api_errors_window", "api_errors_pause", "data_quality_pause", "slippage_pause"
+    )
     @classmethod
     def _a_duration(cls, value: str) -> str:
         ms = duration_ms(value)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from sqlalchemy import func, select
@@ -172,16 +173,45 @@ def kill_switch_on(settings: Settings) -> bool:
 
 
 def guardian_state(
-    session: Session, settings: Settings, engine_name: str, symbol: str, bar_ts: int, bar_ms: int
+    session: Session,
+    settings: Settings,
+    engine_name: str,
+    symbol: str,
+    bar_ts: int,
+    bar_ms: int,
+    *,
+    exchange: str | None = None,
+    timeframe: str | None = None,
+    now: datetime | None = None,
 ) -> AccountState:
     """What the guardian needs to judge a proposal at ``bar_ts``, from the live book.
 
     The book's day is rolled to ``bar_ts`` and saved (the session's transaction commits it).
+    The auto-pause triggers run first (``hmas.risk.pauses``; the data-quality one on this
+    symbol's series when ``exchange`` and ``timeframe`` are given), and the stored pauses in
+    force that cover ``symbol`` go into the state.
     """
-    del symbol, bar_ms  # the state covers every symbol; kept for callers' signature
+    from hmas.risk import pauses
+
+    del bar_ms  # kept for callers' signature
+    now = now or utcnow()
     book = load_book(session, settings, engine_name, bar_ts).at(bar_ts)
     save_account(session, book)
-    return book.state(bar_ts, kill_switch=kill_switch_on(settings))
+    for started in pauses.evaluate(
+        session,
+        settings,
+        engine_name,
+        book,
+        now,
+        symbol=symbol,
+        exchange=exchange,
+        timeframe=timeframe,
+        bar_ts=bar_ts,
+    ):
+        logger.warning("paused (%s): %s", started.trigger, started.reason)
+    state = book.state(bar_ts, kill_switch=kill_switch_on(settings))
+    held = pauses.active_pauses(session, engine_name, now, symbol)
+    return state.model_copy(update={"pauses": held}) if held else state
 
 
 def open_position(session: Session, signal: Signal) -> Position:
