@@ -165,6 +165,7 @@ def _mount() -> None:
         llm,
         replay,
         report,
+        resume,
         run,
         signals,
     )
@@ -179,6 +180,7 @@ def _mount() -> None:
         replay,
         candles,
         kill_switch,
+        resume,
         health,
     ):
         app.add_typer(module.app)

@@ -403,3 +403,32 @@ def open_position_count(engine: Engine, engine_name: str, *, symbol: str | None 
         stmt = stmt.where(col(Position.symbol) == symbol)
     with Session(engine) as session:
         return int(session.execute(stmt).scalar_one())
+
+
+def resume(
+    engine: Engine,
+    settings: Settings,
+    *,
+    trigger: str | None = None,
+    by: str,
+    reason: str | None = None,
+    engine_name: str | None = None,
+) -> dict[str, Any]:
+    """Lift the pauses in force (of ``trigger``, if given) as one serialised step; return what
+    was lifted and what was kept (a daily-loss pause: the limit holds until the UTC day ends)."""
+    from hmas.risk import pauses
+    from hmas.store.pauses import as_dict
+    from hmas.store.serial import book_session
+
+    engine_name = engine_name or settings.decision.engine
+    now = utcnow()
+    with book_session(engine) as session:
+        get_account(session, settings, engine_name)
+        done = pauses.resume(
+            session, settings, engine_name, now, trigger=trigger, by=by, reason=reason
+        )
+        return {
+            "engine": engine_name,
+            "lifted": [as_dict(p, now) for p in done.lifted],
+            "kept": [as_dict(p, now) for p in done.kept],
+        }

@@ -17,9 +17,9 @@ sees the same pauses. ``resume`` lifts them. docs/risk.md ("Pauses") has the tab
 from __future__ import annotations
 
 import math
-from itertools import pairwise
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
