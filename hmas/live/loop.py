@@ -24,6 +24,8 @@ from hmas.live.stop import StopFlag, stop_on_signals
 from hmas.store.models import Run, utcnow
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from sqlalchemy.engine import Engine
 
     from hmas.settings import Settings
@@ -135,6 +137,7 @@ def run_loop(
             )
     lock = acquire(engine, stale_after=max(300.0, 3 * options.sleep_seconds))
     results: deque[IterationResult] = deque(maxlen=keep)
+    seen = utcnow()  # pauses started or lifted after it are passed to on_event
     try:
         n = 0
         while options.iterations < 0 or n < options.iterations:
@@ -142,6 +145,7 @@ def run_loop(
             results.append(
                 _iteration(engine, settings, options, n, stop, on_event, lock, on_outcome)
             )
+            seen = _pause_events(engine, seen, on_event)
             if stop.stopped or (options.iterations >= 0 and n >= options.iterations):
                 break
             _sleep(options.sleep_seconds, stop, lock)
@@ -150,6 +154,19 @@ def run_loop(
     finally:
         lock.release()
     return list(results)
+
+
+def _pause_events(engine: Engine, since: datetime, on_event: EventHook | None) -> datetime:
+    """Pass each pause started, lifted or expired since ``since`` to ``on_event`` as
+    ``on_event(scope, "pause_started" | "pause_lifted", pause)`` (the notification hook,
+    docs/risk.md); return the new cursor."""
+    from hmas.store.pauses import events_between
+
+    now = utcnow()
+    if on_event is not None:
+        for event in events_between(engine, since, now):
+            on_event(str(event["scope"]), str(event.pop("event")), event)
+    return now
 
 
 def _sleep(seconds: float, stop: StopFlag, lock: Any) -> None:
