@@ -513,6 +513,76 @@ class RiskParams(Section):
         return self.daily_loss_limit, self.max_drawdown
 
 
+class PauseParams(Section):
+    """Auto-pause triggers beyond the loss streak (docs/risk.md, "Pauses"); 0 disables one.
+
+    Each trigger stores a pause with its reason; ``hmas resume`` lifts it, or it expires.
+    Operational, like the run loop's throttles: not part of a decision's config hash (a pause
+    reaches a decision through the account state the guardian reads, which is stored).
+    """
+
+    daily_loss: bool = Field(
+        True,
+        description="Record the guardian's daily loss limit, once reached, as a pause that "
+        "ends with the UTC day (the limit refuses trades either way).",
+    )
+    api_errors: int = Field(
+        10,
+        ge=0,
+        le=100_000,
+        description="Pause every symbol after this many errors (exchange fetches and LLM calls, "
+        "every runner's) within api_errors_window; 0 disables.",
+    )
+    api_errors_window: str = Field("15m", description="The window of the error count.")
+    api_errors_pause: str = Field("30m", description="How long an error-burst pause lasts.")
+    data_quality_bars: int = Field(
+        100, ge=0, le=100_000, description="The last K bars a data-quality check reads; 0 disables."
+    )
+    data_quality_missing: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="Pause a symbol when more than this fraction of its last data_quality_bars "
+        "candles is missing (0.1 = 10%).",
+    )
+    data_quality_pause: str = Field("6h", description="How long a data-quality pause lasts.")
+    slippage_fills: int = Field(
+        5,
+        ge=0,
+        le=10_000,
+        description="Fills read by the slippage check (the engine's latest); 0 disables.",
+    )
+    slippage_multiple: float = Field(
+        3.0,
+        ge=1,
+        le=1_000,
+        description="Pause when the mean realised entry slippage of the last slippage_fills "
+        "fills exceeds this multiple of the model's mean estimate.",
+    )
+    slippage_floor_bps: float = Field(
+        5.0,
+        ge=0,
+        le=10_000,
+        description="Realised slippage at or below this many bps never pauses (a near-zero "
+        "estimate would otherwise make any gap a multiple of it).",
+    )
+    slippage_pause: str = Field("24h", description="How long a slippage pause lasts.")
+
+    @field_validator(
+        "api_errors_window", "api_errors_pause", "data_quality_pause", "slippage_pause"
+    )
+    @classmethod
+    def _a_duration(cls, value: str) -> str:
+        ms = duration_ms(value)
+        if ms <= 0 or ms > MAX_EXPIRY_MS:
+            raise ValueError(f"must be a duration above 0 and at most 365d, got {value!r}")
+        return value.strip().lower()
+
+    def duration(self, trigger: str) -> int:
+        """Milliseconds a pause of ``trigger`` lasts (api_errors, data_quality, slippage)."""
+        return duration_ms(str(getattr(self, f"{trigger}_pause")))
+
+
 class PaperParams(Section):
     """The paper account: its equity, in its own currency."""
 
@@ -968,6 +1038,7 @@ class Settings(BaseSettings):
     mother: MotherParams = Field(default_factory=MotherParams)
     risk: RiskParams = Field(default_factory=RiskParams)
     paper: PaperParams = Field(default_factory=PaperParams)
+    pause: PauseParams = Field(default_factory=PauseParams)
     llm: LlmParams = Field(default_factory=LlmParams)
     news: NewsSettings = Field(default_factory=NewsSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)

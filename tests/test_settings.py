@@ -94,7 +94,7 @@ def test_unknown_key_in_file(tmp_path: Path) -> None:
     assert str(info.value) == (
         f"invalid configuration: unknown setting colour in {cfg}; valid keys at the top level: "
         "db_url, data_dir, log_level, fetch, exchange_credentials, kill_switch, decision, alpha, "
-        "technical, sentiment, macro, execution, rationale, mother, risk, paper, llm, news, "
+        "technical, sentiment, macro, execution, rationale, mother, risk, paper, pause, llm, news, "
         "notify, run"
     )
 

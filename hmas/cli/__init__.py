@@ -166,6 +166,7 @@ def _mount() -> None:
         metrics,
         replay,
         report,
+        resume,
         run,
         signals,
     )
@@ -180,6 +181,7 @@ def _mount() -> None:
         replay,
         candles,
         kill_switch,
+        resume,
         health,
         metrics,
     ):

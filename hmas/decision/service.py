@@ -368,7 +368,14 @@ def decide(
             if found is not None:  # decided by another process while this one waited
                 return SignalRecord(found, created=False)
             state = ledger.guardian_state(
-                session, settings, analysis.engine, analysis.symbol, analysis.bar_ts, 0
+                session,
+                settings,
+                analysis.engine,
+                analysis.symbol,
+                analysis.bar_ts,
+                0,
+                exchange=analysis.exchange,
+                timeframe=analysis.timeframe,
             )
             signal = decide_signal(analysis, settings, state, deliberation)
             signal.run_id = run_id

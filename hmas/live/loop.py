@@ -31,6 +31,8 @@ from hmas.store.locks import LeaseLostError
 from hmas.store.models import Run, utcnow
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from sqlalchemy.engine import Engine
 
     from hmas.settings import Settings
@@ -149,6 +151,7 @@ def run_loop(
     for holder in refused.values():
         logger.warning("another hmas run holds the store lock %s: skipped while it lasts", holder)
     results: deque[IterationResult] = deque(maxlen=keep)
+    seen = utcnow()  # pauses started or lifted after it are passed to on_event
     try:
         with leases.fenced():
             n = 0
@@ -157,6 +160,7 @@ def run_loop(
                 results.append(
                     _iteration(engine, settings, options, n, stop, on_event, leases, on_outcome)
                 )
+                seen = _pause_events(engine, seen, on_event)
                 if stop.stopped or (options.iterations >= 0 and n >= options.iterations):
                     break
                 _sleep(options.sleep_seconds, stop, leases)
@@ -177,6 +181,19 @@ def series_keys(settings: Settings, options: RunOptions) -> dict[str, str]:
     else:
         exchange = (options.exchange or settings.fetch.exchange).strip().lower()
     return {s: lease_key(exchange, s, options.timeframe) for s in options.symbols}
+
+
+def _pause_events(engine: Engine, since: datetime, on_event: EventHook | None) -> datetime:
+    """Pass each pause started, lifted or expired since ``since`` to ``on_event`` as
+    ``on_event(scope, "pause_started" | "pause_lifted", pause)`` (the notification hook,
+    docs/risk.md); return the new cursor."""
+    from hmas.store.pauses import events_between
+
+    now = utcnow()
+    if on_event is not None:
+        for event in events_between(engine, since, now):
+            on_event(str(event["scope"]), str(event.pop("event")), event)
+    return now
 
 
 def _sleep(seconds: float, stop: StopFlag, leases: Leases) -> None:

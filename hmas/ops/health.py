@@ -337,11 +337,22 @@ def _kill_switch(engine: Engine | None, settings: Settings) -> Check:
 
 
 def _guardian(engine: Engine, settings: Settings, now: datetime) -> Check:
+    from hmas.store import pauses
     from hmas.store.llm_calls import utc_day
 
     name = settings.decision.engine
     with Session(engine) as session:
         account = session.get(Account, name)
+        held = pauses.active(session, name, now)
+    if account is None and held:
+        account = Account(
+            engine=name,
+            starting_equity=0.0,
+            equity=0.0,
+            day="",
+            day_start_equity=0.0,
+            peak_equity=0.0,
+        )
     if account is None:
         return Check("guardian", "ok", "trading", f"no {name} paper account yet", "trading")
     risk = settings.risk
@@ -356,6 +367,13 @@ def _guardian(engine: Engine, settings: Settings, now: datetime) -> Check:
         loss = (account.day_start_equity - account.equity) / account.day_start_equity
         if loss >= daily_limit:
             engaged.append(f"today's loss {loss:.2%} at the {daily_limit:.2%} daily limit")
+    for p in held:
+        if p.trigger in ("loss_streak", "daily_loss"):
+            continue  # shown above from the account, with its numbers
+        ends = pauses.aware(p.expires_at) if p.expires_at is not None else None
+        to = f" until {ends.strftime('%Y-%m-%dT%H:%MZ')}" if ends is not None else ""
+        scope = "" if p.scope == "*" else f" on {p.scope}"
+        engaged.append(f"paused{scope}{to} by #{p.id} {p.trigger}: {p.reason}")
     peak = max(account.peak_equity, account.equity)
     if peak > 0:
         drawdown = (peak - account.equity) / peak

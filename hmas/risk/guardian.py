@@ -64,6 +64,24 @@ JsonFloat = Annotated[float, PlainSerializer(_json_float, when_used="json")]
 Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
 
 
+class ActivePause(BaseModel):
+    """A stored pause in force when the state was read (``hmas.store.pauses``): it refuses
+    every new trade in its scope (``*`` or one symbol) as the ``paused`` limit."""
+
+    model_config = _MODEL
+
+    id: Int64
+    trigger: str
+    scope: str = "*"
+    reason: str
+    #: Epoch ms it ends at (None: until ``hmas resume``).
+    expires_ts: Int64 | None = None
+
+    def covers(self, symbol: str) -> bool:
+        """Whether it refuses trades on ``symbol``."""
+        return self.scope in ("*", symbol)
+
+
 class AccountState(BaseModel):
     """The account as the guardian sees it when a trade is proposed (money in the account
     currency).
@@ -89,6 +107,9 @@ class AccountState(BaseModel):
     signals_today: Int64 = 0
     open_risk: JsonFloat = 0.0
     open_notional: JsonFloat = 0.0
+    #: Stored pauses in force (api_errors, slippage, data_quality); the loss streak's is
+    #: ``paused_until_ts`` and the daily loss's is the ``daily_loss`` limit itself.
+    pauses: tuple[ActivePause, ...] = ()
 
 
 class Proposal(BaseModel):
@@ -282,6 +303,18 @@ def check(
             f"Trading is paused until {_when(s.paused_until_ts)} (after a run of losses); "
             f"this bar opens at {_when(p.bar_ts)}."
         )
+    stored = [q for q in s.pauses if q.covers(p.symbol)]
+    if stored:
+        named = "; ".join(
+            f"pause #{q.id} ({q.trigger}"
+            + (f", {q.scope}" if q.scope != "*" else "")
+            + (f", until {_when(q.expires_ts)}" if q.expires_ts is not None else "")
+            + f"): {q.reason}"
+            for q in stored
+        )
+        earlier = found.get("paused")
+        found["paused"] = f"{earlier} " if earlier else ""
+        found["paused"] += f"Trading is paused: {named} (hmas resume lifts it)."
 
     # Daily loss: realised loss since the UTC day began, then the worst case of this trade.
     if not (_finite(s.day_start_equity, s.equity) and s.day_start_equity > 0 and open_risk_ok):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from sqlalchemy import func, select
@@ -172,16 +173,45 @@ def kill_switch_on(settings: Settings) -> bool:
 
 
 def guardian_state(
-    session: Session, settings: Settings, engine_name: str, symbol: str, bar_ts: int, bar_ms: int
+    session: Session,
+    settings: Settings,
+    engine_name: str,
+    symbol: str,
+    bar_ts: int,
+    bar_ms: int,
+    *,
+    exchange: str | None = None,
+    timeframe: str | None = None,
+    now: datetime | None = None,
 ) -> AccountState:
     """What the guardian needs to judge a proposal at ``bar_ts``, from the live book.
 
     The book's day is rolled to ``bar_ts`` and saved (the session's transaction commits it).
+    The auto-pause triggers run first (``hmas.risk.pauses``; the data-quality one on this
+    symbol's series when ``exchange`` and ``timeframe`` are given), and the stored pauses in
+    force that cover ``symbol`` go into the state.
     """
-    del symbol, bar_ms  # the state covers every symbol; kept for callers' signature
+    from hmas.risk import pauses
+
+    del bar_ms  # kept for callers' signature
+    now = now or utcnow()
     book = load_book(session, settings, engine_name, bar_ts).at(bar_ts)
     save_account(session, book)
-    return book.state(bar_ts, kill_switch=kill_switch_on(settings))
+    for started in pauses.evaluate(
+        session,
+        settings,
+        engine_name,
+        book,
+        now,
+        symbol=symbol,
+        exchange=exchange,
+        timeframe=timeframe,
+        bar_ts=bar_ts,
+    ):
+        logger.warning("paused (%s): %s", started.trigger, started.reason)
+    state = book.state(bar_ts, kill_switch=kill_switch_on(settings))
+    held = pauses.active_pauses(session, engine_name, now, symbol)
+    return state.model_copy(update={"pauses": held}) if held else state
 
 
 def open_position(session: Session, signal: Signal) -> Position:
@@ -373,3 +403,32 @@ def open_position_count(engine: Engine, engine_name: str, *, symbol: str | None 
         stmt = stmt.where(col(Position.symbol) == symbol)
     with Session(engine) as session:
         return int(session.execute(stmt).scalar_one())
+
+
+def resume(
+    engine: Engine,
+    settings: Settings,
+    *,
+    trigger: str | None = None,
+    by: str,
+    reason: str | None = None,
+    engine_name: str | None = None,
+) -> dict[str, Any]:
+    """Lift the pauses in force (of ``trigger``, if given) as one serialised step; return what
+    was lifted and what was kept (a daily-loss pause: the limit holds until the UTC day ends)."""
+    from hmas.risk import pauses
+    from hmas.store.pauses import as_dict
+    from hmas.store.serial import book_session
+
+    engine_name = engine_name or settings.decision.engine
+    now = utcnow()
+    with book_session(engine) as session:
+        get_account(session, settings, engine_name)
+        done = pauses.resume(
+            session, settings, engine_name, now, trigger=trigger, by=by, reason=reason
+        )
+        return {
+            "engine": engine_name,
+            "lifted": [as_dict(p, now) for p in done.lifted],
+            "kept": [as_dict(p, now) for p in done.kept],
+        }

@@ -56,6 +56,7 @@ KNOWN_REVISIONS = (
     "0004_backtest_run",
     "0005_llm_call",
     "0006_leases",
+    "0007_pauses",
 )
 HEAD_REVISION = KNOWN_REVISIONS[-1]
 #: The tables of the schema at head (a test keeps this equal to the models).
@@ -72,6 +73,7 @@ HMAS_TABLES = frozenset(
         "lease",
         "backtest_run",
         "llm_call",
+        "pause",
     }
 )
 #: How long a SQLite write waits for another process's write lock before "the store is busy".

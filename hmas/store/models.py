@@ -359,3 +359,33 @@ class LlmCall(SQLModel, table=True):
     status: str = Field(max_length=16)
     http_status: int | None = None
     error: str | None = Field(default=None, max_length=2000)
+
+
+class Pause(SQLModel, table=True):
+    """A pause of new trades: what triggered it, why, and when it ends (docs/risk.md, "Pauses").
+
+    ``scope`` is ``*`` (every symbol of the engine) or one symbol (a data-quality pause).
+    Active while ``lifted_at`` is NULL and ``expires_at`` is NULL or later than now; lifted by
+    ``hmas resume`` (``lifted_by``, ``lift_reason``) or by its expiry (nothing is written then).
+    """
+
+    __tablename__ = "pause"
+    __table_args__ = (Index("ix_pause_engine_lifted", "engine", "lifted_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    engine: str = Field(max_length=32)
+    #: 'loss_streak', 'daily_loss', 'api_errors', 'slippage' or 'data_quality'.
+    trigger: str = Field(max_length=16)
+    scope: str = Field(default="*", max_length=64)
+    reason: str = Field(max_length=2000)
+    started_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    expires_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    lifted_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    lifted_by: str | None = Field(default=None, max_length=128)
+    lift_reason: str | None = Field(default=None, max_length=2000)

@@ -110,7 +110,7 @@ def test_db_upgrade_and_status(hmas: Run, tmp_path: Path) -> None:
     first = hmas("--db-url", url, "db", "upgrade", "--json")
     assert json.loads(first.stdout) == {
         "from": None,
-        "to": "0006_leases",
+        "to": "0007_pauses",
         "applied": [
             "0001_candles",
             "0002_signals",
@@ -118,10 +118,11 @@ def test_db_upgrade_and_status(hmas: Run, tmp_path: Path) -> None:
             "0004_backtest_run",
             "0005_llm_call",
             "0006_leases",
+            "0007_pauses",
         ],
     }
     second = hmas("--db-url", url, "db", "upgrade")
-    assert second.stdout == "The store is up to date (0006_leases).\n"
+    assert second.stdout == "The store is up to date (0007_pauses).\n"
     status = json.loads(hmas("--db-url", url, "db", "status", "--json").stdout)
     assert status["up_to_date"] is True
     assert status["backend"] == "sqlite"

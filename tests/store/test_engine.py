@@ -209,6 +209,18 @@ EXPECTED = {
         "http_status",
         "error",
     },
+    "pause": {
+        "id",
+        "engine",
+        "trigger",
+        "scope",
+        "reason",
+        "started_at",
+        "expires_at",
+        "lifted_at",
+        "lifted_by",
+        "lift_reason",
+    },
 }
 
 
@@ -226,6 +238,7 @@ def test_empty_database_upgrades_to_exactly_the_expected_schema(
         "0004_backtest_run",
         "0005_llm_call",
         "0006_leases",
+        "0007_pauses",
     ]
     assert current_revision(engine) == head_revision()
     insp = inspect(engine)

@@ -173,6 +173,6 @@ def test_postgres_damage_is_a_missing_table_or_revision(postgres_url: str) -> No
     finally:
         engine.dispose()
     assert result.check == "read every table"
-    assert result.problems[0] == "schema revision 0004_backtest_run is not the head (0006_leases)"
+    assert result.problems[0] == "schema revision 0004_backtest_run is not the head (0007_pauses)"
     assert any(p.startswith("table position: ") for p in result.problems)
     assert quick_check(engine).check == "none"
