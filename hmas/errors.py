@@ -93,6 +93,10 @@ class StoreQueryError(StoreError):
         self.reason = reason
 
 
+class StoreBusyError(StoreError):
+    """Raised when another process holds the store's write lock past the busy timeout (SQLite)."""
+
+
 class StoreFullError(StoreError):
     """Raised when the database or the disk under it is full."""
 

@@ -128,6 +128,7 @@ def run_loop(
     Returns the iterations' results, the last ``keep`` of them when given: a loop that runs
     for weeks must not hold every iteration it ran (the CLI keeps the last one).
     """
+    from hmas.store.engine import retry_quick_busy
     from hmas.store.locks import Leases, held_error
 
     stop = stop or StopFlag()
@@ -145,7 +146,8 @@ def run_loop(
             )
     leases = Leases(engine, settings.run.lease_seconds)
     keys = series_keys(settings, options)
-    refused = leases.take(keys.values())
+    # Runners that start together may meet a lock conflict SQLite reports at once: try again.
+    refused = retry_quick_busy(lambda: leases.take(keys.values()))
     if not leases.held:
         raise held_error(refused)
     for holder in refused.values():

@@ -33,8 +33,19 @@ def open_store(
     (the upgrade included; ``StoreCorruptError`` otherwise): ``always`` (``hmas run``, once at
     its start), ``small`` (only while the file is small: the check reads all of it; the default
     of commands that write, ``create=True``) or ``never`` (the default of read-only commands).
-    See ``hmas.store.integrity``.
+    See ``hmas.store.integrity``. A lock conflict SQLite reports at once (processes starting
+    together on a new file) is tried again (``engine.retry_quick_busy``).
     """
+    from hmas.store.engine import retry_quick_busy
+
+    return retry_quick_busy(
+        lambda: _open_store(settings, migrate=migrate, create=create, check=check)
+    )
+
+
+def _open_store(
+    settings: Settings, *, migrate: bool, create: bool, check: IntegrityCheck | None
+) -> Engine:
     from hmas.errors import HmasError
     from hmas.store.engine import ensure_store, make_engine, upgrade
 

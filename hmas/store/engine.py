@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+import random
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +31,7 @@ from sqlalchemy.pool import NullPool
 from hmas.errors import (
     HmasError,
     MigrationError,
+    StoreBusyError,
     StoreCorruptError,
     StoreError,
     StoreFullError,
@@ -298,11 +301,43 @@ def translate_error(exc: BaseException | None, where: str) -> HmasError | None:
             "and the file, or point HMAS_DB_URL elsewhere"
         )
     if "database is locked" in low:
-        return StoreError(
+        return StoreBusyError(
             f"the store {where} is busy: another process kept its write lock past the "
             f"{SQLITE_BUSY_TIMEOUT_MS / 1000:g} s hmas waits; retry when it is done"
         )
     return None
+
+
+#: How many times a quick "database is locked" is tried again, and what counts as quick.
+BUSY_RETRIES = 5
+QUICK_BUSY_S = 2.0
+
+
+def retry_quick_busy[T](
+    step: Callable[[], T],
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """``step()``, tried again (up to ``BUSY_RETRIES`` times, after a short random pause) when
+    it fails at once with ``StoreBusyError``.
+
+    SQLite reports some lock conflicts without waiting its busy timeout: two processes that
+    switch a new file to WAL together, a read snapshot overtaken by another writer. Those pass
+    in a moment, so processes that start together (``hmas run`` from cron) must not fail on
+    them. A step that waited out the whole busy timeout is not tried again: another process
+    really holds the store.
+    """
+    for attempt in range(BUSY_RETRIES):
+        started = clock()
+        try:
+            return step()
+        except StoreBusyError:
+            if attempt == BUSY_RETRIES - 1 or clock() - started > QUICK_BUSY_S:
+                raise
+            logger.debug("store busy at once (attempt %d): trying again", attempt + 1)
+            sleep(random.uniform(0.05, 0.25) * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def id_in_range(engine: Engine, value: int) -> bool:

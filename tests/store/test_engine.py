@@ -8,8 +8,15 @@ from typing import Any
 import pytest
 from sqlalchemy import inspect
 
-from hmas.errors import StoreUnavailableError
-from hmas.store.engine import current_revision, head_revision, make_engine, normalize_url, upgrade
+from hmas.errors import MigrationError, StoreUnavailableError
+from hmas.store.engine import (
+    HEAD_REVISION,
+    current_revision,
+    head_revision,
+    make_engine,
+    normalize_url,
+    upgrade,
+)
 
 EXPECTED = {
     "alembic_version": {"version_num"},
@@ -314,3 +321,81 @@ def test_head_constant_matches_the_migration_scripts() -> None:
     script = ScriptDirectory.from_config(alembic_config(None))  # type: ignore[arg-type]
     scripts = [r.revision for r in reversed(list(script.walk_revisions("base", "heads")))]
     assert tuple(scripts) == KNOWN_REVISIONS
+
+
+# --- lock conflicts SQLite reports at once ---------------------------------------------------
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_quick_busy_error_is_tried_again_and_a_long_one_is_not() -> None:
+    from hmas.errors import StoreBusyError
+    from hmas.store.engine import BUSY_RETRIES, QUICK_BUSY_S, retry_quick_busy
+
+    clock, pauses = _Clock(), []
+    failures = iter([True, True, False])
+
+    def step() -> str:
+        if next(failures):
+            raise StoreBusyError("busy")
+        return "opened"
+
+    assert retry_quick_busy(step, clock=clock, sleep=pauses.append) == "opened"
+    assert len(pauses) == 2 and all(0 < p <= 0.5 for p in pauses)
+
+    def always() -> str:
+        raise StoreBusyError("busy")
+
+    pauses.clear()
+    with pytest.raises(StoreBusyError):
+        retry_quick_busy(always, clock=clock, sleep=pauses.append)
+    assert len(pauses) == BUSY_RETRIES - 1  # then it gives up
+
+    def waited() -> str:  # the busy timeout ran out: another process holds the store
+        clock.now += QUICK_BUSY_S + 1
+        raise StoreBusyError("busy")
+
+    pauses.clear()
+    with pytest.raises(StoreBusyError):
+        retry_quick_busy(waited, clock=clock, sleep=pauses.append)
+    assert pauses == []
+
+    def other() -> str:
+        raise MigrationError("not a lock conflict")
+
+    with pytest.raises(MigrationError):
+        retry_quick_busy(other, clock=clock, sleep=pauses.append)
+    assert pauses == []
+
+
+def test_open_store_tries_a_quick_busy_error_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first opening meets a lock conflict reported at once (as when two processes switch
+    a new file to WAL together); the second opens the store at head."""
+    import hmas.store as store_package
+    from hmas.errors import StoreBusyError
+    from hmas.settings import load_settings
+
+    real = store_package._open_store
+    calls: list[int] = []
+
+    def flaky(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise StoreBusyError("the store is busy")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(store_package, "_open_store", flaky)
+    engine = store_package.open_store(load_settings(db_url=f"sqlite:///{tmp_path / 'x.db'}"))
+    try:
+        assert len(calls) == 2
+        assert current_revision(engine) == HEAD_REVISION
+    finally:
+        engine.dispose()
