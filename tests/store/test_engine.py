@@ -399,3 +399,32 @@ def test_open_store_tries_a_quick_busy_error_again(
         assert current_revision(engine) == HEAD_REVISION
     finally:
         engine.dispose()
+
+
+def test_the_switch_to_wal_is_tried_again_when_sqlite_reports_a_lock_at_once() -> None:
+    import sqlite3
+
+    from hmas.store.engine import _wal
+
+    class Cursor:
+        def __init__(self, fails: int) -> None:
+            self.fails, self.seen = fails, 0
+
+        def execute(self, sql: str) -> None:
+            assert sql == "PRAGMA journal_mode=WAL"
+            self.seen += 1
+            if self.seen <= self.fails:
+                raise sqlite3.OperationalError("database is locked")
+
+    cur = Cursor(fails=2)
+    _wal(cur)
+    assert cur.seen == 3
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        _wal(Cursor(fails=99), attempts=3)
+
+    class Broken(Cursor):
+        def execute(self, sql: str) -> None:
+            raise sqlite3.OperationalError("disk I/O error")
+
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O"):
+        _wal(Broken(0))
