@@ -196,7 +196,8 @@ def _run(
     )
     on_outcome = extras.hook(on_outcome)
     sample = options.source == "sample"
-    with render.run_view(options.symbols, live=not json_out, sample=sample) as on_event:
+    with render.run_view(options.symbols, live=not json_out, sample=sample) as view:
+        on_event = extras.events(view)
         # Only the last iteration is shown and decides the exit code: the loop keeps no more.
         results = run_loop(
             engine,

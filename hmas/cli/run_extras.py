@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -18,7 +18,7 @@ from hmas.errors import HmasError
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-    from hmas.live.loop import IterationResult, OutcomeHook, SymbolOutcome
+    from hmas.live.loop import EventHook, IterationResult, OutcomeHook, SymbolOutcome
     from hmas.metrics.exposition import MetricsServer
     from hmas.notify.sender import Notifier
     from hmas.settings import Settings
@@ -119,6 +119,22 @@ class RunExtras:
                 self.notifier.signal(self.engine, outcome.signal_id)
 
         return on_outcome
+
+    def events(self, first: EventHook) -> EventHook:
+        """``first`` (the live view or the log lines), then a message for each stored pause that
+        started or was lifted (the loop's ``pause_started`` / ``pause_lifted`` events)."""
+
+        def on_event(symbol: str, stage: str, detail: dict[str, Any]) -> None:
+            first(symbol, stage, detail)
+            if self.notifier is None or stage not in ("pause_started", "pause_lifted"):
+                return
+            from hmas.notify.messages import pause_event
+
+            event = pause_event(stage, detail)
+            if event is not None:
+                self.notifier.notify(event)
+
+        return on_event
 
     def _artifact(self, signal_id: int) -> None:
         from hmas.report.artifacts import write

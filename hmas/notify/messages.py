@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from hmas.decision.verdict import KILL_SWITCH, refused_by
 
 if TYPE_CHECKING:
     from hmas.store.models import Signal
 
-EventKind = Literal["approved", "paused", "kill_switch"]
+EventKind = Literal["approved", "paused", "kill_switch", "resumed"]
 
 #: The guardian's limits that halt all trading (as opposed to refusing one trade): a loss
 #: streak's pause, the daily loss limit, the maximum drawdown.
@@ -21,6 +22,7 @@ KIND_NAMES: dict[str, tuple[str, str]] = {
     "approved": ("approved signal", "approved signals"),
     "paused": ("guardian pause", "guardian pauses"),
     "kill_switch": ("kill-switch refusal", "kill-switch refusals"),
+    "resumed": ("pause lifted", "pauses lifted"),
 }
 
 
@@ -94,6 +96,23 @@ def events_for(signal: Signal) -> list[Event]:
             )
         ]
     return []
+
+
+def pause_event(stage: str, pause: Mapping[str, Any]) -> Event | None:
+    """The message of a stored pause that started or was lifted (the run loop's
+    ``pause_started`` / ``pause_lifted`` events, ``hmas.store.pauses.events_between``)."""
+    scope = "every symbol" if pause.get("scope") in (None, "*") else str(pause["scope"])
+    head = f"pause #{pause.get('id')} ({pause.get('trigger')}, {scope})"
+    if stage == "pause_started":
+        until = f" until {pause['expires_at']}" if pause.get("expires_at") else ""
+        return Event(
+            "paused", f"hmas (paper): guardian paused trading: {head}{until}\n{pause.get('reason')}"
+        )
+    if stage == "pause_lifted":
+        how = "by hmas resume" if pause.get("how") == "resume" else "at its expiry"
+        why = f": {pause['lift_reason']}" if pause.get("lift_reason") else ""
+        return Event("resumed", f"hmas (paper): {head} lifted {how}{why}")
+    return None
 
 
 def summary(held: dict[str, int]) -> str:

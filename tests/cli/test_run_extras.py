@@ -95,3 +95,66 @@ def test_notifications_of_a_run_go_out_and_no_secret_leaks(
     for secret in (TOKEN, HOOK_TOKEN):
         assert all(secret not in text for text in texts)
         assert secret.encode() not in stored
+
+
+def test_a_pause_that_starts_or_is_lifted_during_a_run_is_notified(
+    hmas: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pause stored while ``hmas run`` loops (by this runner's guardian, another runner or
+    an operator) is sent when it starts and when it is lifted."""
+    from datetime import timedelta
+
+    from sqlmodel import Session
+
+    from hmas.live import loop
+    from hmas.store import pauses
+    from hmas.store.models import utcnow
+
+    real = loop._one_symbol
+    calls: list[int] = []
+
+    def one_symbol(engine: object, *args: object, **kwargs: object) -> object:
+        outcome = real(engine, *args, **kwargs)  # type: ignore[arg-type]
+        calls.append(1)
+        with Session(engine) as session:  # type: ignore[call-overload]
+            now = utcnow()
+            if len(calls) == 1:
+                pauses.start(
+                    session,
+                    "rules",
+                    "api_errors",
+                    "12 errors in 15 minutes (limit 10)",
+                    now,
+                    expires_at=now + timedelta(minutes=30),
+                )
+            else:
+                pauses.lift(session, "rules", now, by="ops@desk", reason="exchange is back")
+            session.commit()
+        return outcome
+
+    monkeypatch.setattr(loop, "_one_symbol", one_symbol)
+    with StubServer() as stub:
+        stub.default = Reply(body={})
+        monkeypatch.setenv(
+            "HMAS_NOTIFY__DISCORD_WEBHOOK_URL", f"{stub.url}/api/webhooks/1/{HOOK_TOKEN}"
+        )
+        result = hmas(
+            "run",
+            "-s",
+            "BTC-USD",
+            "--source",
+            "sample",
+            "--iterations",
+            "2",
+            "--sleep-seconds",
+            "0",
+            "--json",
+        )
+    assert result.exit_code == 0, result.stderr
+    texts = [s.body["content"] for s in stub.seen]
+    started = [t for t in texts if "guardian paused trading: pause #" in t]
+    lifted = [t for t in texts if "lifted by hmas resume: exchange is back" in t]
+    assert len(started) == 1 and "(api_errors, every symbol) until " in started[0]
+    assert "12 errors in 15 minutes (limit 10)" in started[0]
+    assert len(lifted) == 1
+    assert "pause_started" in result.stderr and "pause_lifted" in result.stderr  # the log lines

@@ -100,3 +100,29 @@ def test_a_stored_approval_is_sent_from_the_store(sample_store: Any) -> None:
     (seen,) = stub.seen
     assert seen.body["text"].startswith(f"hmas (paper): APPROVED {record.signal.action} ETH-USD 1h")
     assert f"signal {record.signal.id})" in seen.body["text"]
+
+
+def test_pause_events_say_what_started_or_was_lifted_and_how() -> None:
+    from hmas.notify.messages import pause_event
+
+    pause = {
+        "id": 8,
+        "trigger": "data_quality",
+        "scope": "BTC-USD",
+        "reason": "14 of the last 100 candles missing (limit 10%)",
+        "expires_at": "2026-12-02T18:00:00+00:00",
+        "lift_reason": None,
+    }
+    started = pause_event("pause_started", pause)
+    assert started is not None and started.kind == "paused"
+    assert started.text == (
+        "hmas (paper): guardian paused trading: pause #8 (data_quality, BTC-USD) until "
+        "2026-12-02T18:00:00+00:00\n14 of the last 100 candles missing (limit 10%)"
+    )
+    lifted = pause_event("pause_lifted", {**pause, "scope": "*", "how": "expiry"})
+    assert lifted is not None and lifted.kind == "resumed"
+    assert lifted.text == "hmas (paper): pause #8 (data_quality, every symbol) lifted at its expiry"
+    resumed = pause_event("pause_lifted", {**pause, "how": "resume", "lift_reason": "fixed"})
+    assert resumed is not None
+    assert resumed.text.endswith("lifted by hmas resume: fixed")
+    assert pause_event("analyzing", pause) is None
