@@ -36,6 +36,10 @@ COMMANDS: list[tuple[str, ...]] = [
     ("config", "check"),
     ("db", "status"),
     ("db", "upgrade"),
+    ("db", "check"),
+    ("health",),
+    ("metrics",),
+    ("resume",),
 ]
 IDS = [" ".join(c) for c in COMMANDS]
 
