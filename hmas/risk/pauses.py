@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlmodel import Session, col
@@ -169,8 +169,12 @@ def evaluate(
     started: list[Pause | None] = []
     params = settings.pause
 
+    history: list[Any] = []  # the engine's pauses, read once when a trigger first asks
+
     def since(trigger: str, scope: str = "*") -> datetime | None:
-        return store.last_end(session, engine_name, trigger, scope, now)
+        if not history:
+            history.append(store.of_engine(session, engine_name))
+        return store.ended(history[0], trigger, scope, now)
 
     account = book.account
     if account.paused_until_ts is not None and account.paused_until_ts > _ms(now):

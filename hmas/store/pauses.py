@@ -7,6 +7,7 @@ The triggers that start pauses live in ``hmas.risk.pauses``; ``hmas resume`` lif
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -57,17 +58,21 @@ def last_end(
     A trigger reads only evidence after it, so a lifted pause is not started again at once
     by the very errors (or gaps, or fills) that started it.
     """
-    rows = session.scalars(
-        select(Pause).where(
-            col(Pause.engine) == engine_name,
-            col(Pause.trigger) == trigger,
-            col(Pause.scope) == scope,
-        )
-    ).all()
-    ends = [aware(p.lifted_at) for p in rows if p.lifted_at is not None]
+    return ended(of_engine(session, engine_name), trigger, scope, now)
+
+
+def of_engine(session: Session, engine_name: str) -> list[Pause]:
+    """Every pause the engine ever had (few: one a trigger fires), for ``ended``."""
+    return list(session.scalars(select(Pause).where(col(Pause.engine) == engine_name)).all())
+
+
+def ended(rows: Iterable[Pause], trigger: str, scope: str, now: datetime) -> datetime | None:
+    """``last_end`` over pauses already read (one query for every trigger of a decision)."""
+    mine = [p for p in rows if p.trigger == trigger and p.scope == scope]
+    ends = [aware(p.lifted_at) for p in mine if p.lifted_at is not None]
     ends += [
         aware(p.expires_at)
-        for p in rows
+        for p in mine
         if p.lifted_at is None and p.expires_at is not None and aware(p.expires_at) <= now
     ]
     return max(ends, default=None)
