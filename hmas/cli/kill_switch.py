@@ -7,7 +7,7 @@ it, ``status`` shows it and ``off`` removes it.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -75,6 +75,8 @@ def kill_switch(
             if not switch.file_switch_on(settings):
                 raise
             stored = None  # the file alone says enough: the switch is on
+    if state in ("on", "off"):
+        _notify(settings, state)
     file_on = switch.file_switch_on(settings)
     data = {
         "stored": stored,
@@ -95,3 +97,17 @@ def kill_switch(
         f"(stored: {stored_text}, file: {'on' if file_on else 'off'}, HMAS_KILL_SWITCH: "
         f"{'on' if settings.kill_switch else 'off'})."
     )
+
+
+def _notify(settings: Any, state: str) -> None:
+    """Tell the ``[notify]`` channels the switch was turned on or off (never fails the command)."""
+    from hmas.notify.messages import switch_event
+    from hmas.notify.sender import Notifier
+
+    notifier = Notifier.from_settings(settings.notify)
+    if notifier is None:
+        return
+    try:
+        notifier.notify(switch_event(state == "on"))
+    finally:
+        notifier.close()

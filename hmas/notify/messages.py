@@ -115,6 +115,20 @@ def pause_event(stage: str, pause: Mapping[str, Any]) -> Event | None:
     return None
 
 
+def switch_event(on: bool) -> Event:
+    """The message of ``hmas kill-switch on`` / ``off``, naming who turned it."""
+    import getpass
+    import socket
+
+    try:
+        who = f"{getpass.getuser()}@{socket.gethostname()}"
+    except (OSError, KeyError):
+        who = socket.gethostname()
+    if on:
+        return Event("kill_switch", f"hmas (paper): kill switch turned ON by {who}: no new trade")
+    return Event("kill_switch", f"hmas (paper): kill switch turned off by {who}")
+
+
 def summary(held: dict[str, int]) -> str:
     """``3 more held back by the rate limit: 2 approved signals, 1 kill-switch refusal``."""
     total = sum(held.values())

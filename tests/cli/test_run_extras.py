@@ -158,3 +158,25 @@ def test_a_pause_that_starts_or_is_lifted_during_a_run_is_notified(
     assert "12 errors in 15 minutes (limit 10)" in started[0]
     assert len(lifted) == 1
     assert "pause_started" in result.stderr and "pause_lifted" in result.stderr  # the log lines
+
+
+def test_turning_the_kill_switch_on_or_off_is_notified_and_a_failure_is_not_fatal(
+    hmas: Callable[..., Result], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    with StubServer() as stub:
+        stub.default = Reply(body={})
+        stub.script.extend([Reply(body={}), Reply(body={}), Reply(status=500, body={})])
+        monkeypatch.setenv(
+            "HMAS_NOTIFY__DISCORD_WEBHOOK_URL", f"{stub.url}/api/webhooks/1/{HOOK_TOKEN}"
+        )
+        on = hmas("kill-switch", "on")
+        status = hmas("kill-switch")  # only a change is sent
+        off = hmas("kill-switch", "off")
+        failed = hmas("kill-switch", "on")  # the webhook answers 500
+    assert (on.exit_code, status.exit_code, off.exit_code, failed.exit_code) == (0, 0, 0, 0)
+    texts = [s.body["content"] for s in stub.seen]
+    assert len(texts) == 3
+    assert texts[0].startswith("hmas (paper): kill switch turned ON by ")
+    assert texts[1].startswith("hmas (paper): kill switch turned off by ")
+    assert "Kill switch is ON" in failed.stdout
+    assert "notification to discord failed: HTTP 500" in caplog.text
