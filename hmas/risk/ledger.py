@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select, union_all
 from sqlmodel import Session, col
 
 from hmas.risk.account import PaperAccount
@@ -138,18 +138,24 @@ def load_book(session: Session, settings: Settings, engine_name: str, bar_ts: in
     account = _paper_account(get_account(session, settings, engine_name))
     positions = [book for _, book in _open_positions(session, settings, engine_name)]
     keep_from = bar_ts - bar_ts % DAY_MS - HOUR_MS
-    approvals = _live_approvals(engine_name)
-    recent = session.execute(
-        approvals.where(col(Signal.bar_ts) > keep_from).order_by(col(Signal.bar_ts))
-    ).all()
-    latest = session.execute(
-        select(col(Signal.symbol), func.max(col(Signal.bar_ts)))
+    # One statement: the approvals the counters read (after ``keep_from``), then each
+    # symbol's latest (the cooldown), told apart by ``part``.
+    recent = (
+        _live_approvals(engine_name)
+        .add_columns(literal(0).label("part"))
+        .where(col(Signal.bar_ts) > keep_from)
+    )
+    latest = (
+        select(col(Signal.symbol), func.max(col(Signal.bar_ts)), literal(1).label("part"))
         .join(Position, col(Position.signal_id) == col(Signal.id))
         .where(col(Signal.engine) == engine_name, col(Signal.decision) == "APPROVED")
         .group_by(col(Signal.symbol))
-    ).all()
-    rows = [(s, int(t)) for s, t in recent]
-    rows += [(s, int(t)) for s, t in latest if t is not None and int(t) <= keep_from]
+    )
+    rows = [
+        (s, int(t))
+        for s, t, part in session.execute(union_all(recent, latest)).all()
+        if t is not None and (part == 0 or int(t) <= keep_from)
+    ]
     return PaperBook(
         account=account,
         positions=tuple(positions),
@@ -192,12 +198,16 @@ def guardian_state(
     force that cover ``symbol`` go into the state.
     """
     from hmas.risk import pauses
+    from hmas.store import pauses as store_pauses
 
     del bar_ms  # kept for callers' signature
     now = now or utcnow()
     book = load_book(session, settings, engine_name, bar_ts).at(bar_ts)
     save_account(session, book)
-    for started in pauses.evaluate(
+    # The engine's pauses, read once: the triggers ask when each last ended, and the state
+    # holds those in force (with any a trigger starts now).
+    history = store_pauses.of_engine(session, engine_name)
+    started = pauses.evaluate(
         session,
         settings,
         engine_name,
@@ -207,10 +217,12 @@ def guardian_state(
         exchange=exchange,
         timeframe=timeframe,
         bar_ts=bar_ts,
-    ):
-        logger.warning("paused (%s): %s", started.trigger, started.reason)
+        history=history,
+    )
+    for pause in started:
+        logger.warning("paused (%s): %s", pause.trigger, pause.reason)
     state = book.state(bar_ts, kill_switch=kill_switch_on(settings))
-    held = pauses.active_pauses(session, engine_name, now, symbol)
+    held = pauses.active_pauses(session, engine_name, now, symbol, rows=[*history, *started])
     return state.model_copy(update={"pauses": held}) if held else state
 
 

@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlmodel import Session, col
@@ -30,7 +30,7 @@ from hmas.store import pauses as store
 from hmas.store.models import Account, Candle, Pause, Signal, SignalResult
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
 
     from hmas.risk.book import PaperBook
     from hmas.settings import Settings
@@ -164,17 +164,21 @@ def evaluate(
     exchange: str | None = None,
     timeframe: str | None = None,
     bar_ts: int | None = None,
+    history: list[Pause] | None = None,
 ) -> list[Pause]:
-    """Run every trigger on the store's evidence at ``now``; return the pauses it started."""
+    """Run every trigger on the store's evidence at ``now``; return the pauses it started.
+
+    ``history``: the engine's pauses (``store.of_engine``) when the caller read them already;
+    otherwise they are read once, when a trigger first asks.
+    """
     started: list[Pause | None] = []
     params = settings.pause
-
-    history: list[Any] = []  # the engine's pauses, read once when a trigger first asks
+    read: list[list[Pause]] = [] if history is None else [history]
 
     def since(trigger: str, scope: str = "*") -> datetime | None:
-        if not history:
-            history.append(store.of_engine(session, engine_name))
-        return store.ended(history[0], trigger, scope, now)
+        if not read:
+            read.append(store.of_engine(session, engine_name))
+        return store.ended(read[0], trigger, scope, now)
 
     account = book.account
     if account.paused_until_ts is not None and account.paused_until_ts > _ms(now):
@@ -267,9 +271,29 @@ def _duration(text: str) -> int:
 
 
 def active_pauses(
-    session: Session, engine_name: str, now: datetime, symbol: str
+    session: Session,
+    engine_name: str,
+    now: datetime,
+    symbol: str,
+    *,
+    rows: Iterable[Pause] | None = None,
 ) -> tuple[ActivePause, ...]:
-    """The stored pauses the guardian refuses ``symbol``'s trades for (``STORED_REFUSALS``)."""
+    """The stored pauses the guardian refuses ``symbol``'s trades for (``STORED_REFUSALS``).
+
+    ``rows``: every pause of the engine already read in this session (``store.of_engine``
+    and those started since), filtered here instead of read again.
+    """
+    if rows is None:
+        held = store.active(session, engine_name, now, symbol=symbol)
+    else:
+        held = sorted(
+            (
+                p
+                for p in rows
+                if p.engine == engine_name and p.scope in ("*", symbol) and store.is_active(p, now)
+            ),
+            key=lambda p: p.id or 0,
+        )
     return tuple(
         ActivePause(
             id=p.id or 0,
@@ -278,7 +302,7 @@ def active_pauses(
             reason=p.reason,
             expires_ts=_ms(store.aware(p.expires_at)) if p.expires_at is not None else None,
         )
-        for p in store.active(session, engine_name, now, symbol=symbol)
+        for p in held
         if p.trigger in STORED_REFUSALS
     )
 

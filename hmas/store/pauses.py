@@ -133,17 +133,18 @@ def error_counts(session: Session, since: datetime) -> tuple[int, int]:
     their start, LLM calls by their creation)."""
     from sqlalchemy import func
 
-    fetches = session.execute(
-        select(func.count()).where(
-            col(FetchRun.status) == "error", col(FetchRun.started_at) > since
-        )
-    ).scalar_one()
-    calls = session.execute(
-        select(func.count()).where(
-            col(LlmCall.status).in_(LLM_ERROR_STATUSES), col(LlmCall.created_at) > since
-        )
-    ).scalar_one()
-    return int(fetches), int(calls)
+    fetches = (
+        select(func.count())
+        .where(col(FetchRun.status) == "error", col(FetchRun.started_at) > since)
+        .scalar_subquery()
+    )
+    calls = (
+        select(func.count())
+        .where(col(LlmCall.status).in_(LLM_ERROR_STATUSES), col(LlmCall.created_at) > since)
+        .scalar_subquery()
+    )
+    row = session.execute(select(fetches, calls)).one()  # one round trip for both
+    return int(row[0]), int(row[1])
 
 
 def as_dict(pause: Pause, now: datetime | None = None) -> dict[str, Any]:
