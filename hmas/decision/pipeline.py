@@ -267,14 +267,47 @@ def compute(
     layer's after its rules frames and the answers of the layers before it (the LLM engine).
     """
     from hmas.agents import registry
-    from hmas.decision import mother
-    from hmas.indicators import compute_features
+    from hmas.agents.common import known_columns
+    from hmas.indicators import feature_arrays
 
     engines = registry.engines(settings)  # a bad engine setting fails before any work
-    timings: dict[str, float] = {}
     t0 = time.perf_counter()
+    features, arrays = feature_arrays(inputs.candles)
+    with known_columns(features, arrays):
+        return _compute(
+            inputs,
+            settings,
+            features,
+            engines,
+            t0,
+            equity=equity,
+            deadline_s=deadline_s,
+            concurrent=concurrent,
+            decide=decide,
+            answers=answers,
+            ask=ask,
+        )
+
+
+def _compute(
+    inputs: MarketInputs,
+    settings: Settings,
+    features: pd.DataFrame,
+    engines: dict[str, AgentEngine],
+    t0: float,
+    *,
+    equity: float | None,
+    deadline_s: float,
+    concurrent: bool | None,
+    decide: bool,
+    answers: Answers | None,
+    ask: LayerAnswers | None,
+) -> PipelineOutput:
+    from hmas.agents import registry
+    from hmas.decision import mother
+
+    timings: dict[str, float] = {}
     equity = settings.paper.starting_equity if equity is None else equity
-    features = compute_features(inputs.candles)
     ctx = build_context(inputs, features, settings, equity)
     timings["features"] = (time.perf_counter() - t0) * 1000
     index = features.index

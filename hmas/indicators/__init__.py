@@ -13,6 +13,7 @@ from hmas.indicators.features import (
     SECONDS_PER_YEAR,
     FeatureParams,
     compute_features,
+    feature_arrays,
     feature_warmup,
 )
 from hmas.indicators.resample import align_closed, higher_timeframe, resample_closed
@@ -27,6 +28,7 @@ __all__ = [
     "align_closed",
     "compute_features",
     "confirmed_swings",
+    "feature_arrays",
     "feature_warmup",
     "higher_timeframe",
     "resample_closed",

@@ -167,6 +167,17 @@ def compute_features(
     ``only`` names the features wanted (the OHLCV columns always come): the others are not
     computed and not in the frame. Each column is the same, bit for bit, as in the full frame.
     """
+    return feature_arrays(candles, params, only=only)[0]
+
+
+def feature_arrays(
+    candles: pd.DataFrame,
+    params: FeatureParams | None = None,
+    *,
+    only: Collection[str] | None = None,
+) -> tuple[pd.DataFrame, dict[str, FloatArray]]:
+    """``compute_features``, and its float columns as the arrays the frame was built from
+    (read-only, infinities already NaN): what the agents read without a pandas call per column."""
     p = params or FeatureParams()
     wanted = _wanted(only)
     index = _candle_index(candles)
@@ -183,6 +194,12 @@ def compute_features(
             if values.dtype == np.float64 and np.isinf(values).any():
                 columns[name] = np.where(np.isinf(values), np.nan, values)
     names = [c for c in OUTPUT_COLUMNS if c in OHLCV_COLUMNS or c in wanted]
+    arrays: dict[str, FloatArray] = {}
+    for name in names:
+        values = columns[name]
+        if isinstance(values, np.ndarray) and values.dtype == np.float64:
+            values.flags.writeable = False
+            arrays[name] = values
     if _FROM_ARRAYS is not None and len(index) <= _FROM_ARRAYS_ROWS:
         # pandas' own path from equal-length float arrays, into one block: the same frame as
         # the public constructor at about half its fixed cost on a one-signal window.
@@ -192,8 +209,9 @@ def compute_features(
             index=index,
             verify_integrity=False,
         )
-        return frame
-    return pd.DataFrame(columns, index=index, columns=names)
+        return frame, arrays
+    # Copied into the frame: the arrays stay read-only, the frame's columns do not.
+    return pd.DataFrame(columns, index=index, columns=names, copy=True), arrays
 
 
 #: ``DataFrame._from_arrays`` where pandas has it (2.x and 3.x do), and the longest frame it
