@@ -13,6 +13,9 @@ if TYPE_CHECKING:
     from hmas.decision.pipeline import MarketInputs
 
 
+_OHLCV = ("open", "high", "low", "close", "volume")
+
+
 def frame_hash(frame: pd.DataFrame) -> str:
     """sha256 of a candle frame's timestamps (ms) and OHLCV values, bit for bit."""
     import pandas as pd
@@ -20,10 +23,12 @@ def frame_hash(frame: pd.DataFrame) -> str:
     digest = hashlib.sha256()
     ms = pd.DatetimeIndex(frame.index).as_unit("ms").asi8.astype("<i8")
     digest.update(ms.tobytes())
-    # Row after row, as ``frame[[...]].to_numpy()`` lays them out (one copy, no sub-frame).
-    values = np.column_stack(
-        [frame[name].to_numpy(dtype="<f8") for name in ("open", "high", "low", "close", "volume")]
-    )
+    # Row after row, as ``frame[[...]].to_numpy()`` lays them out.
+    if list(frame.columns) == list(_OHLCV):
+        # The store's candle frame: its one block read at once (no Series per column).
+        values = frame.to_numpy(dtype="<f8")
+    else:
+        values = np.column_stack([frame[name].to_numpy(dtype="<f8") for name in _OHLCV])
     digest.update(np.ascontiguousarray(values).tobytes())
     return digest.hexdigest()
 
