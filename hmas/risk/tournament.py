@@ -32,12 +32,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from hmas.settings import check_weights as check_weights  # the rule, re-exported
+
 if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
-#: How far weights may sum from 1 (they are typed as decimals such as 0.4, 0.3, ...).
-WEIGHT_TOLERANCE = 1e-6
+    from hmas.settings import TournamentSettings
 
 
 def linear_weights(n: int) -> tuple[float, ...]:
@@ -48,19 +49,6 @@ def linear_weights(n: int) -> tuple[float, ...]:
     return tuple((n - r) / total for r in range(n))
 
 
-def check_weights(weights: Sequence[float]) -> str | None:
-    """Why ``weights`` cannot be weights by rank (positive, finite, summing to 1), or None."""
-    if not weights:
-        return "is empty; give one weight per rank, e.g. [0.4, 0.3, 0.2, 0.1]"
-    bad = [w for w in weights if not (math.isfinite(w) and w > 0)]
-    if bad:
-        return f"must all be above 0, not {bad[0]!r}"
-    total = math.fsum(weights)
-    if abs(total - 1.0) > WEIGHT_TOLERANCE:
-        return f"must sum to 1, not {total:.6g}; e.g. [0.4, 0.3, 0.2, 0.1]"
-    return None
-
-
 @dataclass(frozen=True)
 class Rules:
     """A ranking window, a re-rank interval (ms) and the weights by rank (None: linear)."""
@@ -68,6 +56,12 @@ class Rules:
     window_ms: int
     rerank_ms: int
     weights: tuple[float, ...] | None = None
+
+    @classmethod
+    def of(cls, settings: TournamentSettings) -> Rules:
+        """The rules a ``[tournament]`` section sets."""
+        weights = None if settings.weights is None else tuple(settings.weights)
+        return cls(settings.window_ms, settings.rerank_ms, weights)
 
     def weights_for(self, n: int) -> tuple[float, ...]:
         """The weights of ``n`` ranks; ValueError when the configured ones are not ``n``."""
@@ -226,7 +220,8 @@ def blend(
         if stop > begin:
             with np.errstate(divide="ignore", invalid="ignore"):
                 growth = np.where(base[:, None] > 0, books[:, begin:stop] / base[:, None], 1.0)
-            out[begin:stop] = value * (weights @ growth)
+            # 1 + w.(g - 1), not w.g: weights summing to 1 +- 1e-16 must not drift a flat blend.
+            out[begin:stop] = value * (1.0 + weights @ (growth - 1.0))
             value = float(out[stop - 1])
             base = books[:, stop - 1].copy()
             begin = stop
