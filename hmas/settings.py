@@ -17,6 +17,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     ValidationInfo,
@@ -1105,6 +1106,23 @@ class Settings(BaseSettings):
     notify: NotifySettings = Field(default_factory=NotifySettings)
     run: RunSettings = Field(default_factory=RunSettings)
     tournament: TournamentSettings = Field(default_factory=TournamentSettings)
+    #: The paper book decisions are kept under when it is not the engine's own (a tournament
+    #: entrant's ``rules@fast``); not a setting: never in a file, the config hash or its dump.
+    _book: str | None = PrivateAttr(default=None)
+
+    @property
+    def book_name(self) -> str:
+        """The key of the paper book (account, positions, signals): the engine's name, or a
+        tournament entrant's ``<engine>@<name>``."""
+        return self._book or self.decision.engine
+
+    def for_book(self, name: str) -> Settings:
+        """These settings deciding into the paper book ``name`` (at most 32 characters)."""
+        if not 0 < len(name) <= 32:
+            raise ValueError(f"a paper book's name has 1 to 32 characters, not {name!r}")
+        copy = self.model_copy()
+        copy._book = name
+        return copy
 
     @classmethod
     def settings_customise_sources(

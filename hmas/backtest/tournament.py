@@ -37,6 +37,7 @@ class TournamentResult:
     def as_dict(self) -> dict[str, Any]:
         """The JSON ``hmas backtest --tournament --json`` prints."""
         from hmas.backtest.data import iso
+        from hmas.risk.tournament import describe
 
         first = self.results[0]
         members = []
@@ -56,16 +57,8 @@ class TournamentResult:
                     **{k: v for k, v in figures.items() if k != "name"},
                 }
             )
-        weights = self.rules.weights_for(len(self.entrants))
         return {
-            "tournament": {
-                "window": _duration(self.rules.window_ms),
-                "rerank": _duration(self.rules.rerank_ms),
-                "weights": [round(w, 6) for w in weights],
-                "weights_rule": "tournament.weights"
-                if self.rules.weights is not None
-                else "the default, linear by rank",
-            },
+            "tournament": describe(self.rules, len(self.entrants)),
             "symbols": first.symbols,
             "timeframe": first.timeframe,
             "start": iso(first.start_ts),
@@ -83,16 +76,7 @@ def _pnl(final: Any, start: Any) -> float | None:
     return round(float(final) - float(start), 2)
 
 
-def _duration(ms: int) -> str:
-    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000)):
-        if ms % size == 0:
-            return f"{ms // size}{unit}"
-    return f"{ms}ms"  # pragma: no cover - settings accept whole minutes at least
-
-
-def realised_curve(
-    ts: NDArray[np.int64], trades: list[Trade], start: float
-) -> NDArray[np.float64]:
+def realised_curve(ts: NDArray[np.int64], trades: list[Trade], start: float) -> NDArray[np.float64]:
     """The book's realised equity at each bar's close: a trade counts at its exit bar's close
     (as ``metrics.equity_curve`` books it)."""
     import numpy as np

@@ -32,8 +32,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from hmas.settings import check_weights as check_weights  # the rule, re-exported
-
 if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
@@ -75,6 +73,26 @@ class Rules:
         return self.weights
 
 
+def duration_text(ms: int) -> str:
+    """A duration in ms as settings write it (``7d``, ``12h``, ``90m``)."""
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000)):
+        if ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms"  # pragma: no cover - durations are whole minutes
+
+
+def describe(rules: Rules, n: int) -> dict[str, Any]:
+    """The rules as the JSON of a tournament shows them, for ``n`` members."""
+    return {
+        "window": duration_text(rules.window_ms),
+        "rerank": duration_text(rules.rerank_ms),
+        "weights": [round(w, 6) for w in rules.weights_for(n)],
+        "weights_rule": "tournament.weights"
+        if rules.weights is not None
+        else "the default, linear by rank",
+    }
+
+
 @dataclass(frozen=True)
 class Rerank:
     """One re-rank: when, each member's window P&L, rank and capital weight (members' order)."""
@@ -106,7 +124,7 @@ class Rerank:
 
 
 def rerank_times(first_open_ms: int, last_close_ms: int, rerank_ms: int) -> list[int]:
-    """The epoch-aligned multiples of ``rerank_ms`` after ``first_open_ms``, up to the last close."""
+    """The multiples of ``rerank_ms`` since the epoch after the first open, to the last close."""
     if rerank_ms <= 0:
         raise ValueError(f"the re-rank interval must be above 0 ms, not {rerank_ms}")
     first = (first_open_ms // rerank_ms + 1) * rerank_ms
@@ -212,8 +230,9 @@ def blend(
     n, bars = books.shape
     out = np.empty(bars, dtype=np.float64)
     value = float(start_equity)
-    weights = np.full(n, 1.0 / n)
-    base = np.full(n, float(start_equity))  # each member's equity when the split was set
+    weights: NDArray[np.float64] = np.full(n, 1.0 / n)
+    # Each member's equity when the split was set.
+    base: NDArray[np.float64] = np.full(n, float(start_equity))
     begin = 0
     cuts = [(int(np.searchsorted(ts, r.ts, side="right")), r) for r in reranks]
     for stop, r in [*cuts, (bars, None)]:

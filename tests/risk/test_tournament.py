@@ -10,7 +10,6 @@ import pytest
 from hmas.risk.tournament import (
     Rules,
     blend,
-    check_weights,
     compare,
     curve_figures,
     linear_weights,
@@ -18,6 +17,7 @@ from hmas.risk.tournament import (
     rerank_times,
     schedule,
 )
+from hmas.settings import check_weights
 
 DAY = 86_400_000
 WEEK = 7 * DAY
