@@ -6,8 +6,8 @@ its closed positions, each counted at its exit bar's close) and apply ``hmas.ris
 to it, the same core ``hmas backtest --tournament`` applies to simulated books:
 
 - the tournament starts at the first bar any entrant decided (its first signal);
-- it stands as of the close of the latest bar any entrant decided, so a second run on the
-  same bar prints the same standings;
+- it stands as of the close of the latest bar any entrant decided (or of a later exit bar),
+  so a second run on the same bar prints the same standings;
 - re-rank times, the window, the weights by rank and the equal split before the first full
   window are the backtest's.
 """
@@ -69,15 +69,15 @@ def standings(engine: Engine, entrants: list[Entrant], rules: Rules) -> dict[str
     first_open = as_of = None
     if decided:
         first_open = min(int(ts) for ts, _ in decided)
-        as_of = max(int(ts) + timeframe_ms(tf) for ts, tf in decided)
-        times = sorted({t for per in events for t, _ in per if t <= as_of} | {as_of})
+        closes = [int(ts) + timeframe_ms(tf) for ts, tf in decided]
+        as_of = max(closes + [t for per in events for t, _ in per])
+        times = sorted({t for per in events for t, _ in per} | {as_of})
         axis = np.array(times, dtype=np.int64)
         realised = np.full((len(books), len(axis)), float(start))
         for k, per in enumerate(events):
             booked = np.zeros(len(axis))
             for t, pnl in per:
-                if t <= as_of:
-                    booked[int(np.searchsorted(axis, t))] += pnl
+                booked[int(np.searchsorted(axis, t))] += pnl
             realised[k] = start + np.cumsum(booked)
         reranks = schedule(axis, realised, start, first_open, rules, until_ms=as_of)
     current = reranks[-1] if reranks else None

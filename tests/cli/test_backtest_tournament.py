@@ -136,9 +136,7 @@ def test_weights_from_the_tournament_section(
     assert data["tournament"]["weights"] == [0.7, 0.2, 0.1]
     assert data["tournament"]["window"] == "14d" and data["tournament"]["rerank"] == "1d"
     full = [r for r in data["reranks"] if r["full_window"]]
-    assert full and all(
-        sorted(m["weight"] for m in r["members"]) == [0.1, 0.2, 0.7] for r in full
-    )
+    assert full and all(sorted(m["weight"] for m in r["members"]) == [0.1, 0.2, 0.7] for r in full)
 
 
 def _bad_dirs(tmp: Path) -> dict[str, list[str]]:
@@ -218,9 +216,7 @@ def test_bad_tournaments_exit_2_on_one_line_storing_nothing(
     given = _bad_dirs(tmp_path)[case]
     config = ["--config", str(tmp_path / f"{case}.toml")] if case in ("sum", "count") else []
     before = _stored_runs(args)
-    code, out, err = invoke(
-        [*args, *config, "backtest", "-s", "BTC-USD", *given], terminal=False
-    )
+    code, out, err = invoke([*args, *config, "backtest", "-s", "BTC-USD", *given], terminal=False)
     assert code == 2
     assert out == ""
     assert err == BAD[case].format(tmp=tmp_path) + "\n"
