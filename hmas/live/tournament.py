@@ -88,7 +88,7 @@ def standings(engine: Engine, entrants: list[Entrant], rules: Rules) -> dict[str
             "name": e.name,
             "file": str(e.path),
             "book": e.book,
-            "realised_pnl": round(sum(p for _, p in per), 2),
+            "realised_pnl": round(float(sum(p for _, p in per)), 2),
             "closed_trades": len(per),
             "open_positions": int(open_counts.get(e.book, 0)),
             "window_pnl": None

@@ -127,8 +127,17 @@ def test_weights_from_the_tournament_section(
     main = tmp_path / "main.toml"
     main.write_text('[tournament]\nweights = [0.7, 0.2, 0.1]\nwindow = "14d"\nrerank = "1d"\n')
     code, out, _ = invoke(
-        [*args, "--config", str(main), "backtest", "-s", "ETH-USD", "--tournament", str(cfgs)]
-        + ["--json"],
+        [
+            *args,
+            "--config",
+            str(main),
+            "backtest",
+            "-s",
+            "ETH-USD",
+            "--tournament",
+            str(cfgs),
+            "--json",
+        ],
         terminal=False,
     )
     assert code == 0
@@ -234,8 +243,18 @@ def test_source_sample_from_a_clean_store(tmp_path: Path, loose: None) -> None:
     cfgs = Path(__file__).parents[2] / "examples" / "tournament"
     url = f"sqlite:///{tmp_path / 'clean.db'}"
     code, out, _ = invoke(
-        ["--db-url", url, "backtest", "-s", "BTC-USD", "--source", "sample"]
-        + ["--tournament", str(cfgs), "--json"],
+        [
+            "--db-url",
+            url,
+            "backtest",
+            "-s",
+            "BTC-USD",
+            "--source",
+            "sample",
+            "--tournament",
+            str(cfgs),
+            "--json",
+        ],
         terminal=False,
     )
     assert code == 0
@@ -256,8 +275,22 @@ def test_the_real_btc_file(shared_data: Path, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'real.db'}"
     path = shared_data / "ohlcv" / "coinbase_btc_usd_1h.csv"
     code, out, err = invoke(
-        ["--db-url", url, "backtest", "-s", "BTC-USD", "--source", "file", "--path", str(path)]
-        + ["--timerange", "20180101-20190101", "--tournament", str(cfgs), "--json"],
+        [
+            "--db-url",
+            url,
+            "backtest",
+            "-s",
+            "BTC-USD",
+            "--source",
+            "file",
+            "--path",
+            str(path),
+            "--timerange",
+            "20180101-20190101",
+            "--tournament",
+            str(cfgs),
+            "--json",
+        ],
         terminal=False,
     )
     assert code == 0, err

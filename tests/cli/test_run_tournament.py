@@ -79,9 +79,8 @@ def test_run_once_twice_on_the_sample_market(tmp_path: Path) -> None:
         (
             {"a.toml": "", "b.toml": "[alpha]\nstop_atr = -1\n"},
             None,
-            "Error: --tournament "
-            "{d}/b.toml: invalid configuration: alpha.stop_atr (HMAS_ALPHA__STOP_ATR): Input should "
-            "be greater than 0",
+            "Error: --tournament {d}/b.toml: invalid configuration: alpha.stop_atr "
+            "(HMAS_ALPHA__STOP_ATR): Input should be greater than 0",
         ),
         (
             {"a.toml": "", "b.toml": ""},
@@ -120,8 +119,19 @@ def test_bad_tournaments_exit_2_before_the_store_is_touched(
         root = ["--config", str(tmp_path / "main.toml")]
     store = tmp_path / "live.db"
     code, out, err = invoke(
-        [*root, "--db-url", f"sqlite:///{store}", "run", "-s", "BTC-USD", "--source", "sample"]
-        + ["--once", "--tournament", str(cfgs)],
+        [
+            *root,
+            "--db-url",
+            f"sqlite:///{store}",
+            "run",
+            "-s",
+            "BTC-USD",
+            "--source",
+            "sample",
+            "--once",
+            "--tournament",
+            str(cfgs),
+        ],
         terminal=False,
     )
     assert code == 2 and out == ""
