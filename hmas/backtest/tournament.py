@@ -91,6 +91,16 @@ def realised_curve(ts: NDArray[np.int64], trades: list[Trade], start: float) -> 
     return out
 
 
+def check_entrants(entrants: list[Entrant]) -> None:
+    """UsageError for an entrant a tournament backtest cannot run (one on the LLM engine)."""
+    for entrant in entrants:
+        if entrant.settings.uses_llm():
+            raise UsageError(
+                f"--tournament {entrant.path} runs the LLM engine; a tournament backtest runs "
+                "the rules engine only (each entrant would call the models for every bar)"
+            )
+
+
 def run_tournament(
     engine: Engine,
     entrants: list[Entrant],
@@ -106,12 +116,7 @@ def run_tournament(
     from hmas.backtest.run import run_backtest
     from hmas.risk.tournament import compare
 
-    for entrant in entrants:
-        if entrant.settings.uses_llm():
-            raise UsageError(
-                f"--tournament {entrant.path} runs the LLM engine; a tournament backtest runs "
-                "the rules engine only (each entrant would call the models for every bar)"
-            )
+    check_entrants(entrants)
     results: list[BacktestResult] = []
     for entrant in entrants:
         results.append(

@@ -41,8 +41,11 @@ def tournament_command(ctx: typer.Context, paths: list[Path], *, scope: dict[str
     settings = settings_from(ctx, **overrides)
     from hmas.risk.entrants import load_entrants, rules_for
 
+    from hmas.backtest.tournament import check_entrants, run_tournament
+
     entrants = load_entrants(paths, **overrides)
     rules = rules_for(settings, len(entrants))
+    check_entrants(entrants)  # before the store is opened
     tf = args.timeframe(scope.get("timeframe"), settings.fetch.timeframe)
     ex = args.exchange(scope.get("exchange"))
     engine = store_from(settings)
@@ -55,7 +58,6 @@ def tournament_command(ctx: typer.Context, paths: list[Path], *, scope: dict[str
         raise UsageError("--path is only read with --source file")
     from hmas.backtest.data import Range
     from hmas.backtest.run import BacktestRequest
-    from hmas.backtest.tournament import run_tournament
 
     request = BacktestRequest(
         symbols=wanted, timeframe=tf, range=Range(lo, hi, start_name, end_name), exchange=ex

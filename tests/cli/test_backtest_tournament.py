@@ -187,6 +187,8 @@ def _bad_dirs(tmp: Path) -> dict[str, list[str]]:
         "count": ["--tournament", str(mixed / "a.toml"), "--tournament", str(mixed / "b.toml")],
         "export": ["--tournament", str(bad), "--export", str(tmp / "out")],
         "strategy": ["--tournament", str(bad), "--strategy", "reference"],
+        "llm": ["--tournament", str(mixed / "a.toml"), "--tournament", str(mixed / "b.toml")]
+        + ["--engine", "llm"],
     }
 
 
@@ -214,6 +216,8 @@ BAD = {
     "configuration or remove tournament.weights (linear by rank)",
     "export": "Error: --tournament does not take --export; run them without it",
     "strategy": "Error: --tournament ranks configurations of the rules strategy; drop --strategy",
+    "llm": "Error: --tournament {tmp}/mixed/a.toml runs the LLM engine; a tournament backtest "
+    "runs the rules engine only (each entrant would call the models for every bar)",
 }
 
 
@@ -225,11 +229,16 @@ def test_bad_tournaments_exit_2_on_one_line_storing_nothing(
     given = _bad_dirs(tmp_path)[case]
     config = ["--config", str(tmp_path / f"{case}.toml")] if case in ("sum", "count") else []
     before = _stored_runs(args)
+    if case == "llm":  # a fresh store: nothing may be created for a refused command
+        args = ["--db-url", f"sqlite:///{tmp_path / 'never.db'}"]
     code, out, err = invoke([*args, *config, "backtest", "-s", "BTC-USD", *given], terminal=False)
     assert code == 2
     assert out == ""
     assert err == BAD[case].format(tmp=tmp_path) + "\n"
-    assert _stored_runs(args) == before
+    if case == "llm":
+        assert not (tmp_path / "never.db").exists()
+    else:
+        assert _stored_runs(args) == before
 
 
 def test_list_refuses_the_tournament_option(db: tuple[list[str], Path]) -> None:
