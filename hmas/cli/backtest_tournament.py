@@ -39,9 +39,8 @@ def tournament_command(ctx: typer.Context, paths: list[Path], *, scope: dict[str
     )
     overrides = engine_overrides(scope.get("engine_name"))
     settings = settings_from(ctx, **overrides)
-    from hmas.risk.entrants import load_entrants, rules_for
-
     from hmas.backtest.tournament import check_entrants, run_tournament
+    from hmas.risk.entrants import load_entrants, rules_for
 
     entrants = load_entrants(paths, **overrides)
     rules = rules_for(settings, len(entrants))

@@ -187,8 +187,14 @@ def _bad_dirs(tmp: Path) -> dict[str, list[str]]:
         "count": ["--tournament", str(mixed / "a.toml"), "--tournament", str(mixed / "b.toml")],
         "export": ["--tournament", str(bad), "--export", str(tmp / "out")],
         "strategy": ["--tournament", str(bad), "--strategy", "reference"],
-        "llm": ["--tournament", str(mixed / "a.toml"), "--tournament", str(mixed / "b.toml")]
-        + ["--engine", "llm"],
+        "llm": [
+            "--tournament",
+            str(mixed / "a.toml"),
+            "--tournament",
+            str(mixed / "b.toml"),
+            "--engine",
+            "llm",
+        ],
     }
 
 
