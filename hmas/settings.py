@@ -17,6 +17,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     ValidationInfo,
@@ -696,6 +697,67 @@ class RunSettings(Section):
     )
 
 
+#: How far tournament weights may sum from 1 (they are typed as decimals such as 0.4, 0.3, ...).
+WEIGHT_TOLERANCE = 1e-6
+
+
+def check_weights(weights: list[float] | tuple[float, ...]) -> str | None:
+    """Why ``weights`` cannot be weights by rank (positive, finite, summing to 1), or None."""
+    import math
+
+    if not weights:
+        return "is empty; give one weight per rank, e.g. [0.4, 0.3, 0.2, 0.1]"
+    bad = [w for w in weights if not (math.isfinite(w) and w > 0)]
+    if bad:
+        return f"must all be above 0, not {bad[0]!r}"
+    total = math.fsum(weights)
+    if abs(total - 1.0) > WEIGHT_TOLERANCE:
+        return f"must sum to 1, not {total:.6g}; e.g. [0.4, 0.3, 0.2, 0.1]"
+    return None
+
+
+class TournamentSettings(Section):
+    """``--tournament``: how the configurations' paper books are ranked and weighted."""
+
+    weights: list[float] | None = Field(
+        None,
+        description="Capital weights by rank, best first: positive, summing to 1, one per "
+        "configuration (e.g. [0.4, 0.3, 0.2, 0.1] for four). Unset: linearly decreasing by "
+        "rank, normalised (40/30/20/10 for four, 50/33/17 for three).",
+    )
+    window: str = Field(
+        "30d", description="The trailing window of realised P&L the books are ranked by."
+    )
+    rerank: str = Field(
+        "7d",
+        description="How often the books are re-ranked: at the multiples of this duration "
+        "since the epoch (UTC; 7d re-ranks each Thursday 00:00).",
+    )
+
+    @field_validator("weights")
+    @classmethod
+    def _weights_by_rank(cls, value: list[float] | None) -> list[float] | None:
+        if value is not None:
+            problem = check_weights(value)
+            if problem is not None:
+                raise ValueError(problem)
+        return value
+
+    @field_validator("window", "rerank")
+    @classmethod
+    def _a_duration(cls, value: str) -> str:
+        duration_ms(value)
+        return value.strip().lower()
+
+    @property
+    def window_ms(self) -> int:
+        return duration_ms(self.window)
+
+    @property
+    def rerank_ms(self) -> int:
+        return duration_ms(self.rerank)
+
+
 class NewsSettings(Section):
     """The news source of the sentiment agent: a headlines file (docs/configuration.md)."""
 
@@ -1043,6 +1105,24 @@ class Settings(BaseSettings):
     news: NewsSettings = Field(default_factory=NewsSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
     run: RunSettings = Field(default_factory=RunSettings)
+    tournament: TournamentSettings = Field(default_factory=TournamentSettings)
+    #: The paper book decisions are kept under when it is not the engine's own (a tournament
+    #: entrant's ``rules@fast``); not a setting: never in a file, the config hash or its dump.
+    _book: str | None = PrivateAttr(default=None)
+
+    @property
+    def book_name(self) -> str:
+        """The key of the paper book (account, positions, signals): the engine's name, or a
+        tournament entrant's ``<engine>@<name>``."""
+        return self._book or self.decision.engine
+
+    def for_book(self, name: str) -> Settings:
+        """These settings deciding into the paper book ``name`` (at most 32 characters)."""
+        if not 0 < len(name) <= 32:
+            raise ValueError(f"a paper book's name has 1 to 32 characters, not {name!r}")
+        copy = self.model_copy()
+        copy._book = name
+        return copy
 
     @classmethod
     def settings_customise_sources(

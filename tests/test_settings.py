@@ -95,7 +95,7 @@ def test_unknown_key_in_file(tmp_path: Path) -> None:
         f"invalid configuration: unknown setting colour in {cfg}; valid keys at the top level: "
         "db_url, data_dir, log_level, fetch, exchange_credentials, kill_switch, decision, alpha, "
         "technical, sentiment, macro, execution, rationale, mother, risk, paper, pause, llm, news, "
-        "notify, run"
+        "notify, run, tournament"
     )
 
 

@@ -153,6 +153,15 @@ def backtest(
             "answer to the same question. Example: --no-cache",
         ),
     ] = False,
+    tournament: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--tournament",
+            help="Backtest each configuration of a directory (its .toml files, sorted) or of "
+            "several files on the same candles, then rank them by realised P&L and blend "
+            "([tournament] weights, window, rerank). Example: --tournament cfgs/",
+        ),
+    ] = None,
     json_out: JsonOption = False,
 ) -> None:
     """Backtest the decision on stored candles; list and show stored backtests.
@@ -172,11 +181,20 @@ def backtest(
 
     Example: hmas backtest --symbols BTC-USD --timeframe 1h --timerange 20180101-20190101
 
+    With --tournament DIR each configuration is backtested and the books ranked and blended
+    (docs/backtest.md#tournament). Example: hmas backtest -s BTC-USD --source sample
+    --tournament cfgs/
+
     Also: hmas backtest list [--limit N] [--json]; hmas backtest show ID [--json].
     """
     words = list(rest or [])
     if words and words[0] in ACTIONS:
         _stored(ctx, words, json_out=json_out, limit=limit, given=_given(locals()))
+        return
+    if tournament is not None:
+        from hmas.cli.backtest_tournament import tournament_command
+
+        tournament_command(ctx, tournament, scope=locals())
         return
     from hmas.cli import args, backtest_view, render
     from hmas.errors import EXIT_ERROR
@@ -305,6 +323,7 @@ def _given(scope: dict[str, object]) -> list[str]:
         "export": "--export",
         "plot": "--plot",
         "lookahead_bars": "--lookahead-bars",
+        "tournament": "--tournament",
     }
     found = [flag for key, flag in names.items() if scope.get(key) is not None]
     if scope.get("check_lookahead"):

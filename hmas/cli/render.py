@@ -1003,7 +1003,7 @@ def run_summary(results: list[Any]) -> None:
     for res in results[-1:]:
         rows = [
             [
-                s.symbol,
+                s.symbol + (f" {s.book}" if getattr(s, "book", None) else ""),
                 s.status,
                 _decision_text(s.decision, s.action),
                 str(s.signal_id or NONE),

@@ -71,6 +71,15 @@ def run(
     metrics_port: MetricsPortOption = None,
     metrics_host: MetricsHostOption = None,
     artifacts: ArtifactsOption = None,
+    tournament: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--tournament",
+            help="Decide every symbol with each configuration of a directory (its .toml files, "
+            "sorted), each into its own paper book (rules@NAME), and print the standings: "
+            "realised P&L, rank and weight ([tournament]). Example: --tournament cfgs/",
+        ),
+    ] = None,
 ) -> None:
     """Fetch, update paper positions, analyse and decide for each symbol, in a loop.
 
@@ -84,6 +93,10 @@ def run(
 
     --metrics-port serves Prometheus metrics while the loop runs; --artifacts writes each new
     signal as JSON; notifications go to the channels set under [notify] (docs/running.md).
+
+    With --tournament DIR each configuration decides into its own paper book and the
+    standings are printed at the end (with --json: a last line {"standings": ...});
+    docs/running.md#tournament.
 
     Example: hmas run --symbols BTC-USD ETH-USD --source sample --once
     """
@@ -109,6 +122,7 @@ def run(
             metrics_port=metrics_port,
             metrics_host=metrics_host,
             artifacts=artifacts,
+            tournament=tournament,
         )
 
 
@@ -136,6 +150,7 @@ def _run(
     metrics_port: int | None,
     metrics_host: str | None,
     artifacts: Path | None,
+    tournament: list[Path] | None = None,
 ) -> None:
     from hmas.cli import args, render
     from hmas.errors import EXIT_REFUSED, EXIT_USAGE
@@ -155,6 +170,12 @@ def _run(
     if max_signals_per_day is not None:
         overrides["risk"] = {"max_signals_per_day": max_signals_per_day}
     settings = settings_from(ctx, **overrides)
+    entrants, rules = [], None
+    if tournament is not None:
+        from hmas.risk.entrants import load_entrants, rules_for
+
+        entrants = load_entrants(tournament, **overrides)
+        rules = rules_for(settings, len(entrants))
     chosen = args.source(source, settings.fetch.source, ("exchange", "sample"))
     from hmas.cli.fetch import check_source_options
 
@@ -166,14 +187,16 @@ def _run(
         exchange=args.exchange(exchange),
         iterations=1 if once or iterations is None else iterations,
         sleep_seconds=60.0 if sleep_seconds is None else sleep_seconds,
+        entrants=entrants,
     )
-    if settings.uses_llm():  # every route and key, before any fetch or call
-        from hmas.decision.llm_engine import resolve
-
-        resolve(settings)
     from hmas.data.news import load_feed
 
-    load_feed(settings)  # a bad news file: exit 2 before the store is touched (read again per bar)
+    for each in [settings, *(e.settings for e in entrants)]:
+        if each.uses_llm():  # every route and key, before any fetch or call
+            from hmas.decision.llm_engine import resolve
+
+            resolve(each)
+        load_feed(each)  # a bad news file: exit 2 before the store is touched (read again per bar)
     from hmas.cli.run_extras import RunExtras
 
     # A bad port, host or artifacts directory: exit 2 before the store is touched.
@@ -196,7 +219,7 @@ def _run(
     )
     on_outcome = extras.hook(on_outcome)
     sample = options.source == "sample"
-    with render.run_view(options.symbols, live=not json_out, sample=sample) as view:
+    with render.run_view(options.rows(), live=not json_out, sample=sample) as view:
         on_event = extras.events(view)
         # Only the last iteration is shown and decides the exit code: the loop keeps no more.
         results = run_loop(
@@ -211,6 +234,15 @@ def _run(
         )
     if not json_out:
         render.run_summary(results)
+    if rules is not None:
+        from hmas.cli import tournament_view
+        from hmas.live.tournament import standings
+
+        table = standings(engine, entrants, rules)
+        if json_out:
+            render.print_json_line({"standings": table})
+        else:
+            tournament_view.standings(table)
     if settings.uses_llm():
         from hmas.store.llm_calls import spent_on
 

@@ -164,7 +164,7 @@ def analyze(
     bar_ts = index_to_ms(inputs.candles.index)[-1]
     config_hash = settings.config_hash()
     existing = find_analysis(
-        engine, exchange, symbol, timeframe, bar_ts, settings.decision.engine, config_hash
+        engine, exchange, symbol, timeframe, bar_ts, settings.book_name, config_hash
     )
     if existing is not None:
         return AnalysisRecord(existing, created=False)
@@ -183,7 +183,7 @@ def analyze(
             attach(engine, answerer.batch, analysis_id=analysis.id)
     except IntegrityError:  # a concurrent run stored the same bar first
         found = find_analysis(
-            engine, exchange, symbol, timeframe, bar_ts, settings.decision.engine, config_hash
+            engine, exchange, symbol, timeframe, bar_ts, settings.book_name, config_hash
         )
         if found is None:
             raise
@@ -294,7 +294,7 @@ def build_analysis(
         symbol=inputs.symbol,
         timeframe=inputs.timeframe,
         bar_ts=ms[-1],
-        engine=settings.decision.engine,
+        engine=settings.book_name,
         config_hash=settings.config_hash(),
         hmas_version=__version__,
         source=inputs.source,

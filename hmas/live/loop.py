@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy.engine import Engine
 
+    from hmas.risk.entrants import Entrant
     from hmas.settings import Settings
     from hmas.store.locks import Leases
 
@@ -57,6 +58,15 @@ class RunOptions:
     iterations: int = 1
     sleep_seconds: float = 60.0
     fetch: bool = True
+    #: ``--tournament``: every symbol is decided by each of these configurations, each into its
+    #: own paper book (``Entrant.book``), on the candles fetched once per symbol.
+    entrants: list[Entrant] = field(default_factory=list)
+
+    def rows(self) -> list[str]:
+        """The live view's rows: a symbol, or a symbol and an entrant in a tournament."""
+        if not self.entrants:
+            return list(self.symbols)
+        return [f"{s} {e.name}" for s in self.symbols for e in self.entrants]
 
 
 @dataclass
@@ -82,14 +92,16 @@ class SymbolOutcome:
     exit_code: int = 0
     #: The USD the signal's LLM calls cost (LLM engine only).
     cost_usd: float | None = None
+    #: ``--tournament``: the paper book (``rules@fast``) this outcome was decided into.
+    book: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON form (``refused_by`` is for the exit code; the record keeps its keys;
-        ``cost_usd`` only under the LLM engine)."""
+        ``cost_usd`` only under the LLM engine, ``book`` only in a tournament)."""
         return {
             k: v
             for k, v in self.__dict__.items()
-            if k != "refused_by" and not (k == "cost_usd" and v is None)
+            if k != "refused_by" and not (k in ("cost_usd", "book") and v is None)
         }
 
 
@@ -242,16 +254,22 @@ def _iteration(
             break
         holder = held_elsewhere.get(keys[symbol])
         if holder is not None:
-            outcome = SymbolOutcome(
-                symbol, status="held", error=f"another hmas run holds it {holder}"
-            )
-            if on_event is not None:
-                on_event(symbol, "held", {"error": outcome.error})
+            outcomes = []
+            for book, label in _books(options, symbol):
+                outcome = SymbolOutcome(
+                    symbol, status="held", error=f"another hmas run holds it {holder}", book=book
+                )
+                if on_event is not None:
+                    on_event(label, "held", {"error": outcome.error})
+                outcomes.append(outcome)
+        elif options.entrants:
+            outcomes = _tournament_symbol(engine, options, symbol, run.id, on_event, shared)
         else:
-            outcome = _one_symbol(engine, settings, options, symbol, run.id, on_event, shared)
-        result.symbols.append(outcome)
-        if on_outcome is not None:
-            on_outcome(result, outcome)
+            outcomes = [_one_symbol(engine, settings, options, symbol, run.id, on_event, shared)]
+        for outcome in outcomes:
+            result.symbols.append(outcome)
+            if on_outcome is not None:
+                on_outcome(result, outcome)
         leases.renew()
     failed = [s for s in result.symbols if s.status == "error"]
     if stop.stopped:
@@ -275,6 +293,56 @@ def _iteration(
     return result
 
 
+def _books(options: RunOptions, symbol: str) -> list[tuple[str | None, str]]:
+    """(book, view row) of each decision a symbol gets: one, or one per tournament entrant."""
+    if not options.entrants:
+        return [(None, symbol)]
+    return [(e.book, f"{symbol} {e.name}") for e in options.entrants]
+
+
+def _tournament_symbol(
+    engine: Engine,
+    options: RunOptions,
+    symbol: str,
+    run_id: int,
+    on_event: EventHook | None,
+    shared: dict[str, Any],
+) -> list[SymbolOutcome]:
+    """A symbol decided by every entrant into its own book: the first fetches, the rest read
+    the same stored candles (the exchange the fetch stored them under)."""
+    outcomes: list[SymbolOutcome] = []
+    exchanges: dict[str, str] = shared.setdefault("exchanges", {})
+    for i, entrant in enumerate(options.entrants):
+        label = f"{symbol} {entrant.name}"
+        if i and symbol not in exchanges:  # the fetch failed: nothing new to decide on
+            first = outcomes[0]
+            outcome = SymbolOutcome(
+                symbol,
+                status=first.status,
+                error=f"same error as {options.entrants[0].name}: {first.error}",
+                sample=first.sample,
+                exit_code=first.exit_code,
+                book=entrant.book,
+            )
+            if on_event is not None:
+                on_event(label, "error", {"error": outcome.error})
+        else:
+            outcome = _one_symbol(
+                engine,
+                entrant.settings.for_book(entrant.book),
+                options,
+                symbol,
+                run_id,
+                on_event,
+                shared,
+                fetched_into=exchanges.get(symbol) if i else None,
+                label=label,
+            )
+            outcome.book = entrant.book
+        outcomes.append(outcome)
+    return outcomes
+
+
 def _one_symbol(
     engine: Engine,
     settings: Settings,
@@ -283,7 +351,12 @@ def _one_symbol(
     run_id: int,
     on_event: EventHook | None,
     shared: dict[str, Any] | None = None,
+    *,
+    fetched_into: str | None = None,
+    label: str | None = None,
 ) -> SymbolOutcome:
+    """Fetch (unless ``fetched_into`` names the exchange already fetched into), analyse, settle and
+    decide one symbol; ``label`` keys its events (default: the symbol)."""
     from hmas.data.fetch import FetchRequest, fetch_candles
     from hmas.decision import service
     from hmas.decision.verdict import refused_by
@@ -293,11 +366,13 @@ def _one_symbol(
 
     def emit(stage: str, **detail: Any) -> None:
         if on_event is not None:
-            on_event(symbol, stage, detail)
+            on_event(label or symbol, stage, detail)
 
     outcome = SymbolOutcome(symbol, sample=options.source == "sample")
     try:
-        if options.fetch:
+        if fetched_into is not None:
+            exchange = fetched_into
+        elif options.fetch:
             emit("fetching")
             request = FetchRequest(
                 symbols=[symbol],
@@ -314,6 +389,8 @@ def _one_symbol(
             exchange = service.resolve_series(
                 engine, settings, symbol, options.timeframe, options.exchange
             )
+        if shared is not None:
+            shared.setdefault("exchanges", {})[symbol] = exchange
         emit("analyzing")
         analysis = service.analyze(
             engine, settings, symbol, options.timeframe, exchange=exchange
@@ -348,7 +425,7 @@ def _one_symbol(
             signal_id=sig.id,
             created=record.created,
             reason=sig.rejection_reason,
-            positions=ledger.open_position_count(engine, settings.decision.engine, symbol=symbol),
+            positions=ledger.open_position_count(engine, settings.book_name, symbol=symbol),
         )
     except Exception as exc:
         lost = _lease_lost(exc)
