@@ -271,6 +271,7 @@ def compute(
     from hmas.indicators import compute_features
 
     engines = registry.engines(settings)  # a bad engine setting fails before any work
+    removed = registry.ablated(settings)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     equity = settings.paper.starting_equity if equity is None else equity
@@ -289,12 +290,18 @@ def compute(
 
     def settle_layer(name: str, specs: tuple[AgentSpec, ...], raw: dict[str, pd.DataFrame]) -> None:
         extra: Answers = {}
-        if ask is not None:
-            extra = ask(name, specs, {**frames, **raw}, features, ctx)
+        asked = tuple(spec for spec in specs if spec.name not in removed)
+        if ask is not None and asked:
+            # A removed agent is asked nothing: its abstention stands.
+            extra = ask(name, asked, {**frames, **raw}, features, ctx)
         for spec in specs:
             settle(spec, raw[spec.name], extra)
 
     def runner(spec: AgentSpec, context: AgentContext) -> Callable[[], pd.DataFrame]:
+        if spec.name in removed:
+            # Ablation: the agent abstains on every bar, as one that cannot answer does, so the
+            # mother and the later layers treat it exactly as they treat an absent agent.
+            return lambda: abstained_frame(index, registry.REMOVED)
         run = engines[spec.name].run
         return lambda: run(features, context)
 
