@@ -153,6 +153,33 @@ def backtest(
             "answer to the same question. Example: --no-cache",
         ),
     ] = False,
+    compare: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--compare",
+            help="Run several configurations on the same candles and rank them: TOML files, "
+            "or rules / llm (this configuration on that engine; llm answers from the call log "
+            "only unless --max-cost is given), several after one flag. "
+            "Example: --compare rules strict.toml",
+        ),
+    ] = None,
+    ablate: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--ablate",
+            help="Run with an agent removed from the panel, against the configuration as given "
+            "(repeatable); all: each agent in turn. Example: --ablate all",
+        ),
+    ] = None,
+    walk_forward: Annotated[
+        int | None,
+        typer.Option(
+            "--walk-forward",
+            help="Split the range into N consecutive windows, each decided on base rates "
+            "frozen at its start; out-of-sample figures per window and pooled. "
+            "Example: --walk-forward 4",
+        ),
+    ] = None,
     json_out: JsonOption = False,
 ) -> None:
     """Backtest the decision on stored candles; list and show stored backtests.
@@ -173,14 +200,20 @@ def backtest(
     Example: hmas backtest --symbols BTC-USD --timeframe 1h --timerange 20180101-20190101
 
     Also: hmas backtest list [--limit N] [--json]; hmas backtest show ID [--json].
+
+    Workbench: --compare A.toml B.toml (configurations ranked on the same candles, the top two
+    tested for a difference), --ablate all (each agent removed in turn), --walk-forward 4
+    (windows decided on base rates frozen at their start). docs/backtest.md.
     """
     words = list(rest or [])
     if words and words[0] in ACTIONS:
         _stored(ctx, words, json_out=json_out, limit=limit, given=_given(locals()))
         return
     from hmas.cli import args, backtest_view, render
+    from hmas.cli import backtest_compare as compare_cli
     from hmas.errors import EXIT_ERROR
 
+    words, compare = compare_cli.split_words(words, compare)
     wanted = args.symbols(symbols, words)
     if limit is not None:
         raise UsageError("--limit applies to hmas backtest list only")
@@ -202,8 +235,13 @@ def backtest(
         exporting.check_dir(export)
     if plot is not None:
         plotting.check_file(plot)
-    settings = settings_from(ctx, **engine_overrides(engine_name))
-    llm_budget = _llm_budget(settings, chosen, max_cost, no_cache, check_lookahead)
+    workbench = compare_cli.chosen(compare, ablate, walk_forward, check_lookahead, export, plot)
+    if workbench is not None and compare:
+        settings = settings_from(ctx)
+        llm_budget = None
+    else:
+        settings = settings_from(ctx, **engine_overrides(engine_name))
+        llm_budget = _llm_budget(settings, chosen, max_cost, no_cache, check_lookahead)
     tf = args.timeframe(timeframe, settings.fetch.timeframe)
     ex = args.exchange(exchange)
     engine = store_from(settings)
@@ -221,6 +259,22 @@ def backtest(
         exchange=ex,
         strategy=chosen,  # type: ignore[arg-type]
     )
+    if workbench is not None:
+        compare_cli.run(
+            ctx,
+            workbench,
+            engine,
+            settings,
+            request,
+            compare=compare or [],
+            ablate=ablate or [],
+            windows=walk_forward,
+            engine_name=engine_name,
+            llm=llm_budget,
+            max_cost=max_cost,
+            json_out=json_out,
+        )
+        return
     with render.stage_progress(enabled=not json_out) as progress:
         result = run_backtest(
             engine,
@@ -305,6 +359,9 @@ def _given(scope: dict[str, object]) -> list[str]:
         "export": "--export",
         "plot": "--plot",
         "lookahead_bars": "--lookahead-bars",
+        "compare": "--compare",
+        "ablate": "--ablate",
+        "walk_forward": "--walk-forward",
     }
     found = [flag for key, flag in names.items() if scope.get(key) is not None]
     if scope.get("check_lookahead"):
