@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 from contextvars import ContextVar
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal, Self
 
@@ -338,6 +339,13 @@ class RationaleParams(Section):
         "2w or 90m (setups opened at most this long before the bar, resolved by it).",
     )
 
+    base_rate_cutoff: datetime | None = Field(
+        None,
+        description="Walk-forward: from this time (UTC) on, the base rate is frozen at what "
+        "was known before it (setups opened at most base_rate_lookback before it, resolved on "
+        "a bar opening before it). None: the base rate moves with every bar.",
+    )
+
     reward_risk_buckets: list[float] = Field(
         [3.0, 4.0, 6.0],
         description="Edges of the reward/risk buckets the base rate groups setups by "
@@ -349,6 +357,18 @@ class RationaleParams(Section):
     def _lookback_is_a_duration(cls, value: str) -> str:
         duration_ms(value)
         return value.strip().lower()
+
+    @field_validator("base_rate_cutoff")
+    @classmethod
+    def _cutoff_in_utc(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def cutoff_ms(self) -> int | None:
+        """``base_rate_cutoff`` in epoch ms (None when not set)."""
+        cutoff = self.base_rate_cutoff
+        return None if cutoff is None else int(cutoff.timestamp() * 1000)
 
     @field_validator("reward_risk_buckets", mode="before")
     @classmethod
@@ -655,6 +675,12 @@ class DecisionParams(Section):
         default_factory=dict,
         description='Engine per agent, overriding the default (e.g. {"alpha": "llm"}).',
     )
+    ablate: list[str] = Field(
+        default_factory=list,
+        description="Agents removed from the panel: each abstains on every bar, as an agent that "
+        "cannot answer does (a voter's vote and flags are gone; alpha removed: every bar HOLD). "
+        "execution and rationale cannot be removed. docs/agents.md, Ablation",
+    )
     segment: str = Field(
         "auto",
         description="Length of the segments, aligned to the epoch, from whose anchored start a "
@@ -671,6 +697,13 @@ class DecisionParams(Section):
                 "decision.segment and rationale.base_rate_lookback; remove decision.window"
             )
         return value
+
+    @field_validator("ablate")
+    @classmethod
+    def _ablate_names(cls, value: list[str]) -> list[str]:
+        # The names are checked against the registry where the agents are known
+        # (hmas.agents.registry.ablated): the settings sit below the agents.
+        return sorted({v.strip().lower() for v in value if v.strip()})
 
     @field_validator("segment")
     @classmethod
@@ -1176,6 +1209,11 @@ class Settings(BaseSettings):
         # No per-agent engine: the record of every earlier signal (and its hash) stays as it was.
         if not data["decision"].get("engines"):
             data["decision"].pop("engines", None)
+        # Likewise no ablation and no walk-forward cutoff: only a changed decision is hashed.
+        if not data["decision"].get("ablate"):
+            data["decision"].pop("ablate", None)
+        if data["rationale"].get("base_rate_cutoff") is None:
+            data["rationale"].pop("base_rate_cutoff", None)
         # An LLM decision is also the models that gave it: their routes are part of its identity.
         if self.uses_llm():
             data["llm"] = {"routing": dict(sorted(self.llm.routing.items()))}

@@ -115,7 +115,8 @@ def run_rules(features: pd.DataFrame, ctx: AgentContext) -> pd.DataFrame:
             params = ctx.settings.rationale
             lookback = duration_ms(params.base_rate_lookback)
             edges = tuple(params.reward_risk_buckets)
-            out = _base_rates(features, proposals, horizon, lookback, edges)
+            cutoff = params.cutoff_ms()
+            out = _base_rates(features, proposals, horizon, lookback, edges, cutoff)
     out.attrs["rationale"] = {
         "symbol": ctx.symbol,
         "exchange": ctx.exchange,
@@ -159,6 +160,7 @@ def _base_rates(
     horizon: int,
     lookback_ms: int,
     edges: tuple[float, ...] = (),
+    cutoff_ms: int | None = None,
 ) -> pd.DataFrame:
     """The rationale frame once both inputs have their columns.
 
@@ -166,6 +168,12 @@ def _base_rates(
     before t (by bar time) and resolved at or before t: a fixed span of time, so the count is
     the same whatever the window reaching back from t holds beyond the span. The group is the
     setup, its direction and its reward/risk bucket (cut at ``edges``).
+
+    ``cutoff_ms`` (walk-forward, ``rationale.base_rate_cutoff``): on the bars opening at or
+    after it the base rate is frozen at what was known before it: the setups of the group
+    opened at most ``lookback_ms`` before the cutoff and resolved on a bar opening before it.
+    The window of such a bar reaches back to the cutoff's (``Windowing.start``), so they are
+    all in the frame.
     """
     index = features.index
     n = len(index)
@@ -235,14 +243,14 @@ def _base_rates(
     resolved = (history >= 0) & (resolution < n)
     counted = resolved & (resolution <= last)
     # One column per sum: trades, wins, losses, expiries, then the payoffs of the last three.
-    outcome = result[counted]
-    is_win, is_loss, is_expired = (outcome == code for code in (WIN, LOSS, EXPIRED))
-    paid_r = payoff[counted]
-    weights = np.column_stack(
-        [np.ones(len(outcome), dtype=np.int64), is_win, is_loss, is_expired]
-        + [np.where(mask, paid_r, 0) for mask in (is_win, is_loss, is_expired)]
-    ).astype(np.int64)
+    weights = _weights(result[counted], payoff[counted])
     sums = _running(groups, history[counted], resolution[counted], last[counted] + 1, weights)
+    if cutoff_ms is not None:
+        ms = ns // 1_000_000
+        c = int(np.searchsorted(ms, cutoff_ms, side="left"))
+        # Known before the cutoff: opened within the lookback before it, resolved before it.
+        known = (history >= 0) & (resolution < c) & (ms >= cutoff_ms - lookback_ms)
+        sums[c:] = _frozen(groups[c:], history[known], _weights(result[known], payoff[known]))
     trades, wins, losses, expired, win_r, loss_r, expired_r = sums.T
     trading = groups >= 0
     counts = {
@@ -280,6 +288,32 @@ def _base_rates(
         },
         index,
     )
+
+
+def _weights(outcome: npt.NDArray[np.int8], paid_r: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """One row per counted setup: trades, wins, losses, expiries, then the payoffs of the
+    last three (millionths of R)."""
+    is_win, is_loss, is_expired = (outcome == code for code in (WIN, LOSS, EXPIRED))
+    result: npt.NDArray[np.int64] = np.column_stack(
+        [np.ones(len(outcome), dtype=np.int64), is_win, is_loss, is_expired]
+        + [np.where(mask, paid_r, 0) for mask in (is_win, is_loss, is_expired)]
+    ).astype(np.int64)
+    return result
+
+
+def _frozen(
+    asked: npt.NDArray[np.int64], group: npt.NDArray[np.int64], weights: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
+    """Per bar, the sums of ``weights`` over the setups of group ``asked[t]`` (0 where < 0)."""
+    keys, inverse = np.unique(group, return_inverse=True)
+    table = np.zeros((len(keys) + 1, weights.shape[1]), dtype=np.int64)
+    np.add.at(table, inverse, weights)
+    at = np.searchsorted(keys, asked)
+    hit = (asked >= 0) & (at < len(keys))
+    hit[hit] = keys[at[hit]] == asked[hit]
+    # Row len(keys) of the table is all zeros: the asked groups with no known setup.
+    result: npt.NDArray[np.int64] = table[np.where(hit, at, len(keys))]
+    return result
 
 
 def _running(

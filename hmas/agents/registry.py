@@ -197,3 +197,42 @@ def engines(settings: Settings) -> dict[str, AgentEngine]:
     return {
         spec.name: spec.engine(chosen.get(spec.name, settings.decision.engine)) for spec in SPECS
     }
+
+
+#: Agents the decision cannot run without, and why: removing one is refused (docs/agents.md).
+NOT_REMOVABLE: dict[str, str] = {
+    "execution": "the mother prices and sizes every trade from the auditor's costs; without "
+    "them every proposal would be refused (costs_unknown), which measures nothing",
+    "rationale": "the mother's probability and EV come from its measured base rates; without "
+    "them every proposal would be refused (no measured history), which measures nothing",
+}
+#: Reason every row of a removed agent abstains with.
+REMOVED = "removed from the panel (decision.ablate)"
+
+
+def removable() -> tuple[str, ...]:
+    """The agents ``decision.ablate`` may name, in pipeline order."""
+    return tuple(name for name in NAMES if name not in NOT_REMOVABLE)
+
+
+def check_ablate(names: list[str], where: str = "decision.ablate") -> list[str]:
+    """``names`` if every one is an agent that can be removed; ConfigError naming the valid ones."""
+    valid = ", ".join(removable())
+    unknown = [n for n in names if n not in BY_NAME]
+    if unknown:
+        raise ConfigError(
+            f"{where} names unknown agent(s) {', '.join(unknown)}; agents that can be removed: "
+            f"{valid}"
+        )
+    for name in names:
+        if name in NOT_REMOVABLE:
+            raise ConfigError(
+                f"{where}: {name} cannot be removed: {NOT_REMOVABLE[name]}; agents that can be "
+                f"removed: {valid}"
+            )
+    return names
+
+
+def ablated(settings: Settings) -> frozenset[str]:
+    """The agents removed from the panel under ``settings``; ConfigError for a bad name."""
+    return frozenset(check_ablate(settings.decision.ablate))

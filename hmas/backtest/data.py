@@ -131,11 +131,13 @@ def load_series(
     *,
     exchange: str | None = None,
     warmup: bool = True,
+    also: Sequence[Settings] = (),
 ) -> list[Series]:
     """Each symbol's candles for the range, with the warm-up a decision at its first bar reads.
 
     ``warmup``: read from ``Windowing.start(first bar)`` (the window a live decision at the
-    first bar reads) rather than from the first bar.
+    first bar reads) rather than from the first bar. ``also``: other configurations that will
+    run on the same candles (a comparison): the warm-up is the longest any of them reads.
     """
     import numpy as np
     import pandas as pd
@@ -145,7 +147,7 @@ def load_series(
     from hmas.store.candles import CandleStore
 
     store = CandleStore(engine)
-    win = windowing(settings, timeframe)
+    wins = [windowing(each, timeframe) for each in (settings, *also)]
     out: list[Series] = []
     for symbol in symbols:
         ex = resolve_series(engine, settings, symbol, timeframe, exchange)
@@ -161,7 +163,7 @@ def load_series(
                 f"--timeframe {timeframe} --gaps"
             )
         first, last = span
-        since = win.start(first) if warmup else first
+        since = min(w.start(first) for w in wins) if warmup else first
         inputs = read_inputs(store, settings, ex, symbol, timeframe, since, last)
         read = len(inputs.candles)
         # The simulated bars: those read from the first one on (the rest is the warm-up).

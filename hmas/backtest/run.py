@@ -33,10 +33,13 @@ class BacktestRequest:
 
 @dataclass(frozen=True)
 class LlmBudget:
-    """An LLM-engine backtest's limits: ``max_cost`` USD in all, the cache on or off."""
+    """An LLM-engine backtest's limits: ``max_cost`` USD in all, the cache on or off;
+    ``offline``: answers from the call log only, no model called (a question it does not hold
+    is an abstention)."""
 
     max_cost: float
     use_cache: bool = True
+    offline: bool = False
 
 
 @dataclass
@@ -237,6 +240,35 @@ def run_backtest(
     sentiment question quotes the headlines of that bar's window, as live: published by its
     close, never after.
     """
+    news = preflight(settings, request)
+    series = load_series(
+        engine,
+        settings,
+        request.symbols,
+        request.timeframe,
+        request.range,
+        exchange=request.exchange,
+    )
+    result = backtest_loaded(
+        engine,
+        settings,
+        request,
+        series,
+        progress=progress,
+        llm=llm,
+        on_estimate=on_estimate,
+        news=news,
+    )
+    if store:
+        from hmas.backtest.runs import save_run
+
+        result.id = save_run(engine, result)
+    return result
+
+
+def preflight(settings: Settings, request: BacktestRequest) -> Any:
+    """What refuses a run before any read: the news file of an LLM run (returned, read), the
+    Fear & Greed index (ConfigError)."""
     news = None
     if request.strategy == "rules" and settings.uses_llm():
         from hmas.data.news import load_feed
@@ -250,14 +282,22 @@ def run_backtest(
             "(its decisions would differ from live ones that read the index); turn it off for "
             "the backtest, e.g. HMAS_SENTIMENT__USE_FEAR_GREED_INDEX=false"
         )
-    series = load_series(
-        engine,
-        settings,
-        request.symbols,
-        request.timeframe,
-        request.range,
-        exchange=request.exchange,
-    )
+    return news
+
+
+def backtest_loaded(
+    engine: Engine,
+    settings: Settings,
+    request: BacktestRequest,
+    series: list[Series],
+    *,
+    progress: Progress | None = None,
+    llm: LlmBudget | None = None,
+    on_estimate: Callable[[str], None] | None = None,
+    news: Any = None,
+) -> BacktestResult:
+    """``run_backtest`` on candles already read (``preflight`` first): the LLM engine's
+    answerers, the run, its LLM report; nothing stored."""
     answerers: list[Any] = []
     ask_for = None
     batch = None
@@ -270,9 +310,9 @@ def run_backtest(
             raise ConfigError(
                 "a backtest on the LLM engine calls a model for every bar: give --max-cost USD"
             )
-        per_bar, calls = llm_engine.estimate_per_bar(settings)
+        per_bar, calls = (None, 0) if llm.offline else llm_engine.estimate_per_bar(settings)
         bars = sum(s.bars for s in series)
-        if on_estimate is not None:
+        if on_estimate is not None and not llm.offline:
             worst = (
                 "unknown (a model has no price)" if per_bar is None else f"${per_bar * bars:.2f}"
             )
@@ -297,6 +337,7 @@ def run_backtest(
                 use_cache=llm.use_cache,
                 deadline_s=None,
                 news=news,
+                offline=llm.offline,
             )
             answerers.append(made)
             return made
@@ -308,8 +349,4 @@ def run_backtest(
             made.close()
     if batch is not None:
         result.metrics["llm"] = llm_report(engine, batch, answerers)
-    if store:
-        from hmas.backtest.runs import save_run
-
-        result.id = save_run(engine, result)
     return result

@@ -162,6 +162,33 @@ def backtest(
             "([tournament] weights, window, rerank). Example: --tournament cfgs/",
         ),
     ] = None,
+    compare: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--compare",
+            help="Run several configurations on the same candles and rank them: TOML files, "
+            "or rules / llm (this configuration on that engine; llm answers from the call log "
+            "only unless --max-cost is given), several after one flag. "
+            "Example: --compare rules strict.toml",
+        ),
+    ] = None,
+    ablate: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--ablate",
+            help="Run with an agent removed from the panel, against the configuration as given "
+            "(repeatable); all: each agent in turn. Example: --ablate all",
+        ),
+    ] = None,
+    walk_forward: Annotated[
+        int | None,
+        typer.Option(
+            "--walk-forward",
+            help="Split the range into N consecutive windows, each decided on base rates "
+            "frozen at its start; out-of-sample figures per window and pooled. "
+            "Example: --walk-forward 4",
+        ),
+    ] = None,
     json_out: JsonOption = False,
 ) -> None:
     """Backtest the decision on stored candles; list and show stored backtests.
@@ -186,6 +213,10 @@ def backtest(
     --tournament cfgs/
 
     Also: hmas backtest list [--limit N] [--json]; hmas backtest show ID [--json].
+
+    Workbench: --compare A.toml B.toml (configurations ranked on the same candles, the top two
+    tested for a difference), --ablate all (each agent removed in turn), --walk-forward 4
+    (windows decided on base rates frozen at their start). docs/backtest.md.
     """
     words = list(rest or [])
     if words and words[0] in ACTIONS:
@@ -197,8 +228,10 @@ def backtest(
         tournament_command(ctx, tournament, scope=locals())
         return
     from hmas.cli import args, backtest_view, render
+    from hmas.cli import backtest_compare as compare_cli
     from hmas.errors import EXIT_ERROR
 
+    words, compare = compare_cli.split_words(words, compare)
     wanted = args.symbols(symbols, words)
     if limit is not None:
         raise UsageError("--limit applies to hmas backtest list only")
@@ -220,8 +253,13 @@ def backtest(
         exporting.check_dir(export)
     if plot is not None:
         plotting.check_file(plot)
-    settings = settings_from(ctx, **engine_overrides(engine_name))
-    llm_budget = _llm_budget(settings, chosen, max_cost, no_cache, check_lookahead)
+    workbench = compare_cli.chosen(compare, ablate, walk_forward, check_lookahead, export, plot)
+    if workbench is not None and compare:
+        settings = settings_from(ctx)
+        llm_budget = None
+    else:
+        settings = settings_from(ctx, **engine_overrides(engine_name))
+        llm_budget = _llm_budget(settings, chosen, max_cost, no_cache, check_lookahead)
     tf = args.timeframe(timeframe, settings.fetch.timeframe)
     ex = args.exchange(exchange)
     engine = store_from(settings)
@@ -239,6 +277,22 @@ def backtest(
         exchange=ex,
         strategy=chosen,  # type: ignore[arg-type]
     )
+    if workbench is not None:
+        compare_cli.run(
+            ctx,
+            workbench,
+            engine,
+            settings,
+            request,
+            compare=compare or [],
+            ablate=ablate or [],
+            windows=walk_forward,
+            engine_name=engine_name,
+            llm=llm_budget,
+            max_cost=max_cost,
+            json_out=json_out,
+        )
+        return
     with render.stage_progress(enabled=not json_out) as progress:
         result = run_backtest(
             engine,
@@ -324,6 +378,9 @@ def _given(scope: dict[str, object]) -> list[str]:
         "plot": "--plot",
         "lookahead_bars": "--lookahead-bars",
         "tournament": "--tournament",
+        "compare": "--compare",
+        "ablate": "--ablate",
+        "walk_forward": "--walk-forward",
     }
     found = [flag for key, flag in names.items() if scope.get(key) is not None]
     if scope.get("check_lookahead"):

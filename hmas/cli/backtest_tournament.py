@@ -20,6 +20,9 @@ REFUSED = {
     "limit": "--limit",
     "max_cost": "--max-cost",
     "no_cache": "--no-cache",
+    "compare": "--compare",
+    "ablate": "--ablate",
+    "walk_forward": "--walk-forward",
 }
 
 

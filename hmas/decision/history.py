@@ -107,6 +107,9 @@ class Windowing:
     lookback: int
     features: int
     segment: int
+    #: ``rationale.base_rate_cutoff`` (walk-forward): a decision at or after it reads from the
+    #: cutoff's window on, where the setups its frozen base rate counts are.
+    cutoff: int | None = None
 
     @property
     def reach(self) -> int:
@@ -118,8 +121,12 @@ class Windowing:
         return t - t % self.segment
 
     def start(self, t: int) -> int:
-        """First open time a decision at ``t`` reads: its anchor minus the reach."""
-        return self.anchor(t) - self.reach
+        """First open time a decision at ``t`` reads: its anchor minus the reach (with a
+        cutoff at or before ``t``: the cutoff's anchor minus the reach)."""
+        anchor = self.anchor(t)
+        if self.cutoff is not None and t >= self.cutoff:
+            anchor = min(anchor, self.anchor(self.cutoff))
+        return anchor - self.reach
 
 
 def windowing(settings: Settings, timeframe: str) -> Windowing:
@@ -137,7 +144,7 @@ def windowing(settings: Settings, timeframe: str) -> Windowing:
         segment = max(1, math.ceil(bars / AUTO_SEGMENT_SHARE), bars - AUTO_SEGMENT_SLACK) * step
     else:
         segment = duration_ms(settings.decision.segment)
-    return Windowing(step, warmup, lookback, features, segment)
+    return Windowing(step, warmup, lookback, features, segment, settings.rationale.cutoff_ms())
 
 
 def read_inputs(

@@ -528,12 +528,22 @@ def open_answerer(
     deadline_s: float | None = -1.0,
     factory: ModelFactory | None = None,
     news: NewsFeed | None = None,
+    offline: bool = False,
 ) -> LlmAnswerer:
     """The answerer of one signal (or one backtest: ``wanted`` bars, ``cap`` its budget).
 
     Routes and keys are checked here, before any call. ``news``: the news source.
+    ``offline``: answer from the call log only, never over HTTP (no key needed); a question
+    it does not hold is an abstention.
     """
-    routes, keys = resolve(settings)
+    if offline:
+        from hmas.agents.registry import NAMES
+        from hmas.llm import resolve_routes
+
+        routes = resolve_routes(settings.llm, routed_agents(settings), known=[*NAMES, MOTHER])
+        keys = Keys()
+    else:
+        routes, keys = resolve(settings)
     batch = batch or uuid.uuid4().hex
     ledger = StoreLedger(
         engine,
@@ -544,7 +554,7 @@ def open_answerer(
     return LlmAnswerer(
         settings,
         {a: r for a, r in routes.items() if a != MOTHER},
-        factory or client_factory(settings, keys, ledger),
+        factory or client_factory(settings, keys, ledger, offline=offline),
         batch,
         None if wanted is None else set(wanted),
         settings.llm.signal_deadline_seconds if deadline_s == -1.0 else deadline_s,

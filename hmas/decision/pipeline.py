@@ -307,6 +307,7 @@ def _compute(
     from hmas.decision import mother
 
     timings: dict[str, float] = {}
+    removed = registry.ablated(settings)
     equity = settings.paper.starting_equity if equity is None else equity
     ctx = build_context(inputs, features, settings, equity)
     timings["features"] = (time.perf_counter() - t0) * 1000
@@ -322,12 +323,18 @@ def _compute(
 
     def settle_layer(name: str, specs: tuple[AgentSpec, ...], raw: dict[str, pd.DataFrame]) -> None:
         extra: Answers = {}
-        if ask is not None:
-            extra = ask(name, specs, {**frames, **raw}, features, ctx)
+        asked = tuple(spec for spec in specs if spec.name not in removed)
+        if ask is not None and asked:
+            # A removed agent is asked nothing: its abstention stands.
+            extra = ask(name, asked, {**frames, **raw}, features, ctx)
         for spec in specs:
             settle(spec, raw[spec.name], extra)
 
     def runner(spec: AgentSpec, context: AgentContext) -> Callable[[], pd.DataFrame]:
+        if spec.name in removed:
+            # Ablation: the agent abstains on every bar, as one that cannot answer does, so the
+            # mother and the later layers treat it exactly as they treat an absent agent.
+            return lambda: abstained_frame(index, registry.REMOVED)
         run = engines[spec.name].run
         return lambda: run(features, context)
 

@@ -186,6 +186,7 @@ def _bad_dirs(tmp: Path) -> dict[str, list[str]]:
         "sum": ["--tournament", str(mixed / "a.toml"), "--tournament", str(mixed / "b.toml")],
         "count": ["--tournament", str(mixed / "a.toml"), "--tournament", str(mixed / "b.toml")],
         "export": ["--tournament", str(bad), "--export", str(tmp / "out")],
+        "ablate": ["--tournament", str(bad), "--ablate", "macro"],
         "strategy": ["--tournament", str(bad), "--strategy", "reference"],
         "llm": [
             "--tournament",
@@ -221,6 +222,7 @@ BAD = {
     "count": "Error: tournament.weights has 3 weights for 2 configurations; give one per "
     "configuration or remove tournament.weights (linear by rank)",
     "export": "Error: --tournament does not take --export; run them without it",
+    "ablate": "Error: --tournament does not take --ablate; run them without it",
     "strategy": "Error: --tournament ranks configurations of the rules strategy; drop --strategy",
     "llm": "Error: --tournament {tmp}/mixed/a.toml runs the LLM engine; a tournament backtest "
     "runs the rules engine only (each entrant would call the models for every bar)",
