@@ -94,9 +94,7 @@ def report(
         raise UsageError("use either --days or --since/--until, not both")
     if costs and (html is not None or png is not None):
         raise UsageError("--costs prints the spend only; drop it to write --html or --png")
-    period = periods.parse_period(
-        since, until, args.symbol(symbol) if symbol is not None else None
-    )
+    period = periods.parse_period(since, until, args.symbol(symbol) if symbol is not None else None)
     if html is not None:
         from hmas.report.html import check_file
 
@@ -111,7 +109,8 @@ def report(
 
     data = analyst.build(engine, settings.decision.engine, period)
     if html is not None or png is not None:
-        from hmas.report import html as pages, plots
+        from hmas.report import html as pages
+        from hmas.report import plots
 
         figures, skipped = plots.figures(data)
         if png is not None:

@@ -35,7 +35,10 @@ def analysis(data: dict[str, Any]) -> None:
     items: list[Item] = [
         ("period", f"{p['since'] or 'first signal'} to {p['until'] or 'now'}"),
         ("symbol", p["symbol"] or "all"),
-        ("signals", f"{perf['signals']} ({perf['approved']} approved, {perf['rejected']} rejected)"),
+        (
+            "signals",
+            f"{perf['signals']} ({perf['approved']} approved, {perf['rejected']} rejected)",
+        ),
         (
             "closed trades",
             f"{perf['closed_trades']} ({perf['wins']} wins, {perf['losses']} losses, "
@@ -108,8 +111,12 @@ def analysis(data: dict[str, Any]) -> None:
         print_table(
             f"Calibration of {measure} (Brier {fmt_num(t['brier'], 4)} vs "
             f"{fmt_num(t['brier_constant'], 4)} constant)",
-            [Col("stated"), Col("count", right=True), Col("stated", right=True),
-             Col("realised", right=True)],
+            [
+                Col("stated"),
+                Col("count", right=True),
+                Col("stated", right=True),
+                Col("realised", right=True),
+            ],
             rows,
         )
     c = data["costs"]
@@ -135,9 +142,17 @@ def analysis(data: dict[str, Any]) -> None:
     ]
     print_table(
         f"Backtest runs ({len(runs)} of {data['backtests']['count']})",
-        [Col("id", right=True), Col("strategy"), Col("symbols"), Col("range", detail=True),
-         Col("trades", right=True), Col("exp. R", right=True), Col("return", right=True),
-         Col("max DD", right=True), Col("Brier", right=True)],
+        [
+            Col("id", right=True),
+            Col("strategy"),
+            Col("symbols"),
+            Col("range", detail=True),
+            Col("trades", right=True),
+            Col("exp. R", right=True),
+            Col("return", right=True),
+            Col("max DD", right=True),
+            Col("Brier", right=True),
+        ],
         rows,
     )
     for name, path in (data.get("png") or {}).get("written", {}).items():

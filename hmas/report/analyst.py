@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
 def build(engine: Engine, engine_name: str, period: Period) -> dict[str, Any]:
     """The whole report of ``period`` for the paper account of ``engine_name``."""
-    from hmas.report import attribution, calibration, costs, period as periods, queries, runs
+    from hmas.report import attribution, calibration, costs, queries, runs
+    from hmas.report import period as periods
 
     if period.symbol is not None:
         periods.check_symbol(engine, period.symbol)

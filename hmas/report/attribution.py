@@ -38,7 +38,9 @@ def agents(signals: list[Row]) -> list[dict[str, Any]]:
     for name in names:
         cast = [r.votes.get(name) for r in signals]
         directional = [
-            r for r in closed if r.votes.get(name) in ("long", "short") and r.side in ("long", "short")
+            r
+            for r in closed
+            if r.votes.get(name) in ("long", "short") and r.side in ("long", "short")
         ]
         agreed = 0
         for r in directional:
@@ -52,8 +54,9 @@ def agents(signals: list[Row]) -> list[dict[str, Any]]:
         unknown: dict[str, str] = {}
         if not directional:
             unknown["agreement_rate"] = (
-                "no closed trade in the period" if not closed else f"{name} cast no directional "
-                "vote on a closed trade"
+                "no closed trade in the period"
+                if not closed
+                else f"{name} cast no directional vote on a closed trade"
             )
         if not opposed:
             unknown["opposed"] = f"{name} opposed no closed trade in the period"

@@ -82,7 +82,9 @@ def _table(head: list[str], rows: list[list[str]], numeric: set[int], empty: str
     )
     body = "".join(
         "<tr>"
-        + "".join(f'<td class="n">{c}</td>' if i in numeric else f"<td>{c}</td>" for i, c in enumerate(r))
+        + "".join(
+            f'<td class="n">{c}</td>' if i in numeric else f"<td>{c}</td>" for i, c in enumerate(r)
+        )
         + "</tr>"
         for r in rows
     )
@@ -91,7 +93,9 @@ def _table(head: list[str], rows: list[list[str]], numeric: set[int], empty: str
 
 def _img(pngs: dict[str, bytes], name: str, alt: str, skipped: dict[str, str]) -> str:
     if name not in pngs:
-        return f'<p class="note">No {escape(name)} figure: {escape(skipped.get(name, "no data"))}.</p>'
+        return (
+            f'<p class="note">No {escape(name)} figure: {escape(skipped.get(name, "no data"))}.</p>'
+        )
     data = base64.b64encode(pngs[name]).decode("ascii")
     return f'<img id="fig-{name}" alt="{escape(alt)}" src="data:image/png;base64,{data}">'
 
@@ -137,14 +141,24 @@ def render(report: dict[str, Any], pngs: dict[str, bytes], skipped: dict[str, st
     wr, ex = perf["win_rate"], perf["expectancy_r"]
     parts.append('<div class="cards">')
     parts += [
-        _card("signals", f"{perf['signals']:,}", f"{perf['approved']} approved · "
-              f"{perf['rejected']} rejected"),
-        _card("closed trades", f"{perf['closed_trades']:,}", f"{perf['wins']} wins · "
-              f"{perf['losses']} losses · {perf['expired']} expired · {perf['pending']} pending"),
+        _card(
+            "signals",
+            f"{perf['signals']:,}",
+            f"{perf['approved']} approved · {perf['rejected']} rejected",
+        ),
+        _card(
+            "closed trades",
+            f"{perf['closed_trades']:,}",
+            f"{perf['wins']} wins · "
+            f"{perf['losses']} losses · {perf['expired']} expired · {perf['pending']} pending",
+        ),
         _card("win rate", _pct(wr["mean"]), f"95% CI {_ci(wr, pct=True)}"),
         _card("expectancy", _signed(ex["mean"], "{:+.3f} R"), f"95% CI {_ci(ex)}"),
-        _card("realised P&L", _signed(perf["pnl"], "{:+,.2f}"),
-              f"equity {_num(eq.get('period_start_equity'))} → {_num(eq.get('period_end_equity'))}"),
+        _card(
+            "realised P&L",
+            _signed(perf["pnl"], "{:+,.2f}"),
+            f"equity {_num(eq.get('period_start_equity'))} → {_num(eq.get('period_end_equity'))}",
+        ),
         _card("max drawdown", _pct(eq["max_drawdown"], 2), "realised, from the running peak"),
     ]
     parts.append("</div>")
@@ -226,13 +240,19 @@ def _attribution(report: dict[str, Any]) -> str:
     ref = report["attribution"]["refusals"]
     guards = _table(
         ["guardian rule", "signals refused", "share of rejected"],
-        [[escape(g["rule"]), str(g["count"]), _pct(g["share_of_rejected"])] for g in ref["guardian"]],
+        [
+            [escape(g["rule"]), str(g["count"]), _pct(g["share_of_rejected"])]
+            for g in ref["guardian"]
+        ],
         {1, 2},
         "The guardian refused no signal in the period.",
     )
     checks = _table(
         ["mother's check", "signals failing it", "share of rejected"],
-        [[escape(c["check"]), str(c["count"]), _pct(c["share_of_rejected"])] for c in ref["mother"]],
+        [
+            [escape(c["check"]), str(c["count"]), _pct(c["share_of_rejected"])]
+            for c in ref["mother"]
+        ],
         {1, 2},
         "No check of the mother failed in the period.",
     )
@@ -261,7 +281,8 @@ def _calibration(report: dict[str, Any], pngs: dict[str, bytes], skipped: dict[s
             for b in t["buckets"]
         ]
         brier = (
-            f"Brier {_num(t.get('brier'), '{:.4f}')} against {_num(t.get('brier_constant'), '{:.4f}')} "
+            f"Brier {_num(t.get('brier'), '{:.4f}')} against "
+            f"{_num(t.get('brier_constant'), '{:.4f}')} "
             f"for always stating the base rate {_num(t.get('base_rate'), '{:.3f}')} "
             f"(skill {_num(t.get('skill'), '{:+.3f}')}); {t['count']} trades"
             if t["count"]
@@ -292,8 +313,13 @@ def _costs(report: dict[str, Any], pngs: dict[str, bytes], skipped: dict[str, st
     def rows(items: list[dict[str, Any]], keys: list[str]) -> list[list[str]]:
         return [
             [escape(str(i[k])) for k in keys]
-            + [f"{i['cost_usd']:.4f}", str(i["calls"]), str(i["cached"]), f"{i['input_tokens']:,}",
-               f"{i['output_tokens']:,}"]
+            + [
+                f"{i['cost_usd']:.4f}",
+                str(i["calls"]),
+                str(i["cached"]),
+                f"{i['input_tokens']:,}",
+                f"{i['output_tokens']:,}",
+            ]
             for i in items
         ]
 
@@ -303,8 +329,12 @@ def _costs(report: dict[str, Any], pngs: dict[str, bytes], skipped: dict[str, st
         _table(["day", *tail], rows(c["by_day"], ["day"]), num, "No LLM call in the period."),
         _table(["agent", *tail], rows(c["by_agent"], ["agent"]), num, ""),
         _table(["vendor", *tail], rows(c["by_vendor"], ["vendor"]), num, ""),
-        _table(["vendor", "model", *tail], rows(c["by_model"], ["vendor", "model"]),
-               {2, 3, 4, 5, 6}, ""),
+        _table(
+            ["vendor", "model", *tail],
+            rows(c["by_model"], ["vendor", "model"]),
+            {2, 3, 4, 5, 6},
+            "",
+        ),
     ]
     per = c["cost_per_approved_signal_usd"]
     if not c["calls"]:
@@ -341,8 +371,20 @@ def _backtests(report: dict[str, Any]) -> str:
         for r in b["runs"]
     ]
     table = _table(
-        ["id", "strategy", "engine", "symbols", "tf", "range", "trades", "expectancy R",
-         "95% CI", "return", "max DD", "Brier"],
+        [
+            "id",
+            "strategy",
+            "engine",
+            "symbols",
+            "tf",
+            "range",
+            "trades",
+            "expectancy R",
+            "95% CI",
+            "return",
+            "max DD",
+            "Brier",
+        ],
         rows,
         {0, 6, 7, 8, 9, 10, 11},
         "No backtest stored (hmas backtest stores each run).",

@@ -284,7 +284,9 @@ def equity(engine: Engine, period: Period, engine_name: str) -> dict[str, Any]:
         and (period.until_ms is None or ts < period.until_ms)
     ]
     level = start + sum(before)
-    first_ts = period.since_ms if period.since_ms is not None else (inside[0][0] if inside else None)
+    first_ts = (
+        period.since_ms if period.since_ms is not None else (inside[0][0] if inside else None)
+    )
     points: list[dict[str, Any]] = []
     peak = level
     if first_ts is not None:
@@ -292,9 +294,7 @@ def equity(engine: Engine, period: Period, engine_name: str) -> dict[str, Any]:
     for ts, pnl in inside:
         level += pnl
         peak = max(peak, level)
-        points.append(
-            {"ts": ts, "equity": round(level, 2), "drawdown": round(1 - level / peak, 6)}
-        )
+        points.append({"ts": ts, "equity": round(level, 2), "drawdown": round(1 - level / peak, 6)})
     unknown: dict[str, str] = {}
     if not inside:
         unknown["max_drawdown"] = "no position closed in the period"

@@ -128,8 +128,14 @@ def reliability(report: dict[str, Any]) -> bytes:
         ax.plot(xs, ys, color=colour, linewidth=1.0, alpha=0.8)
         ax.scatter(xs, ys, s=sizes, color=colour, alpha=0.7, label=label, zorder=3)
         for x, y, b in zip(xs, ys, full, strict=True):
-            ax.annotate(str(b["count"]), (x, y), xytext=(4, -10), textcoords="offset points",
-                        fontsize=7, color=colour)
+            ax.annotate(
+                str(b["count"]),
+                (x, y),
+                xytext=(4, -10),
+                textcoords="offset points",
+                fontsize=7,
+                color=colour,
+            )
     ax.set_xlim(0, 1)
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("stated (bucket mean)")
@@ -148,8 +154,15 @@ def costs(report: dict[str, Any]) -> bytes:
     labels = [d["day"] for d in days]
     ax.bar(labels, [d["cost_usd"] for d in days], color=BLUE, alpha=0.8)
     for i, d in enumerate(days):
-        ax.annotate(f"{d['calls']} calls", (i, d["cost_usd"]), xytext=(0, 3),
-                    textcoords="offset points", ha="center", fontsize=7, color=GREY)
+        ax.annotate(
+            f"{d['calls']} calls",
+            (i, d["cost_usd"]),
+            xytext=(0, 3),
+            textcoords="offset points",
+            ha="center",
+            fontsize=7,
+            color=GREY,
+        )
     ax.set_ylabel("USD")
     ax.grid(alpha=0.25, axis="y")
     if len(labels) > 12:
