@@ -84,7 +84,7 @@ def _browser() -> Any:
 
 def test_page_in_headless_chromium(book: Any, tmp_path: Path) -> None:
     sync_playwright = _browser()
-    text, report = page(book)
+    text, _ = page(book)
     path = tmp_path / "report.html"
     html.write(path, text)
     shot = tmp_path / "report.png"
