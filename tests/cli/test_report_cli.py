@@ -204,7 +204,8 @@ def test_report_refuses_bad_paths(hmas: Run, book: list[str], tmp_path: Path) ->
         # A bad symbol refuses before the --png directory is made.
         (
             ["--symbol", "DOGE-USD", "--png", str(tmp_path / "new")],
-            "--symbol DOGE-USD: no signal stored for it; the store has signals for BTC-USD, ETH-USD",
+            "--symbol DOGE-USD: no signal stored for it; the store has signals for "
+            "BTC-USD, ETH-USD",
         ),
     ]
     for args, message in cases:
