@@ -124,7 +124,9 @@ def reliability(report: dict[str, Any]) -> bytes:
         ys = [b["realised_rate"] for b in full]
         sizes = [20 + 12 * b["count"] for b in full]
         brier = table["brier"]
-        label = f"{measure} (n={table['count']}, Brier {brier:.3f})"
+        scale = table.get("scale", 1.0)
+        name = measure if scale == 1.0 else f"{measure}/{scale:g}"
+        label = f"{name} (n={table['count']}, Brier {brier:.3f})"
         ax.plot(xs, ys, color=colour, linewidth=1.0, alpha=0.8)
         ax.scatter(xs, ys, s=sizes, color=colour, alpha=0.7, label=label, zorder=3)
         for x, y, b in zip(xs, ys, full, strict=True):
