@@ -56,15 +56,16 @@ def analysis(data: dict[str, Any]) -> None:
     print_section("Period", items)
     cols = [
         Col("agent"),
-        Col("L/S/N/silent", right=True),
         Col("judged", right=True),
         Col("agreed", right=True),
         Col("backed", right=True),
         Col("win", right=True),
-        Col("mean R", right=True),
+        Col("R", right=True),
         Col("opposed", right=True),
         Col("win", right=True),
-        Col("mean R", right=True),
+        Col("R", right=True),
+        # Under its row on a narrow terminal.
+        Col("votes L/S/N/silent", right=True, detail=True),
     ]
     rows = []
     for a in data["attribution"]["agents"]:
@@ -72,7 +73,6 @@ def analysis(data: dict[str, Any]) -> None:
         rows.append(
             [
                 a["agent"],
-                f"{v['long']}/{v['short']}/{v['neutral']}/{v['silent']}",
                 str(a["judged"]),
                 _pct(a["agreement_rate"]),
                 str(b["count"]),
@@ -81,6 +81,7 @@ def analysis(data: dict[str, Any]) -> None:
                 str(o["count"]),
                 _pct(o["win_rate"]),
                 _r(o["mean_r"]),
+                f"{v['long']}/{v['short']}/{v['neutral']}/{v['silent']}",
             ]
         )
     print_table("Per-agent attribution (closed trades)", cols, rows)

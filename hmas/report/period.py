@@ -201,8 +201,19 @@ def _rate(values: list[float], name: str, unknown: dict[str, str]) -> dict[str, 
     return {k: round(v, 6) if isinstance(v, float) else v for k, v in ci.items()}
 
 
+def _win_rate(wins: int, closed: int, unknown: dict[str, str]) -> dict[str, Any]:
+    """The win rate with its Wilson interval (the bootstrap's collapses to 0-0 on no win)."""
+    from hmas.stats import proportion_ci
+
+    ci = proportion_ci(wins, closed).as_dict()
+    if ci["mean"] is None:
+        unknown["win_rate"] = "no closed trade in the period"
+    return {k: round(v, 6) if isinstance(v, float) else v for k, v in ci.items()}
+
+
 def performance(signals: list[Row]) -> dict[str, Any]:
-    """Signals and outcomes: counts, win rate and expectancy in R with 95% intervals, P&L."""
+    """Signals and outcomes: counts, win rate (Wilson interval) and expectancy in R (bootstrap
+    interval), P&L."""
     unknown: dict[str, str] = {}
     closed = [r for r in signals if r.closed]
     r_values = [r.r_multiple for r in closed if r.r_multiple is not None]
@@ -215,7 +226,7 @@ def performance(signals: list[Row]) -> dict[str, Any]:
         "wins": sum(r.status == "win" for r in closed),
         "losses": sum(r.status == "loss" for r in closed),
         "expired": sum(r.status == "expired" for r in closed),
-        "win_rate": _rate([1.0 if r.status == "win" else 0.0 for r in closed], "win_rate", unknown),
+        "win_rate": _win_rate(sum(r.status == "win" for r in closed), len(closed), unknown),
         "expectancy_r": _rate(r_values, "expectancy_r", unknown),
         "pnl": round(sum(r.pnl_money or 0.0 for r in closed), 2) if closed else None,
         "sample_data_signals": sum(r.source == "sample" for r in signals),

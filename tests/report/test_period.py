@@ -92,6 +92,8 @@ def test_performance_by_hand(book: Any) -> None:
     }
     assert (perf["wins"], perf["losses"], perf["expired"]) == (1, 2, 1)
     assert perf["win_rate"]["mean"] == 0.25
+    # Wilson's interval of 1 win in 4 (see tests/test_stats.py).
+    assert (perf["win_rate"]["ci_low"], perf["win_rate"]["ci_high"]) == (0.045587, 0.699358)
     assert perf["expectancy_r"]["mean"] == 0.125  # (2 - 1 - 1 + 0.5) / 4
     low, high = perf["expectancy_r"]["ci_low"], perf["expectancy_r"]["ci_high"]
     assert -1.0 <= low < 0.125 < high <= 2.0
