@@ -193,7 +193,8 @@ def _performance(report: dict[str, Any], pngs: dict[str, bytes], skipped: dict[s
     )
     return (
         '<section id="performance"><h2>Signals, outcomes and the paper account</h2>'
-        '<p class="note">Win rate: the target hit first. Intervals (95%): Wilson for the win rate, percentile bootstrap for the expectancy. '
+        '<p class="note">Win rate: the target hit first. Intervals (95%): Wilson for the win '
+        "rate, percentile bootstrap for the expectancy. "
         "Equity: the paper account's realised P&amp;L, added as each position closed.</p>"
         f"{table}{_img(pngs, 'equity', 'paper equity curve', skipped)}"
         f"{_img(pngs, 'drawdown', 'drawdown curve', skipped)}{_unknown(perf, report['equity'])}"
