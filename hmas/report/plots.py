@@ -157,7 +157,7 @@ def costs(report: dict[str, Any]) -> bytes:
     ax.bar(labels, [d["cost_usd"] for d in days], color=BLUE, alpha=0.8)
     for i, d in enumerate(days):
         ax.annotate(
-            f"{d['calls']} calls",
+            f"{d['calls']} call{'' if d['calls'] == 1 else 's'}",
             (i, d["cost_usd"]),
             xytext=(0, 3),
             textcoords="offset points",
