@@ -3,6 +3,7 @@
 A figure computed here is either a finite float or ``None`` (with the reason where the caller
 reports it): never NaN or infinity, so JSON output needs no special case.
 
+- ``proportion_ci``: a rate (a win rate) and its Wilson score interval;
 - ``mean_ci``: the mean and its 95% interval by the percentile bootstrap (``resamples``
   resamples drawn with a fixed seed, so a report is reproducible). The bootstrap makes no
   normality assumption: R multiples are skewed (many -1R, a few +3R).
@@ -111,6 +112,28 @@ def mean_cis(
             low, high = np.quantile(means[k], [tail, 1 - tail])
             out[i] = MeanCI(n, float(group[k].mean()), float(low), float(high), level)
     return [ci for ci in out if ci is not None]
+
+
+def proportion_ci(successes: int, count: int, *, level: float = 0.95) -> MeanCI:
+    """A rate ``successes / count`` with its Wilson score interval.
+
+    Unlike the bootstrap, it stays honest at the edges: 0 wins in 3 trades gives 0% to 56%,
+    not 0% to 0%. No trial: everything ``None``.
+    """
+    from statistics import NormalDist
+
+    if not 0 < level < 1:
+        raise ValueError(f"level must be between 0 and 1, got {level}")
+    if not 0 <= successes <= count:
+        raise ValueError(f"{successes} successes in {count} trials")
+    if count == 0:
+        return MeanCI(0, None, None, None, level)
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    rate = successes / count
+    denominator = 1 + z * z / count
+    centre = (rate + z * z / (2 * count)) / denominator
+    half = z * ((rate * (1 - rate) / count + z * z / (4 * count * count)) ** 0.5) / denominator
+    return MeanCI(count, rate, max(0.0, centre - half), min(1.0, centre + half), level)
 
 
 @dataclass(frozen=True)

@@ -79,3 +79,19 @@ def test_calibration_refuses_what_is_not_a_probability_or_an_outcome() -> None:
         calibration([0.5, 0.5], [1])
     assert calibration([], []).brier is None
     assert brier([], []) is None
+
+
+def test_proportion_ci_is_wilson_and_honest_at_the_edges() -> None:
+    from hmas.stats import proportion_ci
+
+    one_in_four = proportion_ci(1, 4)
+    assert one_in_four.mean == 0.25
+    assert one_in_four.low == pytest.approx(0.04559, abs=1e-4)
+    assert one_in_four.high == pytest.approx(0.69936, abs=1e-4)
+    none_in_three = proportion_ci(0, 3)
+    assert (none_in_three.low, none_in_three.mean) == (0.0, 0.0)
+    assert none_in_three.high == pytest.approx(0.56149, abs=1e-4)
+    assert proportion_ci(3, 3).high == 1.0 and proportion_ci(3, 3).low < 1.0
+    assert proportion_ci(0, 0).as_dict()["mean"] is None
+    with pytest.raises(ValueError, match="5 successes in 4 trials"):
+        proportion_ci(5, 4)

@@ -26,7 +26,7 @@ def frame_hash(frame: pd.DataFrame) -> str:
     # Row after row, as ``frame[[...]].to_numpy()`` lays them out.
     if list(frame.columns) == list(_OHLCV):
         # The store's candle frame: its one block read at once (no Series per column).
-        values = frame.to_numpy(dtype="<f8")
+        values: np.ndarray[Any, Any] = frame.to_numpy(dtype="<f8")
     else:
         values = np.column_stack([frame[name].to_numpy(dtype="<f8") for name in _OHLCV])
     digest.update(np.ascontiguousarray(values).tobytes())

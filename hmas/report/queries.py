@@ -12,6 +12,8 @@ from hmas.store.models import Account, Analysis, Position, Signal, SignalResult
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
+    from hmas.report.period import Period
+
 
 def with_iso(data: dict[str, Any] | None) -> dict[str, Any] | None:
     """``data`` plus an ISO 8601 UTC ``<key>_iso`` beside every epoch-ms ``*_ts`` key."""
@@ -98,11 +100,24 @@ def document_text(document: dict[str, Any]) -> str:
     return json.dumps(document, indent=2, default=str) + "\n"
 
 
-def summary(engine: Engine, engine_name: str) -> dict[str, Any]:
-    """Signals per symbol and decision, outcomes, win rate and average R, equity, positions."""
+def summary(engine: Engine, engine_name: str, period: Period | None = None) -> dict[str, Any]:
+    """Signals per symbol and decision, outcomes, win rate and average R, equity, positions.
+
+    ``period`` keeps the signals whose bar is in it (and their outcomes, and the open
+    positions of its symbol); the account is the whole account's.
+    """
+    chosen: list[Any] = []
+    if period is not None and period.symbol is not None:
+        chosen.append(col(Signal.symbol) == period.symbol)
+    if period is not None and period.since_ms is not None:
+        chosen.append(col(Signal.bar_ts) >= period.since_ms)
+    if period is not None and period.until_ms is not None:
+        chosen.append(col(Signal.bar_ts) < period.until_ms)
+    ids = select(col(Signal.id)).where(*chosen)
     with Session(engine, expire_on_commit=False) as session:
         per = session.execute(
             select(col(Signal.symbol), col(Signal.decision), func.count())
+            .where(*chosen)
             .group_by(col(Signal.symbol), col(Signal.decision))
             .order_by(col(Signal.symbol))
         ).all()
@@ -112,13 +127,17 @@ def summary(engine: Engine, engine_name: str) -> dict[str, Any]:
                 func.count(),
                 func.avg(col(SignalResult.r_multiple)),
                 func.sum(col(SignalResult.pnl_money)),
-            ).group_by(col(SignalResult.status))
+            )
+            .where(col(SignalResult.signal_id).in_(ids))
+            .group_by(col(SignalResult.status))
         ).all()
         account = session.get(Account, engine_name)
         open_positions = list(
             session.execute(
                 select(Position).where(
-                    col(Position.status) == "open", col(Position.engine) == engine_name
+                    col(Position.status) == "open",
+                    col(Position.engine) == engine_name,
+                    col(Position.signal_id).in_(ids),
                 )
             ).scalars()
         )
@@ -128,11 +147,12 @@ def summary(engine: Engine, engine_name: str) -> dict[str, Any]:
                 select(col(SignalResult.r_multiple)).where(
                     col(SignalResult.status).in_(("win", "loss", "expired")),
                     col(SignalResult.r_multiple).is_not(None),
+                    col(SignalResult.signal_id).in_(ids),
                 )
             ).scalars()
         ]
         sample = session.execute(
-            select(func.count()).where(col(Signal.source) == "sample")
+            select(func.count()).where(col(Signal.source) == "sample", *chosen)
         ).scalar_one()
     by_symbol: dict[str, dict[str, int]] = {}
     for sym, decision, count in per:

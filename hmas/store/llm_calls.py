@@ -211,8 +211,20 @@ def calls_of(
         return list(session.execute(stmt).scalars())
 
 
-def cost_report(engine: Engine, *, days: int | None = None) -> dict[str, Any]:
-    """Spend by day, agent, vendor and model (``hmas report --costs``): USD, calls, tokens."""
+def cost_report(
+    engine: Engine,
+    *,
+    days: int | None = None,
+    first_day: str | None = None,
+    last_day: str | None = None,
+    symbol: str | None = None,
+) -> dict[str, Any]:
+    """Spend by day, agent, vendor and model (``hmas report --costs``): USD, calls, tokens.
+
+    ``days``: the last N UTC days; ``first_day``/``last_day`` (``YYYY-MM-DD``, included): a
+    range of UTC days; ``symbol``: only the calls of that symbol's signals (a call whose signal
+    was never stored has no symbol and is left out).
+    """
     cost = func.coalesce(func.sum(func.coalesce(col(LlmCall.cost_usd), 0.0)), 0.0)
     where: list[Any] = [col(LlmCall.status) != "pending"]
     if days is not None:
@@ -220,6 +232,14 @@ def cost_report(engine: Engine, *, days: int | None = None) -> dict[str, Any]:
 
         first = utc_day(utcnow() - timedelta(days=days - 1))
         where.append(col(LlmCall.day) >= first)
+    if first_day is not None:
+        where.append(col(LlmCall.day) >= first_day)
+    if last_day is not None:
+        where.append(col(LlmCall.day) <= last_day)
+    if symbol is not None:
+        where.append(
+            col(LlmCall.signal_id).in_(select(col(Signal.id)).where(col(Signal.symbol) == symbol))
+        )
 
     def group(*keys: Any) -> list[dict[str, Any]]:
         stmt = (
