@@ -354,7 +354,11 @@ def decide(
             with Session(engine, expire_on_commit=False) as session:
                 stored = session.get(Account, analysis.engine)
                 book = PaperBook.fresh(analysis.engine, settings.paper, ts_ms=analysis.bar_ts)
-                switch = ledger.kill_switch_on(settings) or bool(stored and stored.kill_switch)
+                switch = (
+                    ledger.kill_switch_on(settings)
+                    or bool(stored and stored.kill_switch)
+                    or ledger.engine_switch_on(session, analysis.engine)
+                )
                 state = book.state(analysis.bar_ts, kill_switch=switch)
                 signal = decide_signal(analysis, settings, state, deliberation)
                 signal.guardian = {**signal.guardian, "book": "historical"}

@@ -178,6 +178,19 @@ def kill_switch_on(settings: Settings) -> bool:
     return bool(settings.kill_switch or file_switch_on(settings))
 
 
+def engine_switch_on(session: Session, engine_name: str) -> bool:
+    """For a tournament book (``<engine>@<name>``): the kill switch of its engine's own book.
+
+    ``hmas kill-switch on`` sets the switch of the engine's book (``rules``); every tournament
+    book of that engine honours it too, including books created after it was turned on.
+    """
+    base, at, _ = engine_name.partition("@")
+    if not at:
+        return False
+    account = session.get(Account, base)
+    return bool(account is not None and account.kill_switch)
+
+
 def guardian_state(
     session: Session,
     settings: Settings,
@@ -221,7 +234,8 @@ def guardian_state(
     )
     for pause in started:
         logger.warning("paused (%s): %s", pause.trigger, pause.reason)
-    state = book.state(bar_ts, kill_switch=kill_switch_on(settings))
+    killed = kill_switch_on(settings) or engine_switch_on(session, engine_name)
+    state = book.state(bar_ts, kill_switch=killed)
     held = pauses.active_pauses(session, engine_name, now, symbol, rows=[*history, *started])
     return state.model_copy(update={"pauses": held}) if held else state
 

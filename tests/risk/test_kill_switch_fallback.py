@@ -224,3 +224,34 @@ def test_decide_refuses_trades_while_the_file_is_there(
         assert result.exit_code == (3 if killed else 0)
         refused += killed
     assert refused > 0, "at least one proposal must meet the kill switch"
+
+
+def test_tournament_books_honour_the_engines_kill_switch(tmp_path: Path) -> None:
+    """``hmas kill-switch on`` sets ``rules``; ``rules@<name>`` books (old and new) stop too."""
+    from sqlmodel import Session
+
+    from hmas.risk.ledger import guardian_state, set_kill_switch
+    from hmas.settings import load_settings
+    from hmas.store.engine import make_engine, upgrade
+
+    settings = load_settings(db_url=f"sqlite:///{tmp_path / 't.db'}")
+    engine = make_engine(settings.resolved_db_url())
+    upgrade(engine)
+
+    def killed(book: str) -> bool:
+        with Session(engine) as session:
+            state = guardian_state(session, settings, book, "BTC-USD", 3_600_000, 3_600_000)
+            session.commit()
+            return state.kill_switch
+
+    try:
+        assert killed("rules@fast") is False
+        assert set_kill_switch(engine, settings, True) is True
+        assert killed("rules@fast") is True
+        assert killed("rules@created_later") is True
+        assert killed("rules") is True
+        assert killed("llm@other") is False  # another engine's books are not this switch's
+        assert set_kill_switch(engine, settings, False) is False
+        assert killed("rules@fast") is False and killed("rules@created_later") is False
+    finally:
+        engine.dispose()
