@@ -42,13 +42,20 @@ def test_the_reference_strategy_has_no_lookahead(sample_engine: Any, loose: Sett
 
 def _peeking_features(monkeypatch: pytest.MonkeyPatch) -> None:
     """A test-only feature that reads the next bar's close: a lookahead by construction."""
-    real = hmas.indicators.compute_features
+    real = hmas.indicators.feature_arrays
+
+    def peeking_arrays(
+        candles: pd.DataFrame, *args: Any, **kwargs: Any
+    ) -> tuple[pd.DataFrame, dict[str, Any]]:
+        out, arrays = real(candles, *args, **kwargs)
+        out["peek"] = out["close"].shift(-1)
+        return out, {**arrays, "peek": out["peek"].to_numpy()}
 
     def peeking(candles: pd.DataFrame, *args: Any, **kwargs: Any) -> pd.DataFrame:
-        out = real(candles, *args, **kwargs)
-        out["peek"] = out["close"].shift(-1)
-        return out
+        return peeking_arrays(candles, *args, **kwargs)[0]
 
+    # Both ways in: compute reads the frame with its arrays, the check's cut the frame alone.
+    monkeypatch.setattr(hmas.indicators, "feature_arrays", peeking_arrays)
     monkeypatch.setattr(hmas.indicators, "compute_features", peeking)
 
 

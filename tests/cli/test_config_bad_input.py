@@ -46,7 +46,7 @@ IDS = [" ".join(c) for c in COMMANDS]
 TOP_LEVEL_KEYS = (
     "db_url, data_dir, log_level, fetch, exchange_credentials, kill_switch, decision, alpha, "
     "technical, sentiment, macro, execution, rationale, mother, risk, paper, pause, llm, news, "
-    "notify, run"
+    "notify, run, tournament"
 )
 
 
