@@ -280,6 +280,9 @@ class LlmAnswerer:
     _runner: asyncio.Runner | None = None
     _open: AbstractAsyncContextManager[AnswerModel] | None = None
     _model: AnswerModel | None = None
+    #: (agent, status) pairs already logged: over many bars (a backtest) each kind of
+    #: abstention is logged once, the rest counted (``summary``).
+    _logged: set[tuple[str, str]] = field(default_factory=set)
 
     def close(self) -> None:
         """Close the client and the event loop (a no-op if no call was made)."""
@@ -492,7 +495,15 @@ class LlmAnswerer:
             data.update(abstained=True, abstain_reason=reason[:1000])
             data.pop("recorded", None)
             view = type(question.rules_view).model_validate(data)
-            logger.warning("%s abstains: %s", question.agent, reason)
+            kind = (question.agent, str(call.status))
+            if self.wanted is not None and kind in self._logged:
+                logger.debug("%s abstains: %s", question.agent, reason)
+            else:
+                self._logged.add(kind)
+                more = " (further abstentions of this kind are counted, not logged)"
+                logger.warning(
+                    "%s abstains: %s%s", question.agent, reason, more if self.wanted else ""
+                )
         self.calls.setdefault(ts, {})[question.agent] = call
         self.views.setdefault(ts, {})[question.agent] = view.model_dump(mode="json")
         return view

@@ -271,3 +271,38 @@ def test_the_mothers_deliberation_is_kept_and_changes_nothing(sample_inputs) -> 
         assert {k: v for k, v in signal.rounds.items() if k != "llm"} == {
             k: v for k, v in plain.rounds.items() if k != "llm"
         }
+
+
+def test_over_many_bars_each_kind_of_abstention_is_logged_once(
+    sample_inputs, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A backtest asks every bar: the same abstention is logged once, then counted."""
+    settings = llm_settings()
+    respond = responder({"TechnicalAnswer": lambda answer, data: "not json at all"})
+    bars = set(sample_inputs.candles.index[-4:])
+    with (
+        caplog.at_level("WARNING", logger="hmas.decision.llm_engine"),
+        fake_answerer(settings, respond) as ask,
+    ):
+        ask.wanted = bars
+        out = compute(sample_inputs, settings, ask=ask)
+    technical = [r for r in caplog.records if r.getMessage().startswith("technical abstains")]
+    assert len(technical) == 1
+    assert "further abstentions of this kind are counted" in technical[0].getMessage()
+    n = len(out.features)
+    abstained = [views_at(out, i)["technical"]["abstained"] for i in range(n - 4, n)]
+    assert abstained == [True] * 4
+    assert ask.summary().get("invalid", 0) + ask.summary().get("error", 0) >= 4
+
+
+def test_a_single_signal_logs_its_abstention_every_time(
+    sample_inputs, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = llm_settings()
+    respond = responder({"TechnicalAnswer": lambda answer, data: "not json at all"})
+    with caplog.at_level("WARNING", logger="hmas.decision.llm_engine"):
+        for _ in range(2):
+            run(sample_inputs, settings, respond)
+    technical = [r for r in caplog.records if r.getMessage().startswith("technical abstains")]
+    assert len(technical) == 2
+    assert all("further" not in r.getMessage() for r in technical)
